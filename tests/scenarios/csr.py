@@ -1,0 +1,81 @@
+"""CSR scenarios written against the driver's register window only.
+
+Each runs unchanged over Amaranth-sim (tests/test_csr_amaranth.py) and over
+cocotb on Icarus and Verilator (tests/cocotb/cocotb_csr.py).
+"""
+
+from chimney.contract import register_map, ID_VALUE, VERSION, ErrorCode
+from chimney.sw.bus import BusError
+
+
+async def identity_and_capabilities(regs, params):
+    assert await regs.read("ID") == ID_VALUE
+    assert regs.decode("VERSION", await regs.read("VERSION")) == dict(
+        MAJOR=VERSION[0], MINOR=VERSION[1], PATCH=VERSION[2])
+    caps = regs.decode("CAPS", await regs.read("CAPS"))
+    assert caps == dict(ECC=int(params.ecc), DMA_BYTES=params.data_width // 8, ADDR_WIDTH=params.addr_width)
+    assert await regs.read("CAP_TCP") == params.n_tcp
+    assert await regs.read("CAP_PATH") == params.n_path
+    assert await regs.read("CAP_NEIGHBOR") == params.n_neighbor
+    assert await regs.read("CAP_REQ") == params.n_req
+    await regs.write("ID", 0)                      # read-only: ignored
+    assert await regs.read("ID") == ID_VALUE
+
+
+async def reset_values_and_scratch(regs, params, live=("STATUS",)):
+    for reg in register_map(params):
+        if reg.name not in live:
+            value = await regs.read(reg.name)
+            assert value == reg.reset, f"{reg.name} reads {value:#x}, reset value is {reg.reset:#x}"
+    for value in (0xFFFFFFFF, 0xA5A55A5A, 0, 0x12345678):
+        await regs.write("SCRATCH", value)
+        assert await regs.read("SCRATCH") == value
+
+
+async def unmapped_offsets_answer_slverr(regs):
+    for access in ("read", "write"):
+        try:
+            if access == "read":
+                await regs.device.read32(0xFFC)
+            else:
+                await regs.device.write32(0x02C, 1)
+        except BusError:
+            pass
+        else:
+            raise AssertionError(f"unmapped {access} was not answered with an error")
+    await regs.write("SCRATCH", 7)                 # the bus still works afterwards
+    assert await regs.read("SCRATCH") == 7
+
+
+async def error_raises_interrupt_rw1c_clears(regs):
+    dev = regs.device
+    await regs.write_fields("CMDQ_SIZE", LOG2=2)          # 4 entries
+    await regs.write_fields("IRQ_MASK", ERR=1)
+    assert not dev.irq_level()
+    await regs.write_fields("CMDQ_PROD", INDEX=4)         # exactly a full ring: accepted
+    assert await regs.read("ERR_STATUS") == 0
+    await regs.write_fields("CMDQ_PROD", INDEX=5)         # one past: refused
+    err = await regs.read("ERR_STATUS")
+    assert err == 1 << ErrorCode.CMDQ_OVERFLOW, hex(err)
+    assert regs.decode("IRQ_STATUS", await regs.read("IRQ_STATUS"))["ERR"] == 1
+    await dev.wait_irq(1000)
+    assert dev.irq_level()
+    await regs.write("ERR_STATUS", 0)                     # writing 0 clears nothing
+    assert await regs.read("ERR_STATUS") == err
+    await regs.write("ERR_STATUS", err)
+    await regs.write("IRQ_STATUS", regs.encode("IRQ_STATUS", ERR=1))
+    assert await regs.read("ERR_STATUS") == 0
+    assert await regs.read("IRQ_STATUS") == 0
+    assert not dev.irq_level()
+    await regs.write_fields("IRQ_MASK", ERR=0)            # masked: recorded, line stays low
+    await regs.write_fields("CMDQ_PROD", INDEX=9)
+    assert regs.decode("IRQ_STATUS", await regs.read("IRQ_STATUS"))["ERR"] == 1
+    assert not dev.irq_level()
+
+
+ALL = {
+    "identity_and_capabilities": lambda regs, params: identity_and_capabilities(regs, params),
+    "reset_values_and_scratch": lambda regs, params: reset_values_and_scratch(regs, params),
+    "unmapped_offsets_answer_slverr": lambda regs, params: unmapped_offsets_answer_slverr(regs),
+    "error_raises_interrupt_rw1c_clears": lambda regs, params: error_raises_interrupt_rw1c_clears(regs),
+}
