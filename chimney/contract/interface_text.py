@@ -25,12 +25,14 @@ connections, 4096 request entries); widths that depend on table depths follow fr
 ## Bring-up
 
 1. After reset the engine clears its tables (one pass over the largest memory);
-   `STATUS.READY` goes to 1 when done. `CTRL.RESET` (engine disabled) repeats this.
+   `STATUS.READY` goes to 1 when done. Writing `CTRL.RESET=1` stops the engine and
+   repeats this; it also zeroes the ring indices, `seq`, the command count, the
+   counters and `STATUS.HALTED`.
 2. The driver programs the three rings (`*_BASE_LO/HI`, `*_SIZE`), clears the
    completion and event rings to zero, sets `IRQ_MASK`, then writes `CTRL.ENABLE=1`.
-   The engine latches the ring configuration on that write. A base that is not
-   64-byte aligned or a size outside 1..15 sets `ERR_STATUS.RING_CONFIG` and the
-   engine stays disabled.
+   The engine latches the ring configuration on that write (`STATUS.ENABLED`). A base
+   that is not 64-byte aligned or a size outside 1..15 sets `ERR_STATUS.RING_CONFIG`
+   and the engine stays disabled. Writing `ENABLE=0` stops it after the current command.
 3. Commands are submitted by writing descriptors into the command ring and the new
    producer index into `CMDQ_PROD`.
 
@@ -109,6 +111,13 @@ with `STALE_HANDLE` when the row is not offloaded or its generation differs; wit
   A failed object refuses it with `CONN_FAILED`.
 
 Any other opcode completes with NDIS_STATUS_NOT_SUPPORTED (`BAD_OPCODE`).
+Commands execute one at a time, in ring order. `CMD_COUNT` counts completed commands;
+its low 8 bits are the tag a TERMINATE stores in the rows it frees.
+
+**Allocation.** Each table and the request pool keep a next-allocation pointer (0 after
+reset). OFFLOAD and POST scan from it upwards, wrapping, for the first row (entry) that
+is free and not quarantined, take it and move the pointer past it. A full scan without a
+free row gives `TABLE_FULL`. A row whose meta word cannot be read is skipped by the scan.
 `count` 0 or above {max_entries} for a list gives `BAD_LENGTH`.
 
 ### QUERY and TERMINATE lists
@@ -173,6 +182,16 @@ the row is rewritten as *poisoned* (failed, any generation accepted, the entry's
 completes the requests it still tracks with REQUEST_ABORTED), and on its final
 terminate the row is quarantined rather than freed (`QUARANTINED` counts it). A lost
 pool entry is quarantined the same way and ends its connection's list.
+
+**Patrol scrubber.** With `CTRL.SCRUB_EN`, one word every `SCRUB_INTERVAL` cycles
+between commands; `SCRUB_CTRL.PASS` runs one whole pass at once (deterministic, for
+tests). A pass visits, for the neighbor, path and TCP tables in turn, every row's meta
+word and, for rows that are offloaded and not failed, its ident and data words and row
+CRC; then every request-pool entry. A corrected word is written back. A lost data or
+ident word, or a CRC mismatch, marks the row failed; a lost meta word poisons the row;
+a lost pool entry is quarantined. For a TCP row this posts Retrieve(HardwareFailure) and
+Abort (for a poisoned row the event's handle carries generation 0: the driver matches
+events by table index). `SCRUB_PASSES` counts finished passes.
 
 **Paths and neighbors.** The host stack cannot be asked to terminate a path or
 neighbor, so a lost path or neighbor row gives no events: the terminate that finds it

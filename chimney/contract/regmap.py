@@ -145,9 +145,9 @@ def register_map(params: EngineParams = EngineParams()) -> RegisterMap:
         Register("CAP_REQ", 0x018, "Request pool entries", (_f("ENTRIES", 0, 32, "RO", params.n_req, const=True),)),
         Register("SCRATCH", 0x01C, "Scratch register for bus tests", (_f("VALUE", 0, 32, "RW"),)),
         Register("CTRL", 0x020, "Control", (
-            _f("ENABLE", 0, 1, "RW", doc="1: latch ring configuration and start fetching commands"),
+            _f("ENABLE", 0, 1, "RW", doc="a CTRL write with 1 latches the ring configuration and starts the engine; 0 stops it after the current command"),
             _f("SCRUB_EN", 1, 1, "RW", doc="1: patrol scrubber runs between commands"),
-            _f("RESET", 2, 1, "DB", doc="write 1: clear all tables, rings and counters (engine must be disabled)"))),
+            _f("RESET", 2, 1, "DB", doc="write 1: stop, clear all tables, ring indices, counters and HALTED"))),
         Register("STATUS", 0x024, "Engine status", (
             _f("ENABLED", 0, 1, "RO", doc="rings latched, engine running"),
             _f("BUSY", 1, 1, "RO", doc="a command is in progress"),
@@ -155,6 +155,8 @@ def register_map(params: EngineParams = EngineParams()) -> RegisterMap:
             _f("READY", 3, 1, "RO", doc="reset sequence finished"))),
         Register("SCRUB_INTERVAL", 0x028, "Cycles between patrol-scrub steps (one word per step)",
                  (_f("CYCLES", 0, 32, "RW", params.scrub_interval),)),
+        Register("SCRUB_CTRL", 0x02C, "Patrol scrubber control", (
+            _f("PASS", 0, 1, "DB", doc="write 1: run one full pass now, between commands, at full speed"),)),
         Register("IRQ_STATUS", 0x030, "Interrupt causes (write 1 to clear)",
                  tuple(_f(n, i, 1, "RW1C", doc=d) for i, (n, d) in enumerate(IRQ_BITS))),
         Register("IRQ_MASK", 0x034, "Interrupt enables: irq = |(IRQ_STATUS & IRQ_MASK)",
@@ -186,10 +188,6 @@ def register_map(params: EngineParams = EngineParams()) -> RegisterMap:
             _f("WRITE", 2, 1, "RO", doc="1: write, 0: read"),
             _f("TIMEOUT", 3, 1, "RO", doc="no response within the timeout"),
             _f("VALID", 31, 1, "RO"))),
-        Register("FREE_NEIGHBOR", 0x150, "Free neighbor rows", (_f("COUNT", 0, 17, "RO"),)),
-        Register("FREE_PATH", 0x154, "Free path rows", (_f("COUNT", 0, 17, "RO"),)),
-        Register("FREE_TCP", 0x158, "Free TCP rows", (_f("COUNT", 0, 17, "RO"),)),
-        Register("FREE_REQ", 0x15C, "Free request-pool entries", (_f("COUNT", 0, 17, "RO"),)),
         Register("QUARANTINED", 0x160, "Rows and pool entries withheld after losing their links", (_f("COUNT", 0, 32, "RO"),)),
         Register("SCRUB_PASSES", 0x164, "Completed patrol-scrub passes", (_f("COUNT", 0, 32, "RO"),)),
         Register("CMD_COUNT", 0x168, "Commands completed", (_f("COUNT", 0, 32, "RO"),)),

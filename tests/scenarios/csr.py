@@ -38,7 +38,7 @@ async def unmapped_offsets_answer_slverr(regs):
             if access == "read":
                 await regs.device.read32(0xFFC)
             else:
-                await regs.device.write32(0x02C, 1)
+                await regs.device.write32(0x0FC, 1)
         except BusError:
             pass
         else:
