@@ -201,6 +201,31 @@ Its dependents are not affected: a TCP connection's state does not depend on the
 row, so those connections terminate with SUCCESS, and a dependent never changes the
 reference count of a poisoned parent.
 
+### Exactly what each command writes
+
+Drivers and the reference model rely on these; co-verification compares them byte
+for byte.
+
+- Every command gets exactly one completion. `err_index` is `0xFFFF` and `detail` 0
+  unless a list entry was refused (then: the first refused entry) or the command itself
+  was refused (then `detail` is its ErrorCode). `result`: OFFLOAD the new handle (0 if
+  refused); QUERY/TERMINATE the number of entries whose Status is not SUCCESS, refused
+  entries included; otherwise 0.
+- QUERY/TERMINATE completion status: the first refusal's status if an entry was refused,
+  DEVICE_DATA_ERROR if reading the list failed, else SUCCESS (per-object FAILURE is in
+  the Status words and in `result`).
+- A refused entry: only its Status word, if `status_addr` is non-zero and aligned.
+- A QUERY entry: Status and, when SUCCESS, the delegated bytes.
+- A TCP TERMINATE entry that is accepted: the request header always; records
+  `0 .. count-1` after it; the delegated bytes only with SUCCESS; the Status word.
+  Bytes of the request array past `count` records are undefined.
+- Events for a connection that fails during a command carry the entry's handle; the
+  `host_handle` is the stored one, or 0 if the ident word was lost.
+- A DMA read error while reading list entry *k*: entries before *k* are done, nothing is
+  written for *k* or after; `err_index` = *k*.
+- POST to a lost connection: the row is marked failed (poisoned if its meta word was
+  lost) and its events are posted, exactly as for a TERMINATE that finds it.
+
 ### Completion and event entries
 
 {completion}
