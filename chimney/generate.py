@@ -48,11 +48,13 @@ def build_name_map(top, amaranth_names, text, params):
             raise RuntimeError(f"memory {name} not found as {decl!r} in module {module}")
         memories[name] = {"path": ".".join(path), "width": width, "depth": depth}
     signals = {}
-    for logical, signal in top.probe_signals().items():
+    for logical, (signal, encoding) in top.probe_signals().items():
         names = amaranth_names.get(signal)
         if names is None:
             raise RuntimeError(f"probe {logical} was optimised away")
         signals[logical] = {"path": ".".join(names[1:]), "width": len(signal)}
+        if encoding:
+            signals[logical]["encoding"] = encoding
     return {"top": TOP_NAME, "params": params.as_dict(), "memories": memories, "signals": signals}
 
 

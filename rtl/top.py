@@ -1,24 +1,38 @@
 """The engine's top level: CSR slave, DMA master, one interrupt line.
 
     csr  AXI4-Lite subordinate (the driver's register window)
-    dma  AXI4 manager (host memory: rings, lists, state write-back)
+    dma  AXI4 manager (host memory: rings, lists, load blocks, state write-back)
     irq  level interrupt, |(IRQ_STATUS & IRQ_MASK)
+
+Inside: the CSR block, the command engine (sequencer), the state tables (ten ECC
+memories), the patrol scrubber, the emitter (every host write) and the DMA master.
+This module only wires them; the CSR fields each one uses are named here, once.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Signal, Cat
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from chimney.contract import EngineParams
+from chimney.contract import EngineParams, ErrorCode
 
 from .axi import AxiLiteSignature, AxiSignature
 from .csr import CsrBlock
+from .dma import DmaMaster
+from .emitter import Emitter
+from .engine import CommandEngine
+from .scrubber import Scrubber
+from .tables import StateTables
 
 
 class ChimneyEngine(wiring.Component):
     def __init__(self, params: EngineParams = EngineParams()):
         self.params = params
         self.csr_block = CsrBlock(params)
+        self.engine = CommandEngine(params)
+        self.tables = StateTables(params)
+        self.scrubber = Scrubber(params)
+        self.emitter = Emitter(params)
+        self.dma_master = DmaMaster(params)
         super().__init__({
             "csr": In(AxiLiteSignature(self.csr_block.regmap.addr_bits, 32)),
             "dma": Out(AxiSignature(params.addr_width, params.data_width)),
@@ -28,48 +42,118 @@ class ChimneyEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.csr = csr = self.csr_block
+        m.submodules.engine = eng = self.engine
+        m.submodules.tables = tables = self.tables
+        m.submodules.scrubber = scrub = self.scrubber
+        m.submodules.emitter = emit = self.emitter
+        m.submodules.dma = dma = self.dma_master
+        r = csr.regs
+
         wiring.connect(m, wiring.flipped(self.csr), csr.bus)
-        regs = csr.regs
+        wiring.connect(m, dma.axi, wiring.flipped(self.dma))
 
-        # Interrupt: a level from the enabled causes.
-        irq_status = Signal(3)
+        # engine <-> tables, scrubber, emitter, DMA
+        wiring.connect(m, eng.tables, tables.engine)
+        wiring.connect(m, scrub.tables, tables.scrub)
         m.d.comb += [
-            irq_status.eq(regs.IRQ_STATUS.CPL | regs.IRQ_STATUS.EVT << 1 | regs.IRQ_STATUS.ERR << 2),
-            self.irq.eq((irq_status & (regs.IRQ_MASK.CPL | regs.IRQ_MASK.EVT << 1
-                                       | regs.IRQ_MASK.ERR << 2)).any()),
+            tables.owner.eq(eng.scrub_grant),
+            tables.init.eq(eng.tables_init),
+            eng.tables_ready.eq(tables.ready),
+            scrub.grant.eq(eng.scrub_grant),
+            eng.scrub_busy.eq(scrub.busy),
+            tables.crc_fail.eq(eng.crc_fail | scrub.crc_fail),
+            tables.crc_mem.eq(eng.crc_mem | scrub.crc_mem),
+            tables.crc_addr.eq(eng.crc_addr | scrub.crc_addr),
         ]
-        m.d.comb += regs.STATUS.READY.eq(1)
+        wiring.connect(m, scrub.report, eng.scrub_report)
+        wiring.connect(m, eng.emit, emit.cmd)
+        wiring.connect(m, eng.rec, emit.rec)
+        m.d.comb += [
+            emit.slot_we.eq(eng.slot_we), emit.slot_sel.eq(eng.slot_sel),
+            emit.slot_word.eq(eng.slot_word), emit.slot_data.eq(eng.slot_data),
+            eng.slot_busy.eq(emit.slot_busy), eng.fence_done.eq(emit.fence_done),
+            emit.wr_idle.eq(dma.wr_idle),
+        ]
+        wiring.connect(m, emit.wr_req, dma.wr_req)
+        wiring.connect(m, emit.wr_data, dma.wr_data)
+        wiring.connect(m, eng.rd_req, dma.rd_req)
+        wiring.connect(m, dma.rd_data, eng.rd_data)
+        m.d.comb += eng.dma_fatal.eq(dma.fatal)
 
-        # Command doorbell guard: a producer index more than a ring ahead is refused.
-        cmdq_prod = Signal(16)
-        cmdq_cons = Signal(16)
-        ahead = Signal(16)
+        # CSR fields -> engine
         m.d.comb += [
-            ahead.eq(regs.CMDQ_PROD.INDEX - cmdq_cons),
-            regs.CMDQ_CONS.INDEX.eq(cmdq_cons),
+            eng.ctrl_we.eq(r.CTRL.RESET_we), eng.ctrl_enable.eq(r.CTRL.ENABLE), eng.ctrl_reset.eq(r.CTRL.RESET),
+            eng.cmdq_base.eq(Cat(r.CMDQ_BASE_LO.ADDR, r.CMDQ_BASE_HI.ADDR)), eng.cmdq_log2.eq(r.CMDQ_SIZE.LOG2),
+            eng.cmdq_prod.eq(r.CMDQ_PROD.INDEX), eng.cmdq_prod_we.eq(r.CMDQ_PROD.INDEX_we),
+            eng.cplq_base.eq(Cat(r.CPLQ_BASE_LO.ADDR, r.CPLQ_BASE_HI.ADDR)), eng.cplq_log2.eq(r.CPLQ_SIZE.LOG2),
+            eng.cplq_cons.eq(r.CPLQ_CONS.INDEX),
+            eng.evtq_base.eq(Cat(r.EVTQ_BASE_LO.ADDR, r.EVTQ_BASE_HI.ADDR)), eng.evtq_log2.eq(r.EVTQ_SIZE.LOG2),
+            eng.evtq_cons.eq(r.EVTQ_CONS.INDEX),
+            r.CMDQ_CONS.INDEX.eq(eng.cmdq_cons), r.CPLQ_PROD.INDEX.eq(eng.cplq_prod),
+            r.EVTQ_PROD.INDEX.eq(eng.evtq_prod),
+            r.STATUS.ENABLED.eq(eng.enabled), r.STATUS.BUSY.eq(eng.busy), r.STATUS.HALTED.eq(eng.halted),
+            r.STATUS.READY.eq(eng.ready),
+            r.CMD_COUNT.COUNT.eq(eng.cmd_count), r.QUARANTINED.COUNT.eq(eng.quarantined),
         ]
-        with m.If(regs.CMDQ_PROD.INDEX_we):
-            with m.If(ahead > (1 << regs.CMDQ_SIZE.LOG2)):
-                m.d.comb += regs.ERR_STATUS.CMDQ_OVERFLOW_set.eq(1)
+        # scrubber
+        m.d.comb += [
+            scrub.enable.eq(r.CTRL.SCRUB_EN), scrub.interval.eq(r.SCRUB_INTERVAL.CYCLES),
+            scrub.pass_req.eq(r.SCRUB_CTRL.PASS_we & r.SCRUB_CTRL.PASS),
+            r.SCRUB_PASSES.COUNT.eq(scrub.passes),
+        ]
+        # ECC reporting and error injection
+        m.d.comb += [
+            tables.ecc_clear.eq(r.ECC_CTRL.CLEAR_we & r.ECC_CTRL.CLEAR),
+            r.ECC_CE_COUNT.COUNT.eq(tables.ce_count), r.ECC_UE_COUNT.COUNT.eq(tables.ue_count),
+            r.ECC_LAST_CE.ADDR.eq(tables.last_ce_addr), r.ECC_LAST_CE.MEM.eq(tables.last_ce_mem),
+            r.ECC_LAST_CE.VALID.eq(tables.last_ce_valid), r.ECC_LAST_CE_SYN.SYNDROME.eq(tables.last_ce_syndrome),
+            r.ECC_LAST_UE.ADDR.eq(tables.last_ue_addr), r.ECC_LAST_UE.MEM.eq(tables.last_ue_mem),
+            r.ECC_LAST_UE.VALID.eq(tables.last_ue_valid), r.ECC_LAST_UE_SYN.SYNDROME.eq(tables.last_ue_syndrome),
+            r.ECC_LAST_UE_SYN.KIND.eq(tables.last_ue_kind),
+            tables.inj_arm.eq(r.ERRINJ_CTRL.ARM), tables.inj_mem.eq(r.ERRINJ_CTRL.MEM),
+            tables.inj_mask.eq(Cat(r.ERRINJ_MASK_LO.MASK, r.ERRINJ_MASK_HI.MASK, r.ERRINJ_MASK_ECC.MASK)),
+            r.ERRINJ_CTRL.ARM_clr.eq(tables.inj_done),
+        ]
+        # DMA errors
+        m.d.comb += [
+            r.DMA_ERR_ADDR_LO.ADDR.eq(dma.err_addr[:32]), r.DMA_ERR_ADDR_HI.ADDR.eq(dma.err_addr[32:]),
+            r.DMA_ERR_INFO.RESP.eq(dma.err_resp), r.DMA_ERR_INFO.WRITE.eq(dma.err_write),
+            r.DMA_ERR_INFO.TIMEOUT.eq(dma.err_timeout), r.DMA_ERR_INFO.VALID.eq(dma.rd_error | dma.wr_error),
+        ]
+
+        # ERR_STATUS: the engine's classes plus ECC events; enabled ones raise IRQ_STATUS.ERR
+        err = Signal(32)
+        m.d.comb += err.eq(eng.err_set)
+        with m.If(tables.ce_event):
+            m.d.comb += err[ErrorCode.ECC_CORRECTED].eq(1)
+        with m.If(tables.ue_event):
+            m.d.comb += err[ErrorCode.ECC_UNCORRECTABLE].eq(1)
+        with m.If(dma.err_event):
+            with m.If(dma.err_write):
+                m.d.comb += err[ErrorCode.DMA_WRITE].eq(1)
             with m.Else():
-                m.d.sync += cmdq_prod.eq(regs.CMDQ_PROD.INDEX)
-
-        # Any enabled error class raises IRQ_STATUS.ERR.
-        err_bits = Signal(32)
+                m.d.comb += err[ErrorCode.DMA_READ].eq(1)
         err_mask = Signal(32)
         for f in csr.regmap["ERR_STATUS"].fields:
             m.d.comb += [
-                err_bits[f.lsb].eq(getattr(regs.ERR_STATUS, f.name + "_set")),
-                err_mask[f.lsb].eq(getattr(regs.ERR_IRQ_MASK, f.name)),
+                getattr(r.ERR_STATUS, f.name + "_set").eq(err[f.lsb]),
+                err_mask[f.lsb].eq(getattr(r.ERR_IRQ_MASK, f.name)),
             ]
-        m.d.comb += regs.IRQ_STATUS.ERR_set.eq((err_bits & err_mask).any())
+        m.d.comb += [
+            r.IRQ_STATUS.CPL_set.eq(eng.irq_cpl),
+            r.IRQ_STATUS.EVT_set.eq(eng.irq_evt),
+            r.IRQ_STATUS.ERR_set.eq((err & err_mask).any()),
+        ]
+        irq_status = Cat(r.IRQ_STATUS.CPL, r.IRQ_STATUS.EVT, r.IRQ_STATUS.ERR)
+        irq_mask = Cat(r.IRQ_MASK.CPL, r.IRQ_MASK.EVT, r.IRQ_MASK.ERR)
+        m.d.comb += self.irq.eq((irq_status & irq_mask).any())
         return m
 
     # --- what the Verilog generator records in the name map ------------------
     def memory_paths(self):
         """{memory name: submodule path of its array} for every ECC memory."""
-        return {}
+        return {name: ("tables",) + path for name, path in self.tables.memory_paths().items()}
 
     def probe_signals(self):
         """{logical name: Signal} of internal registers testbenches may inspect or corrupt."""
-        return {}
+        return dict(self.engine.probes)

@@ -86,6 +86,18 @@ class AmaranthSimDevice:
             raise DeviceTimeout(f"no interrupt within {timeout_ns} ns")
 
 
+def _watchdog(sim, until_s, period_s=10e-9):
+    """A background process that fails the run if the testbench is still going at `until_s`.
+
+    `sim.run()` ends as soon as the (critical) testbench returns; the watchdog only
+    bounds a testbench that would otherwise wait forever."""
+    async def watchdog(ctx):
+        for _ in range(int(until_s / period_s)):
+            await ctx.tick()
+        raise DeviceTimeout(f"testbench still running after {until_s} s of simulated time")
+    sim.add_process(watchdog)
+
+
 def run_testbench(params, body, *, until_s=1e-3, dut=None):
     """Simulate the engine with one async testbench `body(ctx, dut)`; re-raise its failure."""
     from amaranth.sim import Simulator
@@ -103,8 +115,58 @@ def run_testbench(params, body, *, until_s=1e-3, dut=None):
             outcome.append(e)
 
     sim.add_testbench(bench)
-    sim.run_until(until_s)
-    if not outcome:
-        raise DeviceTimeout(f"testbench still running after {until_s} s of simulated time")
+    _watchdog(sim, until_s)
+    sim.run()
     if outcome[0] is not None:
         raise outcome[0]
+
+
+class SimHostMemory:
+    """`chimney.sw.bus.HostMemory` for Amaranth-sim runs: sparse bytes plus an allocator.
+    Addresses below 4 KiB are never handed out (so 0 stays an invalid pointer)."""
+
+    def __init__(self, size=1 << 24):
+        from chimney.tb.amaranth_axi import SparseMemory
+        self.mem = SparseMemory()
+        self._alloc = BumpAllocator(0x1000, size - 0x1000)
+
+    def alloc(self, size, align=64):
+        return self._alloc.alloc(size, align)
+
+    def free(self, region):
+        self._alloc.free(region)
+
+    def read(self, addr, length):
+        return self.mem.read(addr, length)
+
+    def write(self, addr, data):
+        self.mem.write(addr, data)
+
+
+def run_engine(params, body, *, until_s=5e-3, seed=1, pause=0.0, read_latency=2, errors=(), hang=()):
+    """Simulate the whole engine against an AXI host memory; `body(ctx, dut, device, memory, axi)`."""
+    from amaranth.sim import Simulator
+    from chimney.rtl.top import ChimneyEngine
+    from chimney.tb.amaranth_axi import AxiMemoryModel
+    dut = ChimneyEngine(params)
+    memory = SimHostMemory()
+    axi = AxiMemoryModel(dut.dma, memory.mem, seed=seed, pause=pause, read_latency=read_latency,
+                         max_burst=params.max_burst, errors=list(errors), hang=list(hang))
+    sim = Simulator(dut)
+    sim.add_clock(10e-9)
+    axi.add_to(sim)
+    outcome = []
+
+    async def bench(ctx):
+        try:
+            await body(ctx, dut, AmaranthSimDevice(ctx, dut, timeout_cycles=20000), memory, axi)
+            outcome.append(None)
+        except BaseException as e:        # carry the failure out of the simulator
+            outcome.append(e)
+
+    sim.add_testbench(bench)
+    _watchdog(sim, until_s)
+    sim.run()
+    if outcome[0] is not None:
+        raise outcome[0]
+    return axi

@@ -1,0 +1,398 @@
+"""The engine's AXI4 DMA master: request streams in, AXI4 bursts out.
+
+Read side:  `rd_req` {addr, beats} -> AR bursts -> R -> `rd_data` {data, last, err}.
+Write side: `wr_req` {addr, beats, first_strb, last_strb} + `wr_data` beats -> AW/W -> B.
+
+Every request is cut into INCR bursts of at most `params.max_burst` 8-byte beats that
+never cross a 4 KiB boundary; every transaction uses ID 0, so AXI keeps reads and
+writes each in order and a single FIFO of outstanding bursts per side is enough.
+Addresses must be 8-byte aligned (the low three address bits are passed through as
+given, so an unaligned address is the caller's bug). A request with beats=0 is
+accepted and does nothing.
+
+Members (payload layouts: `read_req_layout`, `READ_BEAT`, `write_req_layout` below)
+  rd_req   In  stream {addr, beats}: read `beats` 8-byte beats from addr
+  rd_data  Out stream {data, last, err}: exactly `beats` beats per request, in request
+           order; last marks a request's final beat, err a bad (or abandoned) beat
+  wr_req   In  stream {addr, beats, first_strb, last_strb}: strobes of the first and
+           last beat (both apply to a single beat), 0xFF in between
+  wr_data  In  stream of 64-bit beats for the write jobs, in job order
+  rd_idle / wr_idle  nothing offered, queued or in flight on that side, and (write)
+           every B received: wr_idle is the write fence before a completion entry
+  rd_error, wr_error, fatal  sticky; err_addr (start address of the failed burst),
+           err_resp, err_write, err_timeout describe the latest report, announced by
+           the one-cycle err_event pulse
+
+A W beat is sent only after its burst's AW handshake (the engine's rule; AXI itself
+would also allow W first, and a subordinate that waits for WVALID before AWREADY would
+deadlock with this master). AW runs up to `wr_ahead` bursts ahead of W, so W streams
+without gaps across bursts and jobs.
+
+Errors
+------
+* Read SLVERR/DECERR: not fatal. The affected beats carry err=1, `rd_error` is set
+  and `err_*` report the burst (one `err_event` per failed burst); reading goes on.
+* Write SLVERR/DECERR, or a timeout on either side (an outstanding transaction made
+  no progress for `params.dma_timeout` cycles): fatal. `wr_error` or `rd_error`,
+  `fatal` and `err_*` are set and `err_event` pulses once. From then on the master
+  completes everything locally and never drives AR/AW/W valid again (an address
+  still pending on the bus is abandoned, which AXI only tolerates because the bus
+  is considered dead): rready/bready stay high and whatever still arrives is
+  dropped; every read beat still owed (in flight or requested later) is delivered
+  with err=1 and data 0; write jobs and their wr_data beats are accepted and
+  dropped; `wr_idle` returns to 1. So nothing upstream ever hangs. The sticky flags
+  clear only with the domain reset.
+
+Upstream streams follow the `amaranth.lib.stream` rules (valid held until ready,
+payload stable while valid): W beats are wr_data beats passed straight through, so
+the AXI W-channel rules hold exactly when the wr_data producer keeps the stream rules.
+"""
+
+from amaranth.hdl import Module, Signal, Mux
+from amaranth.lib import wiring, stream, data
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+from chimney.contract import EngineParams
+
+from .axi import AxiSignature, BURST_INCR
+
+SIZE_8 = 3           # AxSIZE for 8-byte beats
+CACHE_NORMAL = 0b0011  # normal non-cacheable bufferable
+
+
+def read_req_layout(addr_width):
+    return data.StructLayout({"addr": addr_width, "beats": 16})
+
+
+def write_req_layout(addr_width):
+    return data.StructLayout({"addr": addr_width, "beats": 16, "first_strb": 8, "last_strb": 8})
+
+
+READ_BEAT = data.StructLayout({"data": 64, "last": 1, "err": 1})
+
+
+class BurstSplitter(wiring.Component):
+    """Cuts requests into bursts of at most `max_burst` beats that never cross 4 KiB.
+
+    One burst per cycle, including back-to-back single-beat requests (the next request
+    is taken in the cycle the last burst of the current one leaves). `tag` rides along
+    unchanged; `first`/`last` mark the request's first and last burst. The output is
+    registered so AR/AW can be driven straight from it.
+    """
+
+    def __init__(self, addr_width, max_burst, tag_width=0):
+        assert 1 <= max_burst <= 256
+        self.max_burst = max_burst
+        self.tag_width = tag_width
+        tag = {"tag": tag_width} if tag_width else {}    # no zero-width wires in Verilog
+        super().__init__({
+            "req": In(stream.Signature(data.StructLayout(
+                {"addr": addr_width, "beats": 16, **tag}))),
+            "burst": Out(stream.Signature(data.StructLayout(
+                {"addr": addr_width, "len": 8, "first": 1, "last": 1, **tag}))),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        req, out = self.req, self.burst
+
+        job_valid = Signal()
+        job_addr = Signal.like(req.payload.addr)
+        job_left = Signal(16)
+        job_first = Signal()
+        job_tag = Signal(self.tag_width)
+
+        # beats to the next 4 KiB boundary (1..512), then the burst length
+        to_4k = Signal(range(513))
+        cap = Signal(range(257))
+        n = Signal(range(257))
+        m.d.comb += [
+            to_4k.eq(512 - job_addr[3:12]),
+            cap.eq(Mux(to_4k < self.max_burst, to_4k, self.max_burst)),
+            n.eq(Mux(job_left < cap, job_left, cap)),
+        ]
+        is_last = job_left <= cap
+
+        take = job_valid & (~out.valid | out.ready)
+        with m.If(out.ready):
+            m.d.sync += out.valid.eq(0)
+        with m.If(take):
+            m.d.sync += [
+                out.valid.eq(1),
+                out.payload.addr.eq(job_addr),
+                out.payload.len.eq(n - 1),
+                out.payload.first.eq(job_first),
+                out.payload.last.eq(is_last),
+                job_addr.eq(job_addr + (n << 3)),
+                job_left.eq(job_left - n),
+                job_first.eq(0),
+            ]
+            with m.If(is_last):
+                m.d.sync += job_valid.eq(0)
+
+        m.d.comb += req.ready.eq(~job_valid | (take & is_last))
+        with m.If(req.valid & req.ready):
+            m.d.sync += [
+                job_valid.eq(req.payload.beats != 0),
+                job_addr.eq(req.payload.addr),
+                job_left.eq(req.payload.beats),
+                job_first.eq(1),
+            ]
+        if self.tag_width:
+            with m.If(take):
+                m.d.sync += out.payload.tag.eq(job_tag)
+            with m.If(req.valid & req.ready):
+                m.d.sync += job_tag.eq(req.payload.tag)
+        m.d.comb += self.busy.eq(job_valid | out.valid)
+        return m
+
+
+class DmaMaster(wiring.Component):
+    """AXI4 DMA master (64-bit, ID 0, INCR). See the module docstring for behaviour.
+
+    rd_outstanding: read bursts AR may run ahead of R.
+    wr_ahead:       write bursts AW may run ahead of W.
+    wr_outstanding: write bursts whose B is still owed (bounds the B address FIFO).
+    """
+
+    def __init__(self, params: EngineParams = EngineParams(), *,
+                 rd_outstanding=4, wr_ahead=4, wr_outstanding=16):
+        if params.data_width != 64:
+            raise ValueError("DmaMaster: only 64-bit data is implemented")
+        self.params = params
+        self.rd_outstanding = rd_outstanding
+        self.wr_ahead = wr_ahead
+        self.wr_outstanding = wr_outstanding
+        aw = params.addr_width
+        self.read_req_layout = read_req_layout(aw)
+        self.write_req_layout = write_req_layout(aw)
+        super().__init__({
+            "axi": Out(AxiSignature(aw, 64)),
+            "rd_req": In(stream.Signature(self.read_req_layout)),
+            "rd_data": Out(stream.Signature(READ_BEAT)),
+            "wr_req": In(stream.Signature(self.write_req_layout)),
+            "wr_data": In(stream.Signature(64)),
+            "rd_idle": Out(1),
+            "wr_idle": Out(1),
+            "rd_error": Out(1),
+            "wr_error": Out(1),
+            "fatal": Out(1),
+            "err_addr": Out(aw),
+            "err_resp": Out(2),
+            "err_write": Out(1),
+            "err_timeout": Out(1),
+            "err_event": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        axi = self.axi
+        aw = p.addr_width
+        fatal = self.fatal
+
+        # constant attributes of every transaction
+        for ch in ("ar", "aw"):
+            m.d.comb += [
+                getattr(axi, ch + "id").eq(0),
+                getattr(axi, ch + "size").eq(SIZE_8),
+                getattr(axi, ch + "burst").eq(BURST_INCR),
+                getattr(axi, ch + "lock").eq(0),
+                getattr(axi, ch + "cache").eq(CACHE_NORMAL),
+                getattr(axi, ch + "prot").eq(0),
+            ]
+
+        # error reports of this cycle; later m.If blocks take priority
+        ev = Signal()
+        ev_fatal = Signal()
+        ev_addr = Signal(aw)
+        ev_resp = Signal(2)
+        ev_write = Signal()
+        ev_timeout = Signal()
+
+        def report(addr, resp, write, timeout, is_fatal):
+            return [ev.eq(1), ev_addr.eq(addr), ev_resp.eq(resp), ev_write.eq(write),
+                    ev_timeout.eq(timeout), ev_fatal.eq(is_fatal)]
+
+        # ---------------------------------------------------------------- read side
+        m.submodules.rd_split = rs = BurstSplitter(aw, p.max_burst)
+        m.d.comb += [
+            rs.req.valid.eq(self.rd_req.valid),
+            rs.req.payload.addr.eq(self.rd_req.payload.addr),
+            rs.req.payload.beats.eq(self.rd_req.payload.beats),
+            self.rd_req.ready.eq(rs.req.ready),
+        ]
+
+        # bursts issued on AR whose beats are still owed to rd_data, oldest first
+        rinfo = data.StructLayout({"addr": aw, "len": 8, "last": 1})
+        m.submodules.rd_fifo = rf = SyncFIFO(width=rinfo.size, depth=self.rd_outstanding)
+        ar = rs.burst
+        ar_issue = ar.valid & rf.w_rdy & (axi.arready | fatal)   # after a fatal error: locally
+        m.d.comb += [
+            axi.araddr.eq(ar.payload.addr),
+            axi.arlen.eq(ar.payload.len),
+            axi.arvalid.eq(ar.valid & rf.w_rdy & ~fatal),
+            ar.ready.eq(ar_issue),
+            rf.w_en.eq(ar_issue),
+        ]
+        rf_in = rinfo(Signal(rinfo.size))
+        m.d.comb += [
+            rf_in.addr.eq(ar.payload.addr),
+            rf_in.len.eq(ar.payload.len),
+            rf_in.last.eq(ar.payload.last),
+        ]
+        m.d.comb += rf.w_data.eq(rf_in.as_value())
+
+        rhead = rinfo(rf.r_data)
+        rbeat = Signal(8)
+        r_last_beat = rbeat == rhead.len
+        r_bad = axi.rresp[1]                      # SLVERR or DECERR
+        m.d.comb += [
+            self.rd_data.valid.eq(rf.r_rdy & (axi.rvalid | fatal)),
+            self.rd_data.payload.data.eq(Mux(fatal, 0, axi.rdata)),
+            self.rd_data.payload.err.eq(fatal | r_bad),
+            self.rd_data.payload.last.eq(rhead.last & r_last_beat),
+            axi.rready.eq(fatal | (rf.r_rdy & self.rd_data.ready)),   # drain when dead
+        ]
+        r_done = self.rd_data.valid & self.rd_data.ready
+        with m.If(r_done):
+            m.d.sync += rbeat.eq(rbeat + 1)
+            with m.If(r_last_beat):
+                m.d.sync += rbeat.eq(0)
+                m.d.comb += rf.r_en.eq(1)
+
+        # one report per failed read burst
+        r_err_seen = Signal()
+        r_err_beat = r_done & ~fatal & r_bad
+        with m.If(r_done):
+            with m.If(r_last_beat):
+                m.d.sync += r_err_seen.eq(0)
+            with m.Elif(r_err_beat):
+                m.d.sync += r_err_seen.eq(1)
+        with m.If(r_err_beat):
+            m.d.sync += self.rd_error.eq(1)
+            with m.If(~r_err_seen):
+                m.d.comb += report(rhead.addr, axi.rresp, 0, 0, 0)
+
+        # read timeout: the bus owes us an AR handshake or R data and gives neither
+        rd_wait = (axi.arvalid & ~axi.arready) | (rf.r_rdy & ~axi.rvalid)
+        rd_prog = (axi.arvalid & axi.arready) | axi.rvalid
+        rd_timer = Signal(range(p.dma_timeout + 1))
+        rd_timeout = ~fatal & rd_wait & ~rd_prog & (rd_timer == p.dma_timeout - 1)
+        with m.If(~fatal & rd_wait & ~rd_prog):
+            m.d.sync += rd_timer.eq(rd_timer + 1)
+        with m.Else():
+            m.d.sync += rd_timer.eq(0)
+        with m.If(rd_timeout):
+            m.d.sync += self.rd_error.eq(1)
+            m.d.comb += report(Mux(rf.r_rdy, rhead.addr, ar.payload.addr), 0, 0, 1, 1)
+
+        m.d.comb += self.rd_idle.eq(~self.rd_req.valid & ~rs.busy & ~rf.r_rdy)
+
+        # --------------------------------------------------------------- write side
+        m.submodules.wr_split = ws = BurstSplitter(aw, p.max_burst, tag_width=16)
+        m.d.comb += [
+            ws.req.valid.eq(self.wr_req.valid),
+            ws.req.payload.addr.eq(self.wr_req.payload.addr),
+            ws.req.payload.beats.eq(self.wr_req.payload.beats),
+            ws.req.payload.tag.eq(self.wr_req.payload.first_strb
+                                  | (self.wr_req.payload.last_strb << 8)),
+            self.wr_req.ready.eq(ws.req.ready),
+        ]
+
+        # bursts accepted on AW whose W beats are still to send (strobes resolved per burst)
+        winfo = data.StructLayout({"len": 8, "first_strb": 8, "last_strb": 8})
+        m.submodules.w_fifo = wf = SyncFIFO(width=winfo.size, depth=self.wr_ahead)
+        # addresses of bursts accepted on AW whose B is still owed, oldest first
+        m.submodules.b_fifo = bf = SyncFIFO(width=aw, depth=self.wr_outstanding)
+
+        awb = ws.burst
+        aw_issue = awb.valid & wf.w_rdy & (fatal | (bf.w_rdy & axi.awready))
+        wf_in = winfo(Signal(winfo.size))
+        m.d.comb += [
+            axi.awaddr.eq(awb.payload.addr),
+            axi.awlen.eq(awb.payload.len),
+            axi.awvalid.eq(awb.valid & wf.w_rdy & bf.w_rdy & ~fatal),
+            awb.ready.eq(aw_issue),
+            wf_in.len.eq(awb.payload.len),
+            wf_in.first_strb.eq(Mux(awb.payload.first, awb.payload.tag[0:8], 0xFF)),
+            wf_in.last_strb.eq(Mux(awb.payload.last, awb.payload.tag[8:16], 0xFF)),
+            wf.w_data.eq(wf_in.as_value()),
+            wf.w_en.eq(aw_issue),
+            bf.w_data.eq(awb.payload.addr),
+            bf.w_en.eq(aw_issue & ~fatal),
+        ]
+
+        whead = winfo(wf.r_data)
+        wbeat = Signal(8)
+        w_last_beat = wbeat == whead.len
+        strb = Signal(8)
+        m.d.comb += strb.eq(Mux(wbeat == 0, whead.first_strb, 0xFF)
+                            & Mux(w_last_beat, whead.last_strb, 0xFF))
+        m.d.comb += [
+            axi.wvalid.eq(wf.r_rdy & self.wr_data.valid & ~fatal),
+            axi.wdata.eq(self.wr_data.payload),
+            axi.wstrb.eq(strb),
+            axi.wlast.eq(w_last_beat),
+            self.wr_data.ready.eq(wf.r_rdy & (axi.wready | fatal)),   # drop data when dead
+        ]
+        w_done = self.wr_data.valid & self.wr_data.ready
+        with m.If(w_done):
+            m.d.sync += wbeat.eq(wbeat + 1)
+            with m.If(w_last_beat):
+                m.d.sync += wbeat.eq(0)
+                m.d.comb += wf.r_en.eq(1)
+
+        # B: always ready; a response without an owed burst is ignored
+        m.d.comb += axi.bready.eq(1)
+        b_take = axi.bvalid & bf.r_rdy & ~fatal
+        with m.If(fatal):
+            m.d.comb += bf.r_en.eq(bf.r_rdy)          # forget owed responses
+        with m.Else():
+            m.d.comb += bf.r_en.eq(b_take)
+
+        # bursts fully sent on W whose B is owed: only these may time out on B
+        b_due = Signal(range(self.wr_outstanding + 1))
+        w_burst_done = w_done & w_last_beat & ~fatal
+        b_due_dec = b_take & (b_due != 0)
+        with m.If(fatal):
+            m.d.sync += b_due.eq(0)
+        with m.Elif(w_burst_done & ~b_due_dec):
+            m.d.sync += b_due.eq(b_due + 1)
+        with m.Elif(~w_burst_done & b_due_dec):
+            m.d.sync += b_due.eq(b_due - 1)
+
+        wr_wait = ((axi.awvalid & ~axi.awready) | (axi.wvalid & ~axi.wready)
+                   | ((b_due != 0) & ~axi.bvalid))
+        wr_prog = (axi.awvalid & axi.awready) | (axi.wvalid & axi.wready) | axi.bvalid
+        wr_timer = Signal(range(p.dma_timeout + 1))
+        wr_timeout = ~fatal & wr_wait & ~wr_prog & (wr_timer == p.dma_timeout - 1)
+        with m.If(~fatal & wr_wait & ~wr_prog):
+            m.d.sync += wr_timer.eq(wr_timer + 1)
+        with m.Else():
+            m.d.sync += wr_timer.eq(0)
+        with m.If(wr_timeout):
+            m.d.sync += self.wr_error.eq(1)
+            m.d.comb += report(Mux(bf.r_rdy, bf.r_data, awb.payload.addr), 0, 1, 1, 1)
+
+        b_bad = b_take & axi.bresp[1]
+        with m.If(b_bad):
+            m.d.sync += self.wr_error.eq(1)
+            m.d.comb += report(bf.r_data, axi.bresp, 1, 0, 1)
+
+        m.d.comb += self.wr_idle.eq(~self.wr_req.valid & ~ws.busy & ~wf.r_rdy & ~bf.r_rdy)
+
+        # ------------------------------------------------------------ error capture
+        m.d.sync += self.err_event.eq(ev)
+        with m.If(ev):
+            m.d.sync += [
+                self.err_addr.eq(ev_addr),
+                self.err_resp.eq(ev_resp),
+                self.err_write.eq(ev_write),
+                self.err_timeout.eq(ev_timeout),
+            ]
+            with m.If(ev_fatal):
+                m.d.sync += fatal.eq(1)
+        return m

@@ -1,0 +1,1436 @@
+"""The command engine: fetches commands, runs them against the state tables, writes results.
+
+One command at a time, in ring order (docs/interface.md, "Commands"). QUERY and
+TERMINATE lists are processed entry by entry; each entry is checked, its row read
+and verified (SECDED on every word, the row CRC over data words and host handle,
+the request list walked), and only then does anything change: Status word, request
+records, delegated bytes and table updates go out through the emitter, which keeps
+the DMA write channel busy while this FSM already works on the next entry.
+
+Every memory access goes through the tables' engine port; every host write through
+the emitter; every host read through the DMA read channel and `ReadCollector`.
+"""
+
+from amaranth.hdl import Module, Signal, Cat, Const, Mux, Value
+from amaranth.lib import wiring, data, stream
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from chimney.contract import (EngineParams, ObjType, Opcode, ErrorCode, ERROR_STATUS, NdisStatus,
+                              TcpEventType, TcpUploadReason, Disposition, COMMAND, COMPLETION, EVENT,
+                              LIST_ENTRY, REQ_HEADER, REQ_RECORD, HANDLE, IDENT, DATA, data_words,
+                              meta_layout, pool_layout, memory_id, cached_mask, NO_INDEX,
+                              MAX_LIST_ENTRIES, MAX_POST_LENGTH, WRITE_BACK)
+from chimney.contract.ecc import CRC_INIT, CRC_XOROUT
+from chimney.contract.rows import TCP_DATA, GEN_BITS
+
+from .crc import crc32c_step
+from .dma import read_req_layout, READ_BEAT as ReadBeat
+from .emitter import EmitKind, emit_layout, SLOT_WORDS
+from .tables import tables_signature
+
+KINDS = ("data", "ident", "meta")
+
+
+def pack(layout, **fields):
+    """A contract `Layout` as one Amaranth expression: named fields set, everything else zero.
+
+    Expressions rather than partially assigned signals keep constant bits out of
+    `always @*` blocks in the Verilog (which Icarus would never run)."""
+    leaves = {name: (off, width) for name, off, width, _ in layout.flat()}
+    parts, at = [], 0
+    for name, value in sorted(fields.items(), key=lambda nv: leaves[nv[0]][0]):
+        off, width = leaves[name]
+        assert off >= at, f"{layout.name}.{name} overlaps another field"
+        value = Value.cast(value)
+        if off > at:
+            parts.append(Const(0, off - at))
+        parts.append(value[:width] if len(value) >= width else Cat(value, Const(0, width - len(value))))
+        at = off + width
+    if at < layout.width:
+        parts.append(Const(0, layout.width - at))
+    return Cat(*parts)
+
+
+def _u64(value):
+    """Zero-extend to a 64-bit word (the host handle enters the row CRC this way)."""
+    value = Value.cast(value)
+    return Cat(value, Const(0, 64 - len(value)))
+MAX_WORDS = max(data_words(t) for t in ObjType)
+TYPE_NAME = {ObjType.NEIGHBOR: "neighbor", ObjType.PATH: "path", ObjType.TCP: "tcp"}
+STATE_MAX = 10                  # TCP_OFFLOAD_CONNECTION_STATE TimeWait
+
+
+class ReadCollector(wiring.Component):
+    """Consumes DMA read beats: into a word buffer (descriptors, load blocks) or as
+    32-byte list entries into a small FIFO (QUERY/TERMINATE lists). `drain` discards
+    the rest of the current request, so a command that stops early never leaves beats
+    behind for the next one. `start` marks the beginning of a new request."""
+
+    def __init__(self):
+        super().__init__({
+            "beats": In(stream.Signature(ReadBeat)),
+            "list_mode": In(1),
+            "drain": In(1),
+            "start": In(1),
+            "buf": Out(data.ArrayLayout(64, MAX_WORDS)),
+            "buf_count": Out(8), "buf_err": Out(1),
+            "done": Out(1),                          # the last beat of the request has arrived
+            "entry": Out(stream.Signature(data.StructLayout({"raw": 256, "err": 1}))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=257, depth=4)
+        acc = Signal(192)                             # first three beats of an entry
+        acc_n = Signal(2)
+        acc_err = Signal()
+        done = Signal(init=1)
+        m.d.comb += [
+            self.entry.payload.eq(fifo.r_data),
+            self.entry.valid.eq(fifo.r_rdy),
+            fifo.r_en.eq(self.entry.ready),
+            self.done.eq(done),
+        ]
+        beat = self.beats.payload
+        with m.If(self.start):
+            m.d.sync += [acc_n.eq(0), acc_err.eq(0), self.buf_count.eq(0), self.buf_err.eq(0), done.eq(0)]
+        with m.Elif(self.drain | ~self.list_mode):
+            m.d.comb += self.beats.ready.eq(~done)
+        with m.Else():
+            m.d.comb += self.beats.ready.eq(~done & ((acc_n != 3) | fifo.w_rdy))
+        take = Signal()
+        m.d.comb += take.eq(self.beats.valid & self.beats.ready)
+        with m.If(take):
+            with m.If(beat.last):
+                m.d.sync += done.eq(1)
+            with m.If(self.drain):
+                pass
+            with m.Elif(~self.list_mode):
+                with m.Switch(self.buf_count):
+                    for i in range(MAX_WORDS):
+                        with m.Case(i):
+                            m.d.sync += self.buf[i].eq(beat.data)
+                m.d.sync += [self.buf_count.eq(self.buf_count + 1), self.buf_err.eq(self.buf_err | beat.err)]
+            with m.Else():
+                m.d.sync += [acc.eq(Cat(acc[64:], beat.data)), acc_n.eq(acc_n + 1),
+                             acc_err.eq(acc_err | beat.err)]
+                with m.If(acc_n == 3):
+                    m.d.comb += [fifo.w_en.eq(1), fifo.w_data.eq(Cat(acc, beat.data, acc_err | beat.err))]
+                    m.d.sync += acc_err.eq(0)
+        return m
+
+
+class CommandEngine(wiring.Component):
+    """The sequencer. See the module docstring and docs/architecture.md for the flows."""
+
+    def __init__(self, params: EngineParams = EngineParams()):
+        self.params = params
+        aw = params.addr_width
+        super().__init__({
+            # control (from CSR)
+            "ctrl_we": In(1), "ctrl_enable": In(1), "ctrl_reset": In(1),
+            "cmdq_base": In(64), "cmdq_log2": In(4), "cmdq_prod": In(16), "cmdq_prod_we": In(1),
+            "cplq_base": In(64), "cplq_log2": In(4), "cplq_cons": In(16),
+            "evtq_base": In(64), "evtq_log2": In(4), "evtq_cons": In(16),
+            # status (to CSR)
+            "cmdq_cons": Out(16), "cplq_prod": Out(16), "evtq_prod": Out(16),
+            "enabled": Out(1), "busy": Out(1), "halted": Out(1), "ready": Out(1),
+            "cmd_count": Out(32), "quarantined": Out(32),
+            "irq_cpl": Out(1), "irq_evt": Out(1), "err_set": Out(32),
+            # tables
+            "tables": Out(tables_signature(params)),
+            "tables_init": Out(1), "tables_ready": In(1),
+            "crc_fail": Out(1), "crc_mem": Out(5), "crc_addr": Out(24),
+            "scrub_grant": Out(1), "scrub_busy": In(1),
+            "scrub_report": In(stream.Signature(SCRUB_REPORT)),
+            # host memory
+            "rd_req": Out(stream.Signature(read_req_layout(aw))),
+            "rd_data": In(stream.Signature(ReadBeat)),
+            "emit": Out(stream.Signature(emit_layout(aw))),
+            "rec": Out(stream.Signature(64)),
+            "slot_we": Out(1), "slot_sel": Out(1), "slot_word": Out(4), "slot_data": Out(64),
+            "slot_busy": In(2), "fence_done": In(1),
+            "dma_fatal": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        d = _Datapath(self, m)
+        with m.FSM(name="engine") as fsm:
+            _control_states(m, d)
+            _completion_states(m, d)
+            _subroutine_states(m, d)
+            _offload_states(m, d)
+            _post_states(m, d)
+            _update_states(m, d)
+            _list_states(m, d)
+            _scrub_fail_states(m, d)
+        # registers a fault campaign may corrupt (recorded in the Verilog name map)
+        self.probes = {"engine.state": (fsm.state, dict(fsm.encoding))}
+        return m
+
+
+#: What the scrubber hands the engine: memory id, word address / row, and what was lost.
+SCRUB_REPORT = data.StructLayout({"mem": 5, "addr": 24, "kind": 2})
+SCRUB_META_LOST, SCRUB_ROW_BAD, SCRUB_POOL_LOST = 0, 1, 2
+
+# continuation points of the shared sub-sequences
+RET = {name: i for i, name in enumerate((
+    "ADVANCE", "FREE", "QUARANTINE", "EVENTS_ADVANCE", "LIST_ROW", "UPD_ROW", "REFUSE_CMD",
+    "SCRUB_PUBLISH"))}
+
+
+class _Datapath:
+    """Registers, table-port helpers and emitter helpers shared by every flow."""
+
+    def __init__(self, eng, m):
+        self.eng = e = eng
+        self.m = m
+        self.p = p = eng.params
+        m.submodules.collect = self.col = col = ReadCollector()
+        m.d.comb += [col.beats.payload.eq(e.rd_data.payload), col.beats.valid.eq(e.rd_data.valid),
+                     e.rd_data.ready.eq(col.beats.ready)]
+        self.metas = {t: meta_layout(p, t) for t in ObjType}
+        self.pool_lay = pool_layout(p)
+        self.ports = {name: getattr(e.tables, name) for name in tables_signature(p).members}
+        S = Signal
+        # configuration latched at enable, ring state
+        self.cmdq_base, self.cplq_base, self.evtq_base = S(64), S(64), S(64)
+        self.cmdq_log2, self.cplq_log2, self.evtq_log2 = S(4), S(4), S(4)
+        self.enabled, self.halted = S(), S()
+        self.cmdq_prod, self.cmdq_cons = S(16), S(16)
+        self.cplq_next, self.evtq_next = S(16), S(16)
+        self.cplq_prod, self.evtq_prod = S(16), S(16)
+        self.seq, self.cmd_count, self.quarantined = S(16), S(32), S(32)
+        self.err_bits = [S(name=f"err_{i}") for i in range(32)]      # ERR_STATUS bits to set now
+        self.err = Cat(*self.err_bits)
+        m.d.comb += [
+            e.cmdq_cons.eq(self.cmdq_cons), e.cplq_prod.eq(self.cplq_prod), e.evtq_prod.eq(self.evtq_prod),
+            e.enabled.eq(self.enabled), e.halted.eq(self.halted), e.cmd_count.eq(self.cmd_count),
+            e.quarantined.eq(self.quarantined), e.err_set.eq(self.err), e.ready.eq(e.tables_ready),
+        ]
+        # command
+        self.desc = S(COMMAND.amaranth())
+        self.status, self.detail = S(32), S(8)
+        self.err_index, self.result, self.cpl_seq = S(16), S(32), S(16)
+        self.code = S(8)
+        self.ret = S(range(len(RET)))
+        self.ret2 = S(range(len(RET)))
+        # current object
+        self.entry = S(LIST_ENTRY.amaranth())
+        self.e_idx = S(16)
+        self.is_term = S()
+        self.refused = S()
+        self.htype, self.hindex, self.hgen, self.hrsvd = S(2), S(16), S(GEN_BITS), S(6)
+        self.meta_raw, self.meta_ue = S(64), S()
+        self.ident_raw, self.ident_ue = S(64), S()
+        self.ident = data.View(IDENT.amaranth(), self.ident_raw)
+        self.parent_raw = S(64)
+        self.parent_idx = S(16)
+        self.ptype = S(2)
+        self.slot = S()
+        self.row_bad = S()
+        self.crc = S(32)
+        self.issue_i, self.recv_i = S(8), S(8)
+        self.oldw = [S(64, name=f"oldw{i}") for i in range(2)]
+        # request-list walk
+        self.wp, self.wn, self.wtotal, self.wgood = S(16), S(16), S(16), S(16)
+        self.wok, self.walk_abort = S(), S()
+        self.went = S(64)
+        self.pe = data.View(self.pool_lay.amaranth(), self.went)
+        # allocation
+        self.next_alloc = {t: S(16, name=f"next_alloc_{TYPE_NAME[t]}") for t in ObjType}
+        self.next_req = S(16)
+        self.scan_at, self.scan_left = S(16), S(17)
+        self.row = S(16)
+        self.row_gen = S(GEN_BITS)
+        # pending emits (header, delegated bytes, status) and events
+        self.p_hdr, self.p_deleg, self.p_status = S(), S(), S()
+        self.hdr_val = S(64)
+        self.status_val = S(32)
+        self.ev_handle, self.ev_host = S(32), S(32)
+        self.ev_pending = S()
+        self.emit = data.View(emit_layout(p.addr_width), e.emit.payload)
+        m.d.comb += [e.busy.eq(0), e.scrub_grant.eq(0)]
+        self._responses()
+        self._doorbell()
+
+    # -- errors ---------------------------------------------------------------------------
+    def set_err(self, code):
+        self.m.d.comb += self.err_bits[int(code)].eq(1)
+
+    def set_err_dyn(self, code_sig):
+        for c in ErrorCode:
+            if c:
+                with self.m.If(code_sig == c):
+                    self.set_err(c)
+
+    def _doorbell(self):
+        m, e = self.m, self.eng
+        ahead = Signal(16)
+        m.d.comb += ahead.eq(e.cmdq_prod - self.cmdq_cons)
+        with m.If(e.cmdq_prod_we):
+            with m.If(ahead > (Const(1, 17) << e.cmdq_log2)):
+                self.set_err(ErrorCode.CMDQ_OVERFLOW)
+            with m.Else():
+                m.d.sync += self.cmdq_prod.eq(e.cmdq_prod)
+        with m.If(e.dma_fatal):
+            m.d.sync += self.halted.eq(1)         # host memory is undefined now: stop until RESET
+
+    # -- table ports ------------------------------------------------------------------------
+    def port(self, t, kind):
+        return self.ports[f"{TYPE_NAME[ObjType(t)]}_{kind}"]
+
+    def read(self, t_sig, kind, addr):
+        for t in ObjType:
+            with self.m.If(t_sig == t):
+                pt = self.port(t, kind)
+                self.m.d.comb += [pt.rd_en.eq(1), pt.rd_addr.eq(addr)]
+
+    def write(self, t_sig, kind, addr, value):
+        for t in ObjType:
+            with self.m.If(t_sig == t):
+                pt = self.port(t, kind)
+                self.m.d.comb += [pt.wr_en.eq(1), pt.wr_addr.eq(addr), pt.wr_data.eq(value)]
+
+    def data_addr(self, t_sig, row, word):
+        addr = Signal(24, name="data_addr")
+        for t in ObjType:
+            with self.m.If(t_sig == t):
+                self.m.d.comb += addr.eq(row * data_words(t) + word)
+        return addr
+
+    def _responses(self):
+        m = self.m
+        self.rv = {}
+        for kind in KINDS:
+            valid, dat, ue = Signal(name=f"{kind}_rv"), Signal(64, name=f"{kind}_rd"), Signal(name=f"{kind}_rue")
+            for t in ObjType:
+                pt = self.port(t, kind)
+                with m.If(pt.rd_valid):
+                    m.d.comb += [valid.eq(1), dat.eq(pt.rd_data), ue.eq(pt.rd_ue)]
+            self.rv[kind] = (valid, dat, ue)
+        self.pool = self.ports["req_pool"]
+
+    def depth_of(self, t_sig):
+        depth = Signal(17, name="depth")
+        for t in ObjType:
+            with self.m.If(t_sig == t):
+                self.m.d.comb += depth.eq(self.p.depth(t))
+        return depth
+
+    def dwords(self, t_sig):
+        n = Signal(8, name="dwords")
+        for t in ObjType:
+            with self.m.If(t_sig == t):
+                self.m.d.comb += n.eq(data_words(t))
+        return n
+
+    def mfield(self, raw, t_sig, path):
+        """A meta field by dotted path for whichever table `t_sig` names (0 where absent)."""
+        out = None
+        for t in ObjType:
+            view = data.View(self.metas[t].amaranth(), raw)
+            try:
+                value = view
+                for part in path.split("."):
+                    value = getattr(value, part)
+            except AttributeError:
+                continue
+            value = value.as_value() if hasattr(value, "as_value") else value
+            if out is None:
+                out = Signal(len(value), name="m_" + path.replace(".", "_"))
+            with self.m.If(t_sig == t):
+                self.m.d.comb += out.eq(value)
+        return out
+
+    def meta_value(self, t_sig, **fields):
+        """A meta word for table `t_sig` with the given fields (dotted names), others zero.
+
+        Built as one expression per table (no partial assignments), so the Verilog is
+        plain `assign`s."""
+        options = {}
+        for t in ObjType:
+            leaves = {name: (off, width) for name, off, width, _ in self.metas[t].flat()}
+            parts, at = [], 0
+            for name, value in sorted(((n, v) for n, v in fields.items() if n in leaves),
+                                      key=lambda nv: leaves[nv[0]][0]):
+                off, width = leaves[name]
+                if off > at:
+                    parts.append(Const(0, off - at))
+                parts.append(Value.cast(value)[:width] if len(Value.cast(value)) >= width
+                             else Cat(value, Const(0, width - len(Value.cast(value)))))
+                at = off + width
+            if at < 64:
+                parts.append(Const(0, 64 - at))
+            options[t] = Cat(*parts)
+        out = Signal(64, name="meta_new")
+        with self.m.Switch(t_sig):
+            for t, value in options.items():
+                with self.m.Case(t):
+                    self.m.d.comb += out.eq(value)
+        return out
+
+    # -- emitter ------------------------------------------------------------------------------
+    def push(self, kind, **fields):
+        m = self.m
+        m.d.comb += [self.eng.emit.valid.eq(1), self.emit.kind.eq(kind)]
+        for name, value in fields.items():
+            m.d.comb += getattr(self.emit, name).eq(value)
+        return self.eng.emit.ready
+
+    def push_status(self, addr, value):
+        return self.push(EmitKind.WORD, addr=addr & ~7, data=Mux(addr[2], Cat(Const(0, 32), value), value),
+                         strb=Mux(addr[2], 0xF0, 0x0F))
+
+    def handle(self, t, idx, gen):
+        return Cat(idx[:16], gen[:GEN_BITS], t[:2], Const(0, 6))
+
+    def ring_addr(self, base, log2, index, entry_bytes):
+        mask = Signal(16, name=f"ring_mask_{entry_bytes}")
+        self.m.d.comb += mask.eq((Const(1, 17) << log2) - 1)
+        return base + (index & mask) * entry_bytes
+
+    def phase(self, log2, index):
+        return ~(index >> log2)[0]
+
+
+# ======================================================================================
+def _control_states(m, d):
+    e = d.eng
+
+    with m.State("INIT"):
+        m.d.comb += e.tables_init.eq(1)
+        m.next = "INIT_WAIT"
+
+    with m.State("INIT_WAIT"):
+        with m.If(e.tables_ready):
+            m.next = "IDLE"
+
+    with m.State("IDLE"):
+        want_reset = e.ctrl_we & e.ctrl_reset
+        want_scrub_fail = e.scrub_report.valid & ~d.halted & d.enabled
+        want_cmd = d.enabled & ~d.halted & (d.cmdq_cons != d.cmdq_prod)
+        want = Signal()
+        m.d.comb += want.eq(want_reset | want_scrub_fail | want_cmd)
+        # the scrubber keeps the tables until it finishes a step
+        m.d.comb += e.scrub_grant.eq(~want | e.scrub_busy)
+        with m.If(e.ctrl_we & ~e.ctrl_reset):
+            with m.If(~e.ctrl_enable):
+                m.d.sync += d.enabled.eq(0)
+            with m.Elif(~d.enabled & ~d.halted):
+                ok = Signal()
+                m.d.comb += ok.eq((e.cmdq_base[:6] == 0) & (e.cplq_base[:6] == 0) & (e.evtq_base[:6] == 0)
+                                  & (e.cmdq_log2 != 0) & (e.cplq_log2 != 0) & (e.evtq_log2 != 0))
+                with m.If(ok):
+                    m.d.sync += [d.enabled.eq(1), d.cmdq_base.eq(e.cmdq_base), d.cplq_base.eq(e.cplq_base),
+                                 d.evtq_base.eq(e.evtq_base), d.cmdq_log2.eq(e.cmdq_log2),
+                                 d.cplq_log2.eq(e.cplq_log2), d.evtq_log2.eq(e.evtq_log2)]
+                with m.Else():
+                    d.set_err(ErrorCode.RING_CONFIG)
+        with m.If(want & ~e.scrub_busy):
+            with m.If(want_reset):
+                m.d.sync += [d.enabled.eq(0), d.halted.eq(0), d.cmdq_prod.eq(0), d.cmdq_cons.eq(0),
+                             d.cplq_next.eq(0), d.cplq_prod.eq(0), d.evtq_next.eq(0), d.evtq_prod.eq(0),
+                             d.seq.eq(0), d.cmd_count.eq(0), d.quarantined.eq(0), d.next_req.eq(0),
+                             d.ev_pending.eq(0), *[n.eq(0) for n in d.next_alloc.values()]]
+                m.next = "INIT"
+            with m.Elif(want_scrub_fail):
+                m.next = "SCRUB_FAIL"
+            with m.Else():
+                m.next = "FETCH"
+
+    with m.State("FETCH"):
+        m.d.comb += [e.busy.eq(1), e.rd_req.valid.eq(1),
+                     e.rd_req.payload.addr.eq(d.ring_addr(d.cmdq_base, d.cmdq_log2, d.cmdq_cons, 32)),
+                     e.rd_req.payload.beats.eq(4)]
+        with m.If(e.rd_req.ready):
+            m.d.comb += d.col.start.eq(1)
+            m.d.sync += d.col.list_mode.eq(0)
+            m.next = "FETCH_WAIT"
+
+    with m.State("FETCH_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(d.col.done):
+            m.d.sync += [d.desc.eq(Cat(*[d.col.buf[i] for i in range(4)])),
+                         d.cmdq_cons.eq(d.cmdq_cons + 1), d.cpl_seq.eq(d.seq), d.seq.eq(d.seq + 1),
+                         d.status.eq(NdisStatus.SUCCESS), d.detail.eq(0), d.err_index.eq(NO_INDEX),
+                         d.result.eq(0), d.refused.eq(0)]
+            with m.If(d.col.buf_err):
+                m.d.sync += [d.desc.eq(0), d.code.eq(ErrorCode.DMA_READ)]
+                m.next = "CMD_REFUSE"
+            with m.Else():
+                m.next = "DECODE"
+
+    with m.State("DECODE"):
+        m.d.comb += e.busy.eq(1)
+        h = data.View(HANDLE.amaranth(), d.desc.handle)
+        m.d.sync += [d.htype.eq(h.type), d.hindex.eq(h.index), d.hgen.eq(h.gen), d.hrsvd.eq(h.rsvd)]
+        with m.Switch(d.desc.opcode):
+            with m.Case(Opcode.NOP):
+                m.next = "COMPLETE"
+            with m.Case(Opcode.OFFLOAD):
+                m.next = "OFF_CHECK"
+            with m.Case(Opcode.POST_SEND, Opcode.POST_RECV):
+                m.next = "POST_CHECK"
+            with m.Case(Opcode.UPDATE):
+                m.next = "UPD_CHECK"
+            with m.Case(Opcode.QUERY, Opcode.TERMINATE):
+                m.d.sync += d.is_term.eq(d.desc.opcode == Opcode.TERMINATE)
+                m.next = "LIST_START"
+            with m.Default():
+                m.d.sync += d.code.eq(ErrorCode.BAD_OPCODE)
+                m.next = "CMD_REFUSE"
+
+    # the whole command is refused: status and detail from `code`
+    with m.State("CMD_REFUSE"):
+        m.d.comb += e.busy.eq(1)
+        for c, st in ERROR_STATUS.items():
+            if c:
+                with m.If(d.code == c):
+                    m.d.sync += d.status.eq(st)
+                    d.set_err(c)
+        m.d.sync += d.detail.eq(d.code)
+        m.next = "COMPLETE"
+
+
+def _completion_states(m, d):
+    e = d.eng
+
+    with m.State("COMPLETE"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(d.push(EmitKind.FENCE)):
+            m.next = "COMPLETE_FENCE"
+
+    with m.State("COMPLETE_FENCE"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(e.fence_done):
+            m.next = "COMPLETE_SLOT"
+
+    with m.State("COMPLETE_SLOT"):
+        m.d.comb += e.busy.eq(1)
+        c = pack(COMPLETION, status=d.status, result=d.result, tag=d.desc.tag, err_index=d.err_index,
+                 seq=d.cpl_seq, detail=d.detail, phase=d.phase(d.cplq_log2, d.cplq_next), opcode=d.desc.opcode)
+        space = Signal()
+        m.d.comb += space.eq((d.cplq_next - e.cplq_cons)[:16] < (Const(1, 17) << d.cplq_log2))
+        with m.If(d.halted):
+            m.next = "IDLE"
+        with m.Elif(space):
+            with m.If(d.push(EmitKind.RING, addr=d.ring_addr(d.cplq_base, d.cplq_log2, d.cplq_next, 16),
+                             data=c)):
+                m.d.sync += d.cplq_next.eq(d.cplq_next + 1)
+                m.next = "COMPLETE_PUBLISH"
+
+    with m.State("COMPLETE_PUBLISH"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(d.push(EmitKind.FENCE)):
+            m.next = "COMPLETE_PUBLISH_WAIT"
+
+    with m.State("COMPLETE_PUBLISH_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(e.fence_done | d.halted):
+            m.d.sync += [d.cplq_prod.eq(d.cplq_next), d.evtq_prod.eq(d.evtq_next),
+                         d.cmd_count.eq(d.cmd_count + 1), d.ev_pending.eq(0)]
+            m.d.comb += [e.irq_cpl.eq(~d.halted), e.irq_evt.eq(d.ev_pending & ~d.halted)]
+            m.next = "IDLE"
+
+
+def _goto_ret(m, d, reg):
+    with m.Switch(reg):
+        for name, code in RET.items():
+            with m.Case(code):
+                m.next = "RET_" + name
+
+
+def _subroutine_states(m, d):
+    """Sub-sequences several flows share; each returns through `ret` (or `ret2`)."""
+    e, p = d.eng, d.p
+
+    # ---- push the pending request header, delegated bytes and Status word ----
+    with m.State("EMIT_HDR"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(~d.p_hdr):
+            m.next = "EMIT_DELEG"
+        with m.Else():
+            with m.If(d.push(EmitKind.WORD, addr=d.entry.req_addr, data=d.hdr_val, strb=0xFF)):
+                m.next = "EMIT_DELEG"
+
+    with m.State("EMIT_DELEG"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(~d.p_deleg | (d.htype == ObjType.PATH)):
+            m.next = "EMIT_STATUS"
+        with m.Else():
+            with m.If(d.push(EmitKind.DELEG, addr=d.entry.state_addr + WRITE_BACK[ObjType.TCP].start,
+                             obj_type=d.htype, slot=d.slot)):
+                m.d.sync += d.slot.eq(~d.slot)
+                m.next = "EMIT_STATUS"
+
+    with m.State("EMIT_STATUS"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(d.push_status(d.entry.status_addr, d.status_val)):
+            m.d.sync += [d.p_hdr.eq(0), d.p_deleg.eq(0)]
+            with m.If(d.status_val != NdisStatus.SUCCESS):
+                m.d.sync += d.result.eq(d.result + 1)
+            _goto_ret(m, d, d.ret)
+
+    # ---- Retrieve(HardwareFailure) then Abort for ev_handle ----
+    with m.State("EVENTS"):
+        m.d.comb += e.busy.eq(1)
+        space = Signal()
+        m.d.comb += space.eq((d.evtq_next - e.evtq_cons)[:16] + 2 <= (Const(1, 17) << d.evtq_log2))
+        v = pack(EVENT, handle=d.ev_handle, host_handle=d.ev_host, info=int(TcpUploadReason.HARDWARE_FAILURE),
+                 seq=d.seq, type=int(TcpEventType.RETRIEVE), phase=d.phase(d.evtq_log2, d.evtq_next))
+        with m.If(d.halted):
+            _goto_ret(m, d, d.ret2)
+        with m.Elif(space):
+            with m.If(d.push(EmitKind.RING, addr=d.ring_addr(d.evtq_base, d.evtq_log2, d.evtq_next, 16),
+                             data=v)):
+                m.d.sync += [d.evtq_next.eq(d.evtq_next + 1), d.seq.eq(d.seq + 1), d.ev_pending.eq(1)]
+                m.next = "EVENTS_ABORT"
+
+    with m.State("EVENTS_ABORT"):
+        m.d.comb += e.busy.eq(1)
+        v = pack(EVENT, handle=d.ev_handle, host_handle=d.ev_host,
+                 seq=d.seq, type=int(TcpEventType.ABORT), phase=d.phase(d.evtq_log2, d.evtq_next))
+        with m.If(d.push(EmitKind.RING, addr=d.ring_addr(d.evtq_base, d.evtq_log2, d.evtq_next, 16),
+                         data=v)):
+            m.d.sync += [d.evtq_next.eq(d.evtq_next + 1), d.seq.eq(d.seq + 1)]
+            _goto_ret(m, d, d.ret2)
+
+    # ---- read the current row's data words into the emitter slot; check SECDED and CRC ----
+    with m.State("ROW_READ"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(~d.slot_busy_now()):
+            m.d.sync += [d.issue_i.eq(0), d.recv_i.eq(0), d.row_bad.eq(d.ident_ue), d.crc.eq(CRC_INIT)]
+            m.next = "ROW_READ_RUN"
+
+    with m.State("ROW_READ_RUN"):
+        m.d.comb += e.busy.eq(1)
+        nwords = d.dwords(d.htype)
+        with m.If(d.issue_i < nwords):
+            d.read(d.htype, "data", d.data_addr(d.htype, d.hindex, d.issue_i))
+            m.d.sync += d.issue_i.eq(d.issue_i + 1)
+        valid, word, ue = d.rv["data"]
+        with m.If(valid):
+            m.d.comb += [e.slot_we.eq(1), e.slot_sel.eq(d.slot), e.slot_word.eq(d.recv_i), e.slot_data.eq(word)]
+            m.d.sync += [d.recv_i.eq(d.recv_i + 1), d.row_bad.eq(d.row_bad | ue),
+                         d.crc.eq(crc32c_step(d.crc, word))]
+            for i, reg in enumerate(d.oldw):
+                with m.If(d.recv_i == i):
+                    m.d.sync += reg.eq(word)
+            with m.If(d.recv_i == nwords - 1):
+                m.next = "ROW_READ_CRC"
+
+    with m.State("ROW_READ_CRC"):
+        m.d.comb += e.busy.eq(1)
+        final = Signal(32)
+        m.d.comb += final.eq(crc32c_step(d.crc, _u64(d.ident.host_handle)) ^ CRC_XOROUT)
+        if p.ecc:
+            with m.If(~d.row_bad & (final != d.ident.crc)):
+                m.d.sync += d.row_bad.eq(1)
+                m.d.comb += [e.crc_fail.eq(1), e.crc_addr.eq(d.hindex)]
+                for t in ObjType:
+                    with m.If(d.htype == t):
+                        m.d.comb += e.crc_mem.eq(memory_id(t, "data"))
+        _goto_ret(m, d, d.ret2)
+
+    # ---- free the row: generation + 1, tagged with this command ----
+    with m.State("RET_FREE"):
+        m.d.comb += e.busy.eq(1)
+        gen = d.mfield(d.meta_raw, d.htype, "gen")
+        d.write(d.htype, "meta", d.hindex,
+                d.meta_value(d.htype, gen=gen + 1, **{"u.free.freed_tag": d.cmd_count[:8]}))
+        with m.If((d.htype == ObjType.TCP) & (d.wgood != 0)):
+            m.d.sync += [d.wp.eq(d.mfield(d.meta_raw, d.htype, "u.live.req_head")), d.wn.eq(0)]
+            m.next = "FREE_POOL"
+        with m.Else():
+            m.next = "PARENT_DEC"
+
+    with m.State("RET_QUARANTINE"):
+        m.d.comb += e.busy.eq(1)
+        d.write(d.htype, "meta", d.hindex, d.meta_value(d.htype, failed=1, poisoned=1, gen=d.hgen))
+        m.next = "PARENT_DEC"
+
+    # release the request entries the walk returned (a lost entry ends the release)
+    with m.State("FREE_POOL"):
+        m.d.comb += [e.busy.eq(1), d.pool.rd_en.eq(1), d.pool.rd_addr.eq(d.wp)]
+        m.next = "FREE_POOL_WAIT"
+
+    with m.State("FREE_POOL_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(d.pool.rd_valid):
+            pe = data.View(d.pool_lay.amaranth(), d.pool.rd_data)
+            with m.If(d.pool.rd_ue):
+                m.next = "PARENT_DEC"
+            with m.Else():
+                m.d.comb += [d.pool.wr_en.eq(1), d.pool.wr_addr.eq(d.wp), d.pool.wr_data.eq(0)]
+                m.d.sync += [d.wp.eq(pe.next), d.wn.eq(d.wn + 1)]
+                with m.If(d.wn + 1 == d.wgood):
+                    m.next = "PARENT_DEC"
+                with m.Else():
+                    m.next = "FREE_POOL"
+
+    # take one off the parent's reference count (never below zero, never a poisoned parent)
+    with m.State("PARENT_DEC"):
+        m.d.comb += e.busy.eq(1)
+        poisoned = d.mfield(d.meta_raw, d.htype, "poisoned") | d.meta_ue
+        stored = d.mfield(d.meta_raw, d.htype, "u.live.parent")
+        with m.If(d.htype == ObjType.NEIGHBOR):
+            m.next = "RET_ADVANCE"
+        with m.Else():
+            m.d.sync += [d.ptype.eq(d.htype - 1),
+                         d.parent_idx.eq(Mux(poisoned, d.entry.parent, stored))]
+            m.next = "PARENT_DEC_RD"
+
+    with m.State("PARENT_DEC_RD"):
+        m.d.comb += e.busy.eq(1)
+        d.read(d.ptype, "meta", d.parent_idx)
+        m.next = "PARENT_DEC_WAIT"
+
+    with m.State("PARENT_DEC_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        valid, word, ue = d.rv["meta"]
+        with m.If(valid):
+            ok = Signal()
+            refcount = d.mfield(word, d.ptype, "u.live.refcount")
+            m.d.comb += ok.eq(~ue & d.mfield(word, d.ptype, "valid") & ~d.mfield(word, d.ptype, "poisoned")
+                              & (refcount != 0))
+            with m.If(ok):
+                upd = Signal(64)
+                m.d.comb += upd.eq(word)
+                for t in (ObjType.NEIGHBOR, ObjType.PATH):
+                    lay = d.metas[t]
+                    off = lay.offset("u") + lay.field("u").variants["live"].offset("refcount")
+                    w = lay.field("u").variants["live"].field("refcount").width
+                    with m.If(d.ptype == t):
+                        m.d.comb += upd[off:off + w].eq(refcount - 1)
+                d.write(d.ptype, "meta", d.parent_idx, upd)
+            m.next = "RET_ADVANCE"
+
+
+def _slot_busy_now(d):
+    return d.eng.slot_busy.bit_select(d.slot, 1)
+
+
+_Datapath.slot_busy_now = _slot_busy_now
+
+
+# ======================================================================================
+def _list_states(m, d):
+    """QUERY and TERMINATE: docs/interface.md, "QUERY and TERMINATE lists"."""
+    e, p = d.eng, d.p
+    ent = d.entry
+
+    with m.State("LIST_START"):
+        m.d.comb += e.busy.eq(1)
+        with m.If((d.desc.count == 0) | (d.desc.count > MAX_LIST_ENTRIES)):
+            m.d.sync += d.code.eq(ErrorCode.BAD_LENGTH)
+            m.next = "CMD_REFUSE"
+        with m.Elif((d.desc.addr == 0) | (d.desc.addr[:3] != 0)):
+            m.d.sync += d.code.eq(ErrorCode.BAD_ADDRESS)
+            m.next = "CMD_REFUSE"
+        with m.Else():
+            m.d.comb += [e.rd_req.valid.eq(1), e.rd_req.payload.addr.eq(d.desc.addr),
+                         e.rd_req.payload.beats.eq(d.desc.count * 4)]
+            with m.If(e.rd_req.ready):
+                m.d.comb += d.col.start.eq(1)
+                m.d.sync += [d.col.list_mode.eq(1), d.e_idx.eq(0)]
+                m.next = "L_NEXT"
+
+    with m.State("L_NEXT"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(d.e_idx == d.desc.count):
+            m.next = "L_DONE"
+        with m.Elif(d.col.entry.valid):
+            m.d.comb += d.col.entry.ready.eq(1)
+            raw = d.col.entry.payload
+            h = data.View(HANDLE.amaranth(), raw.raw[:32])
+            m.d.sync += [ent.eq(raw.raw), d.htype.eq(h.type), d.hindex.eq(h.index), d.hgen.eq(h.gen),
+                         d.hrsvd.eq(h.rsvd), d.meta_ue.eq(0), d.ident_ue.eq(0), d.wgood.eq(0),
+                         d.wtotal.eq(0), d.walk_abort.eq(0), d.p_hdr.eq(0), d.p_deleg.eq(0)]
+            with m.If(raw.err):
+                m.d.sync += [d.status.eq(NdisStatus.DEVICE_DATA_ERROR), d.detail.eq(ErrorCode.DMA_READ),
+                             d.err_index.eq(d.e_idx)]
+                d.set_err(ErrorCode.DMA_READ)
+                m.next = "L_DRAIN"
+            with m.Else():
+                m.next = "L_CHECK"
+
+    with m.State("L_DRAIN"):
+        m.d.comb += [e.busy.eq(1), d.col.drain.eq(1), d.col.entry.ready.eq(1)]
+        with m.If(d.col.done & ~d.col.entry.valid):
+            m.next = "COMPLETE"
+
+    with m.State("L_DONE"):
+        m.d.comb += e.busy.eq(1)
+        m.next = "COMPLETE"
+
+    with m.State("L_CHECK"):
+        m.d.comb += e.busy.eq(1)
+        depth = d.depth_of(d.htype)
+        needs_state = (d.htype == ObjType.TCP) | (d.htype == ObjType.NEIGHBOR)
+        needs_req = d.is_term & (d.htype == ObjType.TCP)
+        with m.If((d.htype == 0) | (d.hrsvd != 0) | (d.hindex >= depth)):
+            m.d.sync += d.code.eq(ErrorCode.BAD_HANDLE)
+            m.next = "L_REFUSE"
+        with m.Elif((ent.status_addr == 0) | (ent.status_addr[:2] != 0)
+                    | (needs_state & ((ent.state_addr == 0) | (ent.state_addr[:3] != 0)))
+                    | (needs_req & ((ent.req_addr == 0) | (ent.req_addr[:3] != 0)))):
+            m.d.sync += d.code.eq(ErrorCode.BAD_ADDRESS)
+            m.next = "L_REFUSE"
+        with m.Else():
+            d.read(d.htype, "meta", d.hindex)
+            d.read(d.htype, "ident", d.hindex)
+            m.next = "L_META_WAIT"
+
+    with m.State("L_META_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        mv, mw, mue = d.rv["meta"]
+        iv, iw, iue = d.rv["ident"]
+        with m.If(mv):
+            m.d.sync += [d.meta_raw.eq(mw), d.meta_ue.eq(mue), d.ident_raw.eq(iw), d.ident_ue.eq(iue)]
+            m.next = "L_META_CHECK"
+
+    with m.State("L_META_CHECK"):
+        m.d.comb += e.busy.eq(1)
+        f = lambda path: d.mfield(d.meta_raw, d.htype, path)
+        valid, failed, poisoned, gen = f("valid"), f("failed"), f("poisoned"), f("gen")
+        parent, refcount = f("u.live.parent"), f("u.live.refcount")
+        req_count = f("u.live.req_count")
+        freed_tag = f("u.free.freed_tag")
+        gen_next = Signal(GEN_BITS)
+        m.d.comb += gen_next.eq(d.hgen + 1)
+        def refuse(c):
+            m.d.sync += d.code.eq(c)
+            m.next = "L_REFUSE"
+        with m.If(d.meta_ue):
+            m.next = "L_POISON_NEW"
+        with m.Elif(~valid):
+            with m.If(d.is_term & ~poisoned & (gen == gen_next) & (freed_tag == d.cmd_count[:8])):
+                refuse(ErrorCode.DUPLICATE)
+            with m.Else():
+                refuse(ErrorCode.STALE_HANDLE)
+        with m.Elif(~poisoned & (gen != d.hgen)):
+            refuse(ErrorCode.STALE_HANDLE)
+        with m.Elif(~poisoned & (d.htype != ObjType.NEIGHBOR) & (ent.parent != parent)):
+            refuse(ErrorCode.PARENT)
+        with m.Elif(d.is_term & ~poisoned & (d.htype != ObjType.TCP) & (refcount != 0)):
+            refuse(ErrorCode.ORDER)
+        with m.Elif(d.is_term & ~poisoned & (d.htype == ObjType.TCP) & (req_count > ent.req_cap)):
+            refuse(ErrorCode.CAPACITY)
+        with m.Elif(failed | poisoned):
+            m.next = "L_FAILED_ROW"
+        with m.Else():
+            m.d.sync += d.ret2.eq(RET["LIST_ROW"])
+            m.next = "ROW_READ"
+
+    # a refused entry: its Status word (when writable), the first refusal is reported
+    with m.State("L_REFUSE"):
+        m.d.comb += e.busy.eq(1)
+        st = Signal(32)
+        for c, s in ERROR_STATUS.items():
+            with m.If(d.code == c):
+                m.d.comb += st.eq(s)
+        writable = Signal()
+        m.d.comb += writable.eq((ent.status_addr != 0) & (ent.status_addr[:2] == 0))
+        done = Signal()
+        with m.If(writable):
+            m.d.comb += done.eq(d.push_status(ent.status_addr, st))
+        with m.Else():
+            m.d.comb += done.eq(1)
+        with m.If(done):
+            d.set_err_dyn(d.code)
+            m.d.sync += d.result.eq(d.result + 1)
+            with m.If(~d.refused):
+                m.d.sync += [d.refused.eq(1), d.detail.eq(d.code), d.err_index.eq(d.e_idx), d.status.eq(st)]
+            m.next = "RET_ADVANCE"
+
+    with m.State("RET_ADVANCE"):
+        m.d.comb += e.busy.eq(1)
+        m.d.sync += d.e_idx.eq(d.e_idx + 1)
+        m.next = "L_NEXT"
+
+    # healthy row read back: verified, or lost
+    with m.State("RET_LIST_ROW"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(d.row_bad):
+            m.next = "L_HWFAIL"
+        with m.Elif(d.is_term & (d.htype == ObjType.TCP)):
+            m.next = "WALK_START"
+        with m.Else():
+            m.next = "L_FINISH_OK"
+
+    with m.State("L_FINISH_OK"):
+        m.d.comb += e.busy.eq(1)
+        m.d.sync += [d.p_hdr.eq(d.is_term & (d.htype == ObjType.TCP)), d.hdr_val.eq(pack(REQ_HEADER, count=d.wtotal)),
+                     d.p_deleg.eq(1), d.status_val.eq(NdisStatus.SUCCESS),
+                     d.ret.eq(Mux(d.is_term, RET["FREE"], RET["ADVANCE"]))]
+        m.next = "EMIT_HDR"
+
+    # first detection of lost state in a row whose meta word is intact
+    with m.State("L_HWFAIL"):
+        m.d.comb += e.busy.eq(1)
+        m.d.sync += [d.p_hdr.eq(d.is_term & (d.htype == ObjType.TCP)), d.hdr_val.eq(0),
+                     d.p_deleg.eq(0), d.status_val.eq(NdisStatus.FAILURE), d.wgood.eq(0)]
+        d.set_err(ErrorCode.ECC_UNCORRECTABLE)
+        with m.If(d.is_term & (d.htype != ObjType.TCP)):
+            # a path or neighbor cannot be retrieved later: this terminate ends it
+            m.d.sync += d.ret.eq(RET["FREE"])
+        with m.Else():
+            d.write(d.htype, "meta", d.hindex, d.meta_raw | 0b10)        # failed = 1
+            m.d.sync += d.ret.eq(Mux(d.htype == ObjType.TCP, RET["EVENTS_ADVANCE"], RET["ADVANCE"]))
+        m.d.sync += [d.ev_handle.eq(ent.handle), d.ev_host.eq(Mux(d.ident_ue, 0, d.ident.host_handle))]
+        m.next = "EMIT_HDR"
+
+    with m.State("RET_EVENTS_ADVANCE"):
+        m.d.comb += e.busy.eq(1)
+        m.d.sync += d.ret2.eq(RET["ADVANCE"])
+        m.next = "EVENTS"
+
+    # the row was already failed (or poisoned) when this entry reached it
+    with m.State("L_FAILED_ROW"):
+        m.d.comb += e.busy.eq(1)
+        poisoned = d.mfield(d.meta_raw, d.htype, "poisoned")
+        m.d.sync += [d.p_deleg.eq(0), d.status_val.eq(NdisStatus.FAILURE)]
+        with m.If(~d.is_term):
+            m.d.sync += [d.p_hdr.eq(0), d.ret.eq(RET["ADVANCE"])]
+            m.next = "EMIT_HDR"
+        with m.Elif((d.htype == ObjType.TCP) & ~poisoned):
+            m.d.sync += d.walk_abort.eq(1)
+            m.next = "WALK_START"
+        with m.Elif(d.htype == ObjType.TCP):
+            m.d.sync += [d.p_hdr.eq(1), d.hdr_val.eq(pack(REQ_HEADER, list_lost=1)), d.ret.eq(RET["QUARANTINE"])]
+            m.next = "EMIT_HDR"
+        with m.Else():
+            m.d.sync += [d.p_hdr.eq(0), d.ret.eq(Mux(poisoned, RET["QUARANTINE"], RET["FREE"]))]
+            m.next = "EMIT_HDR"
+
+    # the meta word itself cannot be read: generation and links are unknown
+    with m.State("L_POISON_NEW"):
+        m.d.comb += e.busy.eq(1)
+        d.set_err(ErrorCode.ECC_UNCORRECTABLE)
+        m.d.sync += [d.quarantined.eq(d.quarantined + 1), d.p_deleg.eq(0), d.status_val.eq(NdisStatus.FAILURE),
+                     d.ev_handle.eq(ent.handle), d.ev_host.eq(Mux(d.ident_ue, 0, d.ident.host_handle)),
+                     d.hdr_val.eq(0), d.p_hdr.eq(d.is_term & (d.htype == ObjType.TCP))]
+        with m.If(d.is_term & (d.htype != ObjType.TCP)):
+            m.d.sync += d.ret.eq(RET["QUARANTINE"])
+        with m.Else():
+            d.write(d.htype, "meta", d.hindex,
+                    d.meta_value(d.htype, valid=1, failed=1, poisoned=1, gen=d.hgen,
+                                 **{"u.live.parent": ent.parent}))
+            m.d.sync += d.ret.eq(Mux(d.htype == ObjType.TCP, RET["EVENTS_ADVANCE"], RET["ADVANCE"]))
+        m.next = "EMIT_HDR"
+
+    # ---- walk the connection's request list, writing one record per request ----
+    with m.State("WALK_START"):
+        m.d.comb += e.busy.eq(1)
+        count = d.mfield(d.meta_raw, d.htype, "u.live.req_count")
+        m.d.sync += [d.wtotal.eq(count), d.wn.eq(0), d.wok.eq(1), d.wgood.eq(0),
+                     d.wp.eq(d.mfield(d.meta_raw, d.htype, "u.live.req_head"))]
+        with m.If(count == 0):
+            m.next = "WALK_END"
+        with m.Else():
+            with m.If(d.push(EmitKind.RECORDS, addr=ent.req_addr + 8, count=count)):
+                m.next = "WALK_RD"
+
+    with m.State("WALK_RD"):
+        m.d.comb += [e.busy.eq(1), d.pool.rd_en.eq(1), d.pool.rd_addr.eq(d.wp)]
+        m.next = "WALK_WAIT"
+
+    with m.State("WALK_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(d.pool.rd_valid):
+            pe = data.View(d.pool_lay.amaranth(), d.pool.rd_data)
+            m.d.sync += d.went.eq(d.pool.rd_data)
+            with m.If(d.pool.rd_ue):
+                # a lost entry is quarantined: its list ends here
+                m.d.comb += [d.pool.wr_en.eq(1), d.pool.wr_addr.eq(d.wp),
+                             d.pool.wr_data.eq(pack(d.pool_lay, used=1, poisoned=1))]
+                m.d.sync += [d.quarantined.eq(d.quarantined + 1), d.wok.eq(0), d.wgood.eq(d.wn)]
+                d.set_err(ErrorCode.ECC_UNCORRECTABLE)
+                m.next = "WALK_PAD"
+            with m.Elif(~pe.used | pe.poisoned):
+                m.d.sync += [d.wok.eq(0), d.wgood.eq(d.wn)]
+                m.next = "WALK_PAD"
+            with m.Else():
+                m.next = "WALK_REC"
+
+    with m.State("WALK_REC"):
+        m.d.comb += e.busy.eq(1)
+        disp = Mux(d.walk_abort, Disposition.ABORTED,
+                   Mux(d.pe.kind, Disposition.UPLOAD_IN_PROGRESS, Disposition.RETURNED))
+        rec = pack(REQ_RECORD, cookie=d.pe.cookie, length=d.pe.length, kind=d.pe.kind, disposition=disp)
+        m.d.comb += [e.rec.valid.eq(1), e.rec.payload.eq(rec)]
+        with m.If(e.rec.ready):
+            m.d.sync += [d.wn.eq(d.wn + 1), d.wp.eq(d.pe.next)]
+            with m.If(d.wn + 1 == d.wtotal):
+                tail = d.mfield(d.meta_raw, d.htype, "u.live.req_tail")
+                m.d.sync += [d.wgood.eq(d.wtotal), d.wok.eq(d.wp == tail)]
+                m.next = "WALK_END"
+            with m.Else():
+                m.next = "WALK_RD"
+
+    # a broken list still owes the emitter its announced number of records
+    with m.State("WALK_PAD"):
+        m.d.comb += [e.busy.eq(1), e.rec.valid.eq(d.wn != d.wtotal), e.rec.payload.eq(0)]
+        with m.If(d.wn == d.wtotal):
+            m.next = "WALK_END"
+        with m.Elif(e.rec.ready):
+            m.d.sync += d.wn.eq(d.wn + 1)
+
+    with m.State("WALK_END"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(d.walk_abort):
+            # terminate of a failed connection: every tracked request is aborted
+            m.d.sync += [d.p_hdr.eq(1), d.hdr_val.eq(pack(REQ_HEADER, count=d.wgood, list_lost=~d.wok)),
+                         d.ret.eq(RET["FREE"])]
+            m.next = "EMIT_HDR"
+        with m.Elif(d.wok):
+            m.next = "L_FINISH_OK"
+        with m.Else():
+            m.next = "L_HWFAIL"
+
+
+# ======================================================================================
+def _refuse_cmd(m, d, code):
+    m.d.sync += d.code.eq(code)
+    m.next = "CMD_REFUSE"
+
+
+def _read_meta_checked(m, d, name):
+    """States <name>_META / <name>_META_WAIT: read meta and ident of (htype, hindex)."""
+    e = d.eng
+    with m.State(name + "_META"):
+        m.d.comb += e.busy.eq(1)
+        d.read(d.htype, "meta", d.hindex)
+        d.read(d.htype, "ident", d.hindex)
+        m.next = name + "_META_WAIT"
+
+
+def _offload_states(m, d):
+    """OFFLOAD: load an object's data words, take a free row, link it to its parent."""
+    e, p = d.eng, d.p
+    desc = d.desc
+    otype = desc.obj_type[:2]
+    ph = data.View(HANDLE.amaranth(), desc.handle)
+
+    with m.State("OFF_CHECK"):
+        m.d.comb += e.busy.eq(1)
+        parent_ok = Signal()
+        m.d.comb += parent_ok.eq((ph.type == otype - 1) & (ph.rsvd == 0) & (ph.index < d.depth_of(ph.type)))
+        m.d.sync += [d.htype.eq(otype), d.ptype.eq(otype - 1), d.parent_idx.eq(ph.index)]
+        with m.If((desc.obj_type == 0) | (desc.obj_type > 3)):
+            _refuse_cmd(m, d, ErrorCode.BAD_HANDLE)
+        with m.Elif((desc.addr == 0) | (desc.addr[:3] != 0)):
+            _refuse_cmd(m, d, ErrorCode.BAD_ADDRESS)
+        with m.Elif(otype == ObjType.NEIGHBOR):
+            with m.If(desc.handle != 0):
+                _refuse_cmd(m, d, ErrorCode.PARENT)
+            with m.Else():
+                m.next = "OFF_LOAD"
+        with m.Elif(~parent_ok):
+            _refuse_cmd(m, d, ErrorCode.PARENT)
+        with m.Else():
+            m.next = "OFF_PARENT_RD"
+
+    with m.State("OFF_PARENT_RD"):
+        m.d.comb += e.busy.eq(1)
+        d.read(d.ptype, "meta", d.parent_idx)
+        m.next = "OFF_PARENT_WAIT"
+
+    with m.State("OFF_PARENT_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        valid, word, ue = d.rv["meta"]
+        with m.If(valid):
+            m.d.sync += d.parent_raw.eq(word)
+            bad = Signal()
+            f = lambda path: d.mfield(word, d.ptype, path)
+            m.d.comb += bad.eq(ue | ~f("valid") | f("failed") | f("poisoned") | (f("gen") != ph.gen))
+            with m.If(bad):
+                _refuse_cmd(m, d, ErrorCode.PARENT)
+            with m.Else():
+                m.next = "OFF_LOAD"
+
+    with m.State("OFF_LOAD"):
+        m.d.comb += [e.busy.eq(1), e.rd_req.valid.eq(1), e.rd_req.payload.addr.eq(desc.addr),
+                     e.rd_req.payload.beats.eq(d.dwords(d.htype))]
+        with m.If(e.rd_req.ready):
+            m.d.comb += d.col.start.eq(1)
+            m.d.sync += d.col.list_mode.eq(0)
+            m.next = "OFF_LOAD_WAIT"
+
+    with m.State("OFF_LOAD_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        state_field = d.col.buf[0][:4]          # TCP_DATA.State is the first field
+        with m.If(d.col.done):
+            with m.If(d.col.buf_err):
+                _refuse_cmd(m, d, ErrorCode.DMA_READ)
+            with m.Elif((d.htype == ObjType.TCP) & (state_field > STATE_MAX)):
+                _refuse_cmd(m, d, ErrorCode.BAD_STATE)
+            with m.Else():
+                for t in ObjType:
+                    with m.If(d.htype == t):
+                        m.d.sync += d.scan_at.eq(d.next_alloc[t])
+                m.d.sync += d.scan_left.eq(d.depth_of(d.htype))
+                m.next = "OFF_SCAN"
+
+    _scan_states(m, d, "OFF", lambda: d.read(d.htype, "meta", d.scan_at), "meta",
+                 lambda word, ue: ~ue & ~d.mfield(word, d.htype, "valid") & ~d.mfield(word, d.htype, "poisoned"),
+                 wrap=lambda: d.depth_of(d.htype))
+
+    with m.State("OFF_FOUND"):
+        m.d.comb += e.busy.eq(1)
+        m.d.sync += [d.issue_i.eq(0), d.crc.eq(CRC_INIT)]
+        m.next = "OFF_WRITE"
+
+    with m.State("OFF_WRITE"):
+        m.d.comb += e.busy.eq(1)
+        word = Signal(64)
+        with m.Switch(d.issue_i):
+            for i in range(MAX_WORDS):
+                with m.Case(i):
+                    m.d.comb += word.eq(d.col.buf[i])
+        d.write(d.htype, "data", d.data_addr(d.htype, d.row, d.issue_i), word)
+        m.d.sync += [d.issue_i.eq(d.issue_i + 1), d.crc.eq(crc32c_step(d.crc, word))]
+        with m.If(d.issue_i == d.dwords(d.htype) - 1):
+            m.next = "OFF_IDENT"
+
+    with m.State("OFF_IDENT"):
+        m.d.comb += e.busy.eq(1)
+        idv = pack(IDENT, host_handle=desc.cookie, crc=crc32c_step(d.crc, _u64(desc.cookie)) ^ CRC_XOROUT)
+        d.write(d.htype, "ident", d.row, idv)
+        d.write(d.htype, "meta", d.row,
+                d.meta_value(d.htype, valid=1, gen=d.row_gen, **{"u.live.parent": d.parent_idx}))
+        for t in ObjType:
+            with m.If(d.htype == t):
+                m.d.sync += d.next_alloc[t].eq(Mux(d.row == p.depth(t) - 1, 0, d.row + 1))
+        m.d.sync += d.result.eq(d.handle(d.htype, d.row, d.row_gen))
+        with m.If(d.htype == ObjType.NEIGHBOR):
+            m.next = "COMPLETE"
+        with m.Else():
+            m.next = "OFF_PARENT_INC"
+
+    with m.State("OFF_PARENT_INC"):
+        m.d.comb += e.busy.eq(1)
+        upd = Signal(64)
+        m.d.comb += upd.eq(d.parent_raw)
+        for t in (ObjType.NEIGHBOR, ObjType.PATH):
+            lay = d.metas[t]
+            live = lay.field("u").variants["live"]
+            off = lay.offset("u") + live.offset("refcount")
+            w = live.field("refcount").width
+            with m.If(d.ptype == t):
+                m.d.comb += upd[off:off + w].eq(d.parent_raw[off:off + w] + 1)
+        d.write(d.ptype, "meta", d.parent_idx, upd)
+        m.next = "COMPLETE"
+
+
+def _scan_states(m, d, prefix, issue, kind, is_free, wrap):
+    """<prefix>_SCAN: look for a free row (entry) from scan_at upwards, wrapping."""
+    e = d.eng
+    with m.State(prefix + "_SCAN"):
+        m.d.comb += e.busy.eq(1)
+        issue()
+        m.next = prefix + "_SCAN_WAIT"
+
+    with m.State(prefix + "_SCAN_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        valid, word, ue = (d.pool.rd_valid, d.pool.rd_data, d.pool.rd_ue) if kind == "pool" else d.rv[kind]
+        depth = wrap()
+        free = Signal(name=f"{prefix.lower()}_free")
+        m.d.comb += free.eq(is_free(word, ue))
+        with m.If(valid):
+            with m.If(free):
+                m.d.sync += [d.row.eq(d.scan_at), d.row_gen.eq(word[4:4 + GEN_BITS])]
+                m.next = prefix + "_FOUND"
+            with m.Elif(d.scan_left == 1):
+                _refuse_cmd(m, d, ErrorCode.TABLE_FULL)
+            with m.Else():
+                m.d.sync += [d.scan_left.eq(d.scan_left - 1),
+                             d.scan_at.eq(Mux(d.scan_at == depth - 1, 0, d.scan_at + 1))]
+                m.next = prefix + "_SCAN"
+
+
+def _post_states(m, d):
+    """POST_SEND / POST_RECV: append a request to the connection's list."""
+    e, p = d.eng, d.p
+    desc = d.desc
+
+    with m.State("POST_CHECK"):
+        m.d.comb += e.busy.eq(1)
+        with m.If((d.htype != ObjType.TCP) | (d.hrsvd != 0) | (d.hindex >= p.n_tcp)):
+            _refuse_cmd(m, d, ErrorCode.BAD_HANDLE)
+        with m.Elif((desc.count == 0) | (desc.count > MAX_POST_LENGTH)):
+            _refuse_cmd(m, d, ErrorCode.BAD_LENGTH)
+        with m.Else():
+            m.next = "POST_META"
+
+    _read_meta_checked(m, d, "POST")
+
+    with m.State("POST_META_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        mv, mw, mue = d.rv["meta"]
+        iv, iw, iue = d.rv["ident"]
+        with m.If(mv):
+            m.d.sync += [d.meta_raw.eq(mw), d.meta_ue.eq(mue), d.ident_raw.eq(iw), d.ident_ue.eq(iue)]
+            valid, poisoned, gen, failed = (d.mfield(mw, d.htype, n) for n in ("valid", "poisoned", "gen", "failed"))
+            with m.If(mue):
+                m.next = "CMD_POISON"
+            with m.Elif(~valid):
+                _refuse_cmd(m, d, ErrorCode.STALE_HANDLE)
+            with m.Elif(poisoned):
+                _refuse_cmd(m, d, ErrorCode.CONN_FAILED)
+            with m.Elif(gen != d.hgen):
+                _refuse_cmd(m, d, ErrorCode.STALE_HANDLE)
+            with m.Elif(failed):
+                _refuse_cmd(m, d, ErrorCode.CONN_FAILED)
+            with m.Else():
+                m.d.sync += [d.scan_at.eq(d.next_req), d.scan_left.eq(p.n_req)]
+                m.next = "POST_SCAN"
+
+    def pool_issue():
+        m.d.comb += [d.pool.rd_en.eq(1), d.pool.rd_addr.eq(d.scan_at)]
+
+    _scan_states(m, d, "POST", pool_issue, "pool",
+                 lambda word, ue: ~ue & ~data.View(d.pool_lay.amaranth(), word).used
+                 & ~data.View(d.pool_lay.amaranth(), word).poisoned,
+                 wrap=lambda: p.n_req)
+
+    tm = d.metas[ObjType.TCP]
+    live = data.View(tm.amaranth(), d.meta_raw).u.live
+
+    with m.State("POST_FOUND"):
+        m.d.comb += e.busy.eq(1)
+        ent = pack(d.pool_lay, used=1, cookie=desc.cookie, length=desc.count,
+                   kind=desc.opcode == Opcode.POST_RECV)
+        m.d.comb += [d.pool.wr_en.eq(1), d.pool.wr_addr.eq(d.row), d.pool.wr_data.eq(ent)]
+        m.d.sync += d.next_req.eq(Mux(d.row == p.n_req - 1, 0, d.row + 1))
+        with m.If(live.req_count == 0):
+            m.next = "POST_META_UPD"
+        with m.Else():
+            m.next = "POST_TAIL_RD"
+
+    with m.State("POST_TAIL_RD"):
+        m.d.comb += [e.busy.eq(1), d.pool.rd_en.eq(1), d.pool.rd_addr.eq(live.req_tail)]
+        m.next = "POST_TAIL_WAIT"
+
+    with m.State("POST_TAIL_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(d.pool.rd_valid):
+            pe = data.View(d.pool_lay.amaranth(), d.pool.rd_data)
+            with m.If(d.pool.rd_ue | ~pe.used | pe.poisoned):
+                # the list's tail is lost: give the new entry back and fail the connection
+                m.d.comb += [d.pool.wr_en.eq(1), d.pool.wr_addr.eq(d.row), d.pool.wr_data.eq(0)]
+                m.next = "CMD_CONN_FAIL"
+            with m.Else():
+                upd = Signal(64)
+                m.d.comb += [upd.eq(d.pool.rd_data)]
+                off = d.pool_lay.offset("next")
+                m.d.comb += upd[off:off + p.req_bits].eq(d.row)
+                m.d.comb += [d.pool.wr_en.eq(1), d.pool.wr_addr.eq(live.req_tail), d.pool.wr_data.eq(upd)]
+                m.next = "POST_META_UPD"
+
+    with m.State("POST_META_UPD"):
+        m.d.comb += e.busy.eq(1)
+        upd = Signal(tm.amaranth())
+        m.d.comb += [upd.eq(d.meta_raw), upd.u.live.req_tail.eq(d.row),
+                     upd.u.live.req_count.eq(live.req_count + 1)]
+        with m.If(live.req_count == 0):
+            m.d.comb += upd.u.live.req_head.eq(d.row)
+        d.write(ObjType.TCP, "meta", d.hindex, upd.as_value())
+        m.next = "COMPLETE"
+
+    # a command found the connection's meta word lost: poison the row, tell the host
+    with m.State("CMD_POISON"):
+        m.d.comb += e.busy.eq(1)
+        d.set_err(ErrorCode.ECC_UNCORRECTABLE)
+        d.write(d.htype, "meta", d.hindex, d.meta_value(d.htype, valid=1, failed=1, poisoned=1, gen=d.hgen))
+        m.d.sync += [d.quarantined.eq(d.quarantined + 1), d.code.eq(ErrorCode.CONN_FAILED),
+                     d.ev_handle.eq(d.desc.handle), d.ev_host.eq(Mux(d.ident_ue, 0, d.ident.host_handle)),
+                     d.ret2.eq(RET["REFUSE_CMD"])]
+        with m.If(d.htype == ObjType.TCP):
+            m.next = "EVENTS"
+        with m.Else():
+            m.next = "CMD_REFUSE"
+
+    # a command found the connection's state lost (meta intact): mark it failed
+    with m.State("CMD_CONN_FAIL"):
+        m.d.comb += e.busy.eq(1)
+        d.set_err(ErrorCode.ECC_UNCORRECTABLE)
+        d.write(d.htype, "meta", d.hindex, d.meta_raw | 0b10)
+        m.d.sync += [d.code.eq(ErrorCode.CONN_FAILED), d.ev_handle.eq(d.desc.handle),
+                     d.ev_host.eq(Mux(d.ident_ue, 0, d.ident.host_handle)), d.ret2.eq(RET["REFUSE_CMD"])]
+        with m.If(d.htype == ObjType.TCP):
+            m.next = "EVENTS"
+        with m.Else():
+            m.next = "CMD_REFUSE"
+
+    with m.State("RET_REFUSE_CMD"):
+        m.d.comb += e.busy.eq(1)
+        m.next = "CMD_REFUSE"
+
+
+def _update_states(m, d):
+    """UPDATE: replace the cached fields of a neighbor or path, recompute the row CRC."""
+    e, p = d.eng, d.p
+    desc = d.desc
+
+    with m.State("UPD_CHECK"):
+        m.d.comb += e.busy.eq(1)
+        with m.If((desc.obj_type == 0) | (desc.obj_type > 3) | (d.htype != desc.obj_type[:2])
+                  | (d.hrsvd != 0) | (d.hindex >= d.depth_of(d.htype))):
+            _refuse_cmd(m, d, ErrorCode.BAD_HANDLE)
+        with m.Elif((desc.addr == 0) | (desc.addr[:3] != 0)):
+            _refuse_cmd(m, d, ErrorCode.BAD_ADDRESS)
+        with m.Else():
+            m.next = "UPD_META"
+
+    _read_meta_checked(m, d, "UPD")
+
+    with m.State("UPD_META_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        mv, mw, mue = d.rv["meta"]
+        iv, iw, iue = d.rv["ident"]
+        with m.If(mv):
+            m.d.sync += [d.meta_raw.eq(mw), d.meta_ue.eq(mue), d.ident_raw.eq(iw), d.ident_ue.eq(iue)]
+            valid, poisoned, gen, failed = (d.mfield(mw, d.htype, n) for n in ("valid", "poisoned", "gen", "failed"))
+            with m.If(mue):
+                m.next = "CMD_POISON"
+            with m.Elif(~valid):
+                _refuse_cmd(m, d, ErrorCode.STALE_HANDLE)
+            with m.Elif(poisoned):
+                _refuse_cmd(m, d, ErrorCode.CONN_FAILED)
+            with m.Elif(gen != d.hgen):
+                _refuse_cmd(m, d, ErrorCode.STALE_HANDLE)
+            with m.Elif(failed):
+                _refuse_cmd(m, d, ErrorCode.CONN_FAILED)
+            with m.Elif(d.htype == ObjType.TCP):
+                m.next = "COMPLETE"            # TCP cached state lives in the driver
+            with m.Else():
+                m.next = "UPD_LOAD"
+
+    with m.State("UPD_LOAD"):
+        m.d.comb += [e.busy.eq(1), e.rd_req.valid.eq(1), e.rd_req.payload.addr.eq(desc.addr),
+                     e.rd_req.payload.beats.eq(d.dwords(d.htype))]
+        with m.If(e.rd_req.ready):
+            m.d.comb += d.col.start.eq(1)
+            m.d.sync += d.col.list_mode.eq(0)
+            m.next = "UPD_LOAD_WAIT"
+
+    with m.State("UPD_LOAD_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(d.col.done):
+            with m.If(d.col.buf_err):
+                _refuse_cmd(m, d, ErrorCode.DMA_READ)
+            with m.Else():
+                m.d.sync += d.ret2.eq(RET["UPD_ROW"])
+                m.next = "ROW_READ"
+
+    with m.State("RET_UPD_ROW"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(d.row_bad):
+            m.next = "CMD_CONN_FAIL"
+        with m.Else():
+            m.d.sync += [d.issue_i.eq(0), d.crc.eq(CRC_INIT)]
+            m.next = "UPD_WRITE"
+
+    with m.State("UPD_WRITE"):
+        m.d.comb += e.busy.eq(1)
+        word = Signal(64)
+        for t in (ObjType.NEIGHBOR, ObjType.PATH):
+            mask = cached_mask(t)
+            with m.If(d.htype == t):
+                for i in range(data_words(t)):
+                    wmask = (mask >> (64 * i)) & ((1 << 64) - 1)
+                    with m.If(d.issue_i == i):
+                        m.d.comb += word.eq((d.oldw[i] & ~Const(wmask, 64)) | (d.col.buf[i] & Const(wmask, 64)))
+        d.write(d.htype, "data", d.data_addr(d.htype, d.hindex, d.issue_i), word)
+        m.d.sync += [d.issue_i.eq(d.issue_i + 1), d.crc.eq(crc32c_step(d.crc, word))]
+        with m.If(d.issue_i == d.dwords(d.htype) - 1):
+            m.next = "UPD_IDENT"
+
+    with m.State("UPD_IDENT"):
+        m.d.comb += e.busy.eq(1)
+        idv = pack(IDENT, host_handle=d.ident.host_handle,
+                   crc=crc32c_step(d.crc, _u64(d.ident.host_handle)) ^ CRC_XOROUT)
+        d.write(d.htype, "ident", d.hindex, idv)
+        m.next = "COMPLETE"
+
+
+def _scrub_fail_states(m, d):
+    """Act on what the patrol scrubber found outside any command."""
+    e, p = d.eng, d.p
+    rep = e.scrub_report.payload
+
+    with m.State("SCRUB_FAIL"):
+        m.d.comb += [e.busy.eq(1), e.scrub_report.ready.eq(1)]
+        # memory id -> table
+        from chimney.contract import MEMORIES
+        for mem_id, (name, t, kind) in enumerate(MEMORIES):
+            if t is not None:
+                with m.If(rep.mem == mem_id):
+                    m.d.sync += d.htype.eq(t)
+        m.d.sync += [d.hindex.eq(rep.addr), d.code.eq(rep.kind)]
+        m.next = "SF_DISPATCH"
+
+    with m.State("SF_DISPATCH"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(d.code == SCRUB_POOL_LOST):
+            m.d.comb += [d.pool.wr_en.eq(1), d.pool.wr_addr.eq(d.hindex),
+                         d.pool.wr_data.eq(pack(d.pool_lay, used=1, poisoned=1))]
+            m.d.sync += d.quarantined.eq(d.quarantined + 1)
+            m.next = "SF_PUBLISH"
+        with m.Else():
+            d.read(d.htype, "meta", d.hindex)
+            d.read(d.htype, "ident", d.hindex)
+            m.next = "SF_META_WAIT"
+
+    with m.State("SF_META_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        mv, mw, mue = d.rv["meta"]
+        iv, iw, iue = d.rv["ident"]
+        with m.If(mv):
+            valid, failed, poisoned, gen = (d.mfield(mw, d.htype, n) for n in ("valid", "failed", "poisoned", "gen"))
+            f = {"valid": valid, "failed": failed, "poisoned": poisoned, "gen": gen}.__getitem__
+            ident = data.View(IDENT.amaranth(), iw)
+            m.d.sync += [d.ev_host.eq(Mux(iue, 0, ident.host_handle)), d.ret2.eq(RET["SCRUB_PUBLISH"])]
+            with m.If(mue | (d.code == SCRUB_META_LOST)):
+                with m.If(~mue & f("poisoned")):
+                    m.next = "SF_PUBLISH"              # already handled
+                with m.Else():
+                    d.write(d.htype, "meta", d.hindex, d.meta_value(d.htype, valid=1, failed=1, poisoned=1, gen=0))
+                    m.d.sync += [d.quarantined.eq(d.quarantined + 1),
+                                 d.ev_handle.eq(d.handle(d.htype, d.hindex, Const(0, GEN_BITS)))]
+                    with m.If(d.htype == ObjType.TCP):
+                        m.next = "EVENTS"
+                    with m.Else():
+                        m.next = "SF_PUBLISH"
+            with m.Elif(f("valid") & ~f("failed") & ~f("poisoned")):
+                d.write(d.htype, "meta", d.hindex, mw | 0b10)
+                m.d.sync += d.ev_handle.eq(d.handle(d.htype, d.hindex, f("gen")))
+                with m.If(d.htype == ObjType.TCP):
+                    m.next = "EVENTS"
+                with m.Else():
+                    m.next = "SF_PUBLISH"
+            with m.Else():
+                m.next = "SF_PUBLISH"
+
+    with m.State("RET_SCRUB_PUBLISH"):
+        m.d.comb += e.busy.eq(1)
+        m.next = "SF_PUBLISH"
+
+    with m.State("SF_PUBLISH"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(~d.ev_pending):
+            m.next = "IDLE"
+        with m.Else():
+            with m.If(d.push(EmitKind.FENCE)):
+                m.next = "SF_PUBLISH_WAIT"
+
+    with m.State("SF_PUBLISH_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(e.fence_done | d.halted):
+            m.d.sync += [d.evtq_prod.eq(d.evtq_next), d.ev_pending.eq(0)]
+            m.d.comb += e.irq_evt.eq(~d.halted)
+            m.next = "IDLE"

@@ -1,0 +1,214 @@
+"""The engine's ten ECC-protected memories, stored exactly like the RTL stores them.
+
+Every word is a 72-bit (72,64) SECDED codeword (`chimney.contract.ecc`). Addressing:
+data memories `row * data_words + w`, ident and meta memories `row`, the request pool
+`entry`. Every read goes through `ecc_decode`:
+
+* CORRECTED: the corrected word is written back (through the normal write path, so an
+  armed ERRINJ applies to it), `ECC_CE_COUNT` += 1, `ECC_LAST_CE*` record it and
+  `ERR_STATUS.ECC_CORRECTED` is set;
+* UNCORRECTABLE: `ECC_UE_COUNT` += 1, `ECC_LAST_UE*` (KIND 1) and
+  `ERR_STATUS.ECC_UNCORRECTABLE`; the caller decides what the loss means.
+
+A row-CRC mismatch is counted as uncorrectable with KIND 2 by `crc_mismatch()`.
+"""
+
+from dataclasses import dataclass, field
+
+from chimney.contract import (EngineParams, ErrorCode, ObjType, MEMORIES, MEMORY_ID, IDENT,
+                              data_words, memory_depth, meta_layout, pool_layout)
+from chimney.contract.ecc import ecc_encode, ecc_decode, EccStatus
+
+M64 = (1 << 64) - 1
+M72 = (1 << 72) - 1
+SAT32 = 0xFFFFFFFF
+
+UE_KIND_SECDED = 1
+UE_KIND_CRC = 2
+
+
+@dataclass
+class Meta:
+    """A decoded meta word. `live` fields mean something only when `valid`."""
+    valid: int = 0
+    failed: int = 0
+    poisoned: int = 0
+    gen: int = 0
+    parent: int = 0          # TCP: path index; path: neighbor index
+    refcount: int = 0        # path: TCP connections; neighbor: paths
+    req_head: int = 0        # TCP only
+    req_tail: int = 0
+    req_count: int = 0
+    freed_tag: int = 0       # when not valid: low 8 bits of CMD_COUNT at the free
+
+    @property
+    def free(self):
+        """Free for allocation: not offloaded and not quarantined."""
+        return not self.valid and not self.poisoned
+
+    @property
+    def quarantined(self):
+        return not self.valid and self.poisoned
+
+
+@dataclass
+class PoolEntry:
+    used: int = 0
+    poisoned: int = 0
+    cookie: int = 0
+    length: int = 0
+    kind: int = 0
+    next: int = 0
+
+    @property
+    def free(self):
+        return not self.used and not self.poisoned
+
+
+@dataclass
+class EccLog:
+    ce_count: int = 0
+    ue_count: int = 0
+    last_ce: tuple = None        # (mem_id, addr, syndrome)
+    last_ue: tuple = None        # (mem_id, addr, syndrome, kind)
+    err_bits: list = field(default_factory=list)
+
+
+class Tables:
+    """Memories + ECC bookkeeping. `on_error(code)` is called for each ERR_STATUS bit set."""
+
+    def __init__(self, params: EngineParams, on_error):
+        self.params = params
+        self.on_error = on_error
+        self.ecc = params.ecc
+        self.depth = {name: memory_depth(params, name) for name, _, _ in MEMORIES}
+        self.meta_lay = {t: meta_layout(params, t) for t in ObjType}
+        self.pool_lay = pool_layout(params)
+        #: callable(mem_id) -> 72-bit mask to flip in the word being written (ERRINJ), or 0
+        self.injector = None
+        self.clear()
+
+    # --- whole-memory operations ------------------------------------------
+    def clear(self):
+        """The reset pass: every word of every memory becomes the codeword of 0."""
+        zero = ecc_encode(0) if self.ecc else 0
+        self.mem = {name: [zero] * d for name, d in self.depth.items()}
+        self.log = EccLog()
+
+    def clear_counters(self):
+        self.log = EccLog()
+
+    # --- raw access (fault hooks use these; no ECC, no counting) ------------
+    def peek(self, name, addr):
+        return self.mem[name][addr]
+
+    def poke(self, name, addr, code72):
+        self.mem[name][addr] = code72 & M72
+
+    # --- word access ---------------------------------------------------------
+    def write(self, name, addr, data):
+        """Store 64-bit data with its check bits; an armed ERRINJ for this memory flips bits."""
+        code = ecc_encode(data & M64) if self.ecc else data & M64
+        if self.injector is not None:
+            code ^= self.injector(MEMORY_ID[name])
+        self.mem[name][addr] = code
+
+    def read(self, name, addr):
+        """64-bit data or None when the word is uncorrectable. Corrections are written back."""
+        code = self.mem[name][addr]
+        if not self.ecc:
+            return code & M64
+        data, status, syn = ecc_decode(code)
+        if status == EccStatus.OK:
+            return data
+        mem_id = MEMORY_ID[name]
+        if status == EccStatus.CORRECTED:
+            self.log.ce_count = min(self.log.ce_count + 1, SAT32)
+            self.log.last_ce = (mem_id, addr, syn)
+            self.on_error(ErrorCode.ECC_CORRECTED)
+            self.write(name, addr, data)          # scrub-on-read: store the corrected word
+            return data
+        self.log.ue_count = min(self.log.ue_count + 1, SAT32)
+        self.log.last_ue = (mem_id, addr, syn, UE_KIND_SECDED)
+        self.on_error(ErrorCode.ECC_UNCORRECTABLE)
+        return None
+
+    def crc_mismatch(self, obj_type, row):
+        """Record a row-CRC mismatch: counted as uncorrectable, KIND 2, syndrome 0.
+        DECISION (as the RTL): located at the row's data memory, ADDR = row index."""
+        self.log.ue_count = min(self.log.ue_count + 1, SAT32)
+        self.log.last_ue = (MEMORY_ID[self.name(obj_type, "data")], row, 0, UE_KIND_CRC)
+        self.on_error(ErrorCode.ECC_UNCORRECTABLE)
+
+    # --- names -------------------------------------------------------------------
+    @staticmethod
+    def name(obj_type, kind):
+        return {ObjType.NEIGHBOR: "neighbor", ObjType.PATH: "path", ObjType.TCP: "tcp"}[ObjType(obj_type)] + "_" + kind
+
+    def rows(self, obj_type):
+        return self.params.depth(obj_type)
+
+    # --- meta words ------------------------------------------------------------
+    def decode_meta(self, obj_type, word):
+        lay = self.meta_lay[ObjType(obj_type)]
+        raw = lay.unpack(word, variant={"u": "live"})
+        m = Meta(valid=raw["valid"], failed=raw["failed"], poisoned=raw["poisoned"], gen=raw["gen"])
+        if m.valid:
+            for k, v in raw["u"][1].items():
+                setattr(m, k, v)
+        else:
+            m.freed_tag = lay.unpack(word, variant={"u": "free"})["u"][1]["freed_tag"]
+        return m
+
+    def encode_meta(self, obj_type, m: Meta):
+        lay = self.meta_lay[ObjType(obj_type)]
+        if m.valid:
+            live = {}
+            for name, _, _ in lay.field("u").variants["live"]:
+                live[name] = getattr(m, name)
+            u = ("live", live)
+        else:
+            u = ("free", {"freed_tag": m.freed_tag})
+        return lay.pack(valid=m.valid, failed=m.failed, poisoned=m.poisoned, rsvd=0, gen=m.gen, u=u)
+
+    def read_meta(self, obj_type, row):
+        word = self.read(self.name(obj_type, "meta"), row)
+        return None if word is None else self.decode_meta(obj_type, word)
+
+    def write_meta(self, obj_type, row, m: Meta):
+        self.write(self.name(obj_type, "meta"), row, self.encode_meta(obj_type, m))
+
+    # --- data and ident words ------------------------------------------------------
+    def read_data(self, obj_type, row):
+        """All data words of a row, in order; None for each lost word."""
+        n = data_words(obj_type)
+        name = self.name(obj_type, "data")
+        return [self.read(name, row * n + w) for w in range(n)]
+
+    def write_data(self, obj_type, row, value):
+        n = data_words(obj_type)
+        name = self.name(obj_type, "data")
+        for w in range(n):
+            self.write(name, row * n + w, value >> (64 * w) & M64)
+
+    def read_ident(self, obj_type, row):
+        word = self.read(self.name(obj_type, "ident"), row)
+        return None if word is None else IDENT.unpack(word)
+
+    def write_ident(self, obj_type, row, host_handle, crc):
+        self.write(self.name(obj_type, "ident"), row, IDENT.pack(host_handle=host_handle, crc=crc))
+
+    # --- request pool ---------------------------------------------------------------
+    def decode_entry(self, word):
+        return PoolEntry(**self.pool_lay.unpack(word))
+
+    def encode_entry(self, e: PoolEntry):
+        return self.pool_lay.pack(used=e.used, poisoned=e.poisoned, cookie=e.cookie,
+                                  length=e.length, kind=e.kind, next=e.next)
+
+    def read_entry(self, index):
+        word = self.read("req_pool", index)
+        return None if word is None else self.decode_entry(word)
+
+    def write_entry(self, index, e: PoolEntry):
+        self.write("req_pool", index, self.encode_entry(e))
