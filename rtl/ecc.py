@@ -4,9 +4,11 @@ Every XOR tree and comparator below is generated from the contract's `H_COLUMNS`
 and `CHECK_MASKS`, so the RTL and the Python model cannot disagree. Codeword
 layout: data in bits 63:0, check bits in 71:64.
 
-Depth (LUT4 levels, for timing): check bits / syndrome are 27- or 28-input XORs
-(3 levels); the correction compares the 8-bit syndrome with each column (2 levels)
-and XORs the result into the bit (1 level).
+Depth, for timing: check bits / syndrome are 27- or 28-input XORs (3 LUT4 levels);
+the correction matches the 8-bit syndrome against each column and ce is an
+8-input function of it (on ECP5 a LUT4 plus PFUMX/L6MUX levels), then one XOR.
+Give `ecc_correct`/`ecc_decode` a syndrome held in a Signal: as an expression it
+would be copied into all 72 comparators (harmless in hardware, slow in simulation).
 """
 
 from amaranth.hdl import Cat, Const, Value

