@@ -693,11 +693,18 @@ def _subroutine_states(m, d):
         poisoned = d.mfield(d.meta_raw, d.htype, "poisoned") | d.meta_ue
         detached = d.mfield(d.meta_raw, d.htype, "detached") & ~d.meta_ue
         stored = d.mfield(d.meta_raw, d.htype, "u.live.parent")
+        pidx = Signal(16)
+        m.d.comb += pidx.eq(Mux(poisoned, d.entry.parent, stored))
         with m.If((d.htype == ObjType.NEIGHBOR) | detached):
             m.next = "PARENT_DONE"
+        with m.Elif(pidx >= d.depth_of(d.htype - 1)):
+            # FIX (differential test): a poisoned row's parent index is the host's list
+            # entry's; one outside the parent table names no row. Without this check the
+            # port's address truncation wrapped it onto another row and decremented that
+            # row's count (the model skips it, like an unreadable parent).
+            m.next = "PARENT_DONE"
         with m.Else():
-            m.d.sync += [d.ptype.eq(d.htype - 1),
-                         d.parent_idx.eq(Mux(poisoned, d.entry.parent, stored))]
+            m.d.sync += [d.ptype.eq(d.htype - 1), d.parent_idx.eq(pidx)]
             m.next = "PARENT_DEC_RD"
 
     with m.State("PARENT_DEC_RD"):

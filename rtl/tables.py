@@ -40,7 +40,7 @@ class StateTables(wiring.Component):
 
     def __init__(self, params: EngineParams = EngineParams()):
         self.params = params
-        self.mems = {name: EccMemory(memory_depth(params, name), ecc=params.ecc)
+        self.mems = {name: EccMemory(memory_depth(params, name), ecc=params.ecc, latency=params.ram_latency)
                      for name, _, _ in MEMORIES}
         n = len(MEMORIES)
         super().__init__({

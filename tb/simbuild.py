@@ -6,6 +6,7 @@ stamp file make concurrent pytest-xdist workers share one build.
 """
 
 import hashlib
+import re
 import json
 import os
 import shutil
@@ -62,6 +63,24 @@ def generated(params: EngineParams):
     return out
 
 
+def icarus_source(src):
+    """The Verilog Icarus runs: every combinational block is evaluated once at time 1.
+
+    Yosys gives each module a register `dump_module$N` initialised to 0 and reads it in
+    every `always @*` block, so the blocks run at time zero. Icarus may apply that
+    initialiser before the blocks start waiting, and a block whose inputs then never
+    change stays X for ever. Setting the register to 1 at time 1 re-runs them all.
+    Verilator, lint and synthesis use the generated file unchanged."""
+    out = src / f"{TOP}.icarus.v"
+    if not out.exists():
+        text = (src / f"{TOP}.v").read_text()
+        pattern = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$", re.M)
+        text, count = pattern.subn(lambda m: f"{m.group(1)}reg {m.group(2)} = 0;\n"
+                                             f"{m.group(1)}initial #1 {m.group(2)} = 1'h1;", text)
+        out.write_text(text)
+    return out
+
+
 def waves_enabled():
     return os.environ.get("WAVES", "0") not in ("", "0")
 
@@ -91,7 +110,8 @@ def build(sim, params: EngineParams = EngineParams(), waves=None):
         if not stamp.exists():
             if build_dir.exists():
                 shutil.rmtree(build_dir)
-            runner.build(sources=[src / f"{TOP}.v"], hdl_toplevel=TOP, build_dir=build_dir,
+            source = icarus_source(src) if sim == "icarus" else src / f"{TOP}.v"
+            runner.build(sources=[source], hdl_toplevel=TOP, build_dir=build_dir,
                          build_args=build_args, waves=waves, timescale=("1ns", "1ps"), always=True)
             stamp.write_text("ok\n")
     return runner, build_dir, src

@@ -115,19 +115,75 @@ def test_cmdq_overflow_guard_and_ring_config():
     assert eng.reg("STATUS") & 1 and eng.reg("CMDQ_CONS") == 4 and eng.reg("CPLQ_PROD") == 4
 
 
-def test_reset_zeroes_indices_seq_and_counters():
+def test_reset_restarts_all_but_the_register_file():
+    """Lead decision a: CTRL.RESET restarts tables, ring indices (the engine's own copies
+    of the doorbells too), seq, counters, HALTED, ENABLED; the register file (ring
+    config, masks, IRQ_STATUS, ERR_STATUS, doorbell storage) is kept."""
     h = RawHost.over_model(SMALL)
     nb, pa, (t,) = tree(h)
     eng = h.engine
-    assert eng.reg("CMD_COUNT") == 3 and eng.seq == 3
+    h.cmd(opcode=9)                                   # BAD_OPCODE: an ERR_STATUS bit
+    eng.flip("tcp_data", 3, 1)                        # a CE: counters and last-CE set
+    h.query([h.entry(t, idx(pa))])
+    assert eng.reg("CMD_COUNT") == 5 and eng.seq == 5 and eng.reg("ECC_CE_COUNT") == 1
     eng.set_reg("SCRATCH", 77)
+    irq, err = eng.reg("IRQ_STATUS"), eng.reg("ERR_STATUS")
+    doorbells = {r: eng.reg(r) for r in ("CMDQ_PROD", "CPLQ_CONS", "EVTQ_CONS")}
+    assert err and doorbells["CMDQ_PROD"] == 5 and doorbells["CPLQ_CONS"] == 5
     eng.set_reg("CTRL", 0b101)                        # RESET wins over ENABLE
-    for r in ("CMD_COUNT", "CMDQ_CONS", "CPLQ_PROD", "EVTQ_PROD", "CMDQ_PROD", "QUARANTINED", "IRQ_STATUS"):
+    for r in ("CMD_COUNT", "CMDQ_CONS", "CPLQ_PROD", "EVTQ_PROD", "QUARANTINED", "ECC_CE_COUNT",
+              "ECC_LAST_CE", "SCRUB_PASSES", "DMA_ERR_INFO"):
         assert eng.reg(r) == 0, r
     assert eng.reg("STATUS") == 0b1000 and eng.seq == 0 and eng.reg("SCRATCH") == 77
+    assert eng.reg("IRQ_STATUS") == irq and eng.reg("ERR_STATUS") == err
+    assert {r: eng.reg(r) for r in doorbells} == doorbells           # CSR storage kept
+    assert eng.cmd_prod == eng.cpl_cons == eng.evt_cons == 0         # the engine's copies restart
     assert eng.live_rows(ObjType.TCP) == []
+    # re-enabling without rewriting the doorbells: nothing runs, the rings start at 0
+    eng.set_reg("CTRL", 1)
+    assert eng.reg("STATUS") & 1 and eng.reg("CMDQ_CONS") == 0 and eng.reg("CMD_COUNT") == 0
     h.start()
     assert h.cmd(opcode=Opcode.NOP)[0]["seq"] == 0
+
+
+def test_enable_while_enabled_is_ignored():
+    """Lead decision e: rings are latched only by ENABLE=1 while disabled."""
+    eng, mem, regs = bare(cmd=2)
+    base = regs["CPLQ"][0]
+    eng.set_reg("CPLQ_BASE_LO", base + 32)           # misaligned, but not latched ...
+    eng.set_reg("CTRL", 1)                            # ... ENABLE while enabled: ignored
+    assert eng.reg("ERR_STATUS") == 0 and eng.reg("STATUS") & 1
+    put_cmd(eng, mem, regs, 0, tag=7)
+    eng.set_reg("CMDQ_PROD", 1)
+    assert read_cpl(mem, regs, 0)["tag"] == 7         # written to the latched base
+    eng.set_reg("CTRL", 0)
+    eng.set_reg("CTRL", 1)                            # now it is checked
+    assert eng.reg("ERR_STATUS") == 1 << ErrorCode.RING_CONFIG and not eng.reg("STATUS") & 1
+    eng.set_reg("CPLQ_BASE_LO", 0)                    # a zero base is refused too
+    eng.set_reg("CPLQ_BASE_HI", 0)
+    eng.set_reg("ERR_STATUS", 0xFFFFFFFF)
+    eng.set_reg("CTRL", 1)
+    assert eng.reg("ERR_STATUS") == 1 << ErrorCode.RING_CONFIG and not eng.reg("STATUS") & 1
+
+
+def test_command_fetch_error_halts_without_consuming():
+    """Lead decision f: no tag to complete: DMA_READ, HALTED, CMDQ_CONS not advanced;
+    ENABLE=1 is ignored while halted; CTRL.RESET restarts."""
+    eng, mem, regs = bare(cmd=2)
+    put_cmd(eng, mem, regs, 0, tag=1)
+    eng.set_reg("CMDQ_PROD", 1)
+    eng.fail_dma(regs["CMDQ"][0] + 32, 32, write=False)
+    put_cmd(eng, mem, regs, 1, tag=2)
+    eng.set_reg("CMDQ_PROD", 2)
+    assert eng.reg("STATUS") & 0b101 == 0b101          # HALTED, still ENABLED
+    assert eng.reg("ERR_STATUS") == 1 << ErrorCode.DMA_READ
+    assert eng.reg("CMDQ_CONS") == 1 and eng.reg("CPLQ_PROD") == 1 and eng.seq == 1
+    eng.clear_dma_faults()
+    eng.set_reg("CTRL", 0)
+    eng.set_reg("CTRL", 1)                            # ignored while halted
+    assert eng.reg("STATUS") & 0b101 == 0b100 and eng.reg("CMDQ_CONS") == 1
+    eng.set_reg("CTRL", 0b100)
+    assert eng.reg("STATUS") == 0b1000
 
 
 def test_irq_level_follows_status_and_mask():

@@ -286,27 +286,46 @@ def test_driver_runs_under_asyncio():
 
 
 def test_whole_tree_terminate_with_a_failing_connection(offloaded):
-    """Contract consequence (docs/notes-refmodel.md): a connection whose failure is found by
-    this terminate keeps its row until the host terminates it again, so its path (and the
-    neighbor) are refused with ORDER -> INVALID_PARAMETER and stay offloaded."""
+    """Lead decision b (meta `detached`): the terminate that finds a connection lost
+    releases its reference on the path at once, so the path and the neighbor listed
+    after it end with SUCCESS in the same command. The connection stays (failed) until
+    the host terminates it again; that terminate does not release the path again."""
     bench, tree, snap = offloaded
     nb = tree
     path = nb.dependent_block_list
     victim = path.dependent_block_list
+    bench.send(victim, nbls("s", [7]))
     lose_data(bench, victim)
+    bench.host.clear()
     bench.terminate(tree)
     assert victim.status == NdisStatus.FAILURE
-    assert path.status == NdisStatus.INVALID_PARAMETER and nb.status == NdisStatus.INVALID_PARAMETER
-    others = [b for b in walk_tree(tree) if b not in (victim, path, nb)]
+    others = [b for b in walk_tree(tree) if b is not victim]
     assert all(b.status == NdisStatus.SUCCESS for b in others)
     assert [(c.name, c.a) for c in bench.host.log] == [
         ("terminate_offload_complete", None), ("indicate_event", TcpEventType.RETRIEVE),
         ("indicate_event", TcpEventType.ABORT)]
-    again = sub_tree([victim, path, nb])
+    eng = bench.engine
+    vt, vi = bench.row(victim)
+    assert eng.meta(vt, vi).failed and eng.meta(vt, vi).detached
+    assert eng.live_rows(ObjType.PATH) == [] and eng.live_rows(ObjType.NEIGHBOR) == []
+    assert eng.live_rows(ObjType.TCP) == [vi]
+    assert bench.driver.lookup(path) is None and bench.driver.lookup(victim) is not None
+    # another tree is offloaded before the host terminates the victim again
+    tree2 = build_tree(random.Random(8), [[1]])
+    bench.initiate(tree2)
+    bench.host.clear()
+    again = sub_tree([victim])
     bench.terminate(again)
-    assert [b.status for b in again.siblings()] == [NdisStatus.FAILURE, 0, 0]
+    assert victim.status == NdisStatus.FAILURE
+    assert [(c.name, c.a) for c in bench.host.log] == [
+        ("send_complete", NdisStatus.REQUEST_ABORTED), ("terminate_offload_complete", None)]
+    assert eng.live_rows(ObjType.TCP) == [bench.row(tcps(tree2)[0])[1]]
+    # the new path's count was not touched by the victim's final terminate
+    assert eng.meta(*bench.row(tree2.dependent_block_list)).refcount == 1
+    bench.terminate(tree2)
+    assert all(b.status == NdisStatus.SUCCESS for b in walk_tree(tree2))
     for t in ObjType:
-        assert bench.engine.live_rows(t) == []
+        assert eng.live_rows(t) == []
     assert bench.driver.errors == []
 
 

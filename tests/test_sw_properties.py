@@ -10,6 +10,10 @@ Invariants (checked after every operation and at the end):
   * the failure sequence: FAILURE, then Retrieve(HardwareFailure) immediately followed by
     Abort; then, at the host's next terminate, every outstanding request completes with
     REQUEST_ABORTED before that terminate completes;
+  * the final whole-tree terminate (every live connection, then every path and neighbor,
+    in one request) ends every path and neighbor: a connection found lost in it gives
+    back its path reference at once (meta `detached`), so only a path whose own row was
+    lost gets FAILURE, and never INVALID_PARAMETER (ORDER);
   * the driver reports no consistency error (all injected faults are detectable).
 
 Runs are derandomized (fixed seed per example database-free run) and bounded.
@@ -48,6 +52,7 @@ class World:
         self.conns = [x for x in walk_tree(self.tree) if x.header_type == HeaderType.TCP]
         self.live = list(self.conns)          # from the host's view: not yet terminated
         self.faulted = set()                  # conn names with an uncorrectable fault injected
+        self.faulted_paths = set()            # path names with an uncorrectable fault injected
         self.touched = set()                  # (mem, addr) already flipped
         self.outstanding = {c.name: [] for c in self.conns}   # NBLs posted, not completed/returned
         self.kinds = {}                       # id(nbl) -> "send"/"recv"
@@ -128,18 +133,27 @@ class World:
         chosen = self.pick(mask)
         if not chosen:
             return
+        self._terminate(chosen)
+
+    def _terminate(self, chosen, rest=()):
+        """Terminate the connections `chosen` and then the blocks `rest` (paths and
+        neighbors, dependents first) in one request; returns the copies of `rest`."""
         before = set(self.retrieved)
         outstanding = {c.name: list(self.outstanding[c.name]) for c in chosen}
-        q = sub_tree(chosen)
+        q = sub_tree(list(chosen) + list(rest))
         self.b.terminate(q)
         calls = self.new_calls()
         names = [c.name for c in calls]
         assert names.count("terminate_offload_complete") == 1
         at = names.index("terminate_offload_complete")
         self.check_calls(calls)
+        others = []
         for blk in q.siblings():
             conn = blk.origin
             assert blk.status in (NdisStatus.SUCCESS, NdisStatus.FAILURE), blk.status
+            if conn.header_type != HeaderType.TCP:
+                others.append(blk)
+                continue
             mine = [c for c in calls if c.name in ("send_complete", "receive_complete")
                     and c.obj in outstanding[conn.name]]
             if blk.status == NdisStatus.SUCCESS:
@@ -176,6 +190,7 @@ class World:
                 assert later_retrieve, f"{conn} FAILURE without Retrieve"
                 event("first failing terminate")
                 assert mine == []
+        return others
 
     def fault(self, idx, kind, r):
         if kind == "path2":
@@ -185,6 +200,7 @@ class World:
             if w not in self.touched:
                 self.touched.add(w)
                 self.b.engine.flip(*w, 0b11 << (r % 60))
+                self.faulted_paths.add(p.name)
             return
         if not self.live:
             return
@@ -225,20 +241,21 @@ class World:
         assert self.b.driver.errors == [], self.b.driver.errors
 
     def finish(self):
-        """Terminate everything (failed connections need their second terminate)."""
+        """One whole-tree terminate (dependents first), then the failed connections'
+        next terminates."""
+        rest = [x for x in walk_dependents_first(self.tree) if x.header_type != HeaderType.TCP]
+        ended = self._terminate(list(self.live), rest)
+        for blk in ended:
+            assert blk.status in (NdisStatus.SUCCESS, NdisStatus.FAILURE), (blk, blk.status)
+            if blk.status == NdisStatus.SUCCESS:
+                assert delegated_values(blk) == self.snap[id(blk.origin)]
+            else:
+                assert blk.origin.name in self.faulted_paths, blk
         for _ in range(4):
             if not self.live:
                 break
             self.terminate((1 << len(self.live)) - 1)
         assert self.live == [], self.live
-        rest = [x for x in walk_dependents_first(self.tree) if x.header_type != HeaderType.TCP]
-        q = sub_tree(rest)
-        self.b.terminate(q)
-        self.check_calls(self.new_calls())
-        for blk in q.siblings():
-            assert blk.status in (NdisStatus.SUCCESS, NdisStatus.FAILURE)
-            if blk.status == NdisStatus.SUCCESS:
-                assert delegated_values(blk) == self.snap[id(blk.origin)]
         # nothing lost, nothing twice
         assert all(v == [] for v in self.outstanding.values())
         assert set(self.done) == set(self.kinds)

@@ -93,21 +93,25 @@ class RefEngine:
     # Reset
     # ======================================================================
     def _power_on(self):
-        self._reset_engine()
+        self._reset_engine(power_on=True)
 
-    def _reset_engine(self):
-        """CTRL.RESET (and power-on): stop, clear tables, indices, seq, counters, HALTED.
-
-        DECISION: reset also clears IRQ_STATUS, ERR_STATUS and the DMA error registers,
-        zeroes the host-written ring indices (CMDQ_PROD, CPLQ_CONS, EVTQ_CONS) and drops
-        queued ring entries; RW configuration (ring bases/sizes, masks, SCRATCH,
-        SCRUB_INTERVAL, ERRINJ_*) keeps its value. READY is 1 at once (no cycles)."""
-        self.tables.clear()
+    def _reset_engine(self, power_on=False):
+        """CTRL.RESET (and power-on): everything but the register file restarts, as at
+        power-on (contract *Bring-up* 1): tables, the engine's ring indices (including its
+        own copies of CMDQ_PROD / CPLQ_CONS / EVTQ_CONS, taken from their doorbell
+        writes), seq, CMD_COUNT, the ECC counters and last-error registers,
+        QUARANTINED, SCRUB_PASSES, DMA_ERR_*, HALTED, ENABLED, the allocation pointers,
+        a requested scrub pass and queued ring entries. Register storage is kept:
+        ring bases/sizes, masks, IRQ_STATUS, ERR_STATUS, ERRINJ_*, the last values
+        written to the doorbells. READY is 1 at once (the model has no cycles). The reset
+        pass rewrites meta words and pool entries (see `Tables.clear`)."""
+        self.tables.clear(power_on)
         self.enabled = False
         self.halted = False
         self._rings = None                  # latched {"CMDQ": (base, log2), ...}
         self.cmd_prod = self.cmd_cons = 0   # effective producer (accepted doorbells), consumer
         self.cpl_prod = self.evt_prod = 0
+        self.cpl_cons = self.evt_cons = 0   # the engine's copies of the host's consumer doorbells
         self.seq = 0
         self.cmd_count = 0
         self.quarantined = 0
@@ -117,8 +121,6 @@ class RefEngine:
         self.dma_err = None                 # (addr, resp, write, timeout)
         self._scrub_cursor = None
         self._scrub_pass_pending = False
-        for name in ("IRQ_STATUS", "ERR_STATUS", "CMDQ_PROD", "CPLQ_CONS", "EVTQ_CONS"):
-            self._stored[name] = 0
 
     # ======================================================================
     # Device protocol (register window + interrupt)
@@ -229,14 +231,16 @@ class RefEngine:
         """Side effects of a register write (DB pulses, CTRL)."""
         if name == "CTRL":
             if value >> self.regmap["CTRL"].field("RESET").lsb & 1:
-                # DECISION: RESET wins over ENABLE in the same write; the engine stays
-                # disabled until ENABLE is written again.
+                # RESET wins over ENABLE in the same write (the RTL does not hand such a
+                # write to the engine); the engine stays disabled until ENABLE is written again.
                 self._reset_engine()
                 return
-            if value & 1:
-                self._latch_rings()
-            else:
+            if not value & 1:
                 self.enabled = False                # stops after the current command
+            elif not self.enabled and not self.halted:
+                # Rings are latched only by an ENABLE=1 write while disabled (and not
+                # halted); ENABLE=1 while enabled is ignored (contract, lead decision e).
+                self._latch_rings()
             self._run()
         elif name == "CMDQ_PROD":
             new = value & M16
@@ -247,8 +251,12 @@ class RefEngine:
             else:
                 self.cmd_prod = new
                 self._run()
-        elif name in ("CPLQ_CONS", "EVTQ_CONS"):
+        elif name == "CPLQ_CONS":
+            self.cpl_cons = value & M16             # the engine's copy, taken from the doorbell
             self._run()                             # space may have been freed
+        elif name == "EVTQ_CONS":
+            self.evt_cons = value & M16
+            self._run()
         elif name == "SCRUB_CTRL":
             if value & 1:
                 self._scrub_pass_pending = True
@@ -345,8 +353,8 @@ class RefEngine:
                     break
                 self._step_command()
         except _Halt:
+            # STATUS.HALTED; ENABLED keeps its value (as the RTL): only CTRL.RESET restarts
             self.halted = True
-            self.enabled = False
         finally:
             self._running = False
 
@@ -363,7 +371,7 @@ class RefEngine:
             q = "CPLQ" if kind == "cpl" else "EVTQ"
             base, log2 = self._rings[q]
             prod = self.cpl_prod if kind == "cpl" else self.evt_prod
-            cons = self._stored[f"{q}_CONS"] & M16
+            cons = self.cpl_cons if kind == "cpl" else self.evt_cons
             if (prod - cons) & M16 >= 1 << log2:
                 return False
             slot = prod & ((1 << log2) - 1)
@@ -488,24 +496,27 @@ class RefEngine:
         """Events carry the stored host handle, or 0 if the ident word was lost."""
         return 0 if ident is None else ident["host_handle"]
 
-    def _poison(self, t, idx, gen, parent, event_handle, ident):
+    def _poison(self, t, idx, gen, parent, event_handle, ident, *, detached=0, events=True):
         """The meta word itself was lost: rewrite the row as poisoned (failed, any
-        generation accepted, the entry's parent trusted). From now on the row is withheld:
-        QUARANTINED counts it here (DECISION, as the RTL). A TCP connection gets
-        Retrieve(HardwareFailure) + Abort."""
-        m = Meta(valid=1, failed=1, poisoned=1, gen=gen, parent=parent)
+        generation accepted, the entry's parent trusted, stored as wide as the meta field).
+        From now on the row is withheld: QUARANTINED counts it here (DECISION, as the RTL).
+        A TCP connection gets Retrieve(HardwareFailure) + Abort (`events=False`: the caller
+        posts them later, see `_lost_meta`)."""
+        m = Meta(valid=1, failed=1, poisoned=1, detached=detached, gen=gen, parent=parent)
         self.tables.write_meta(t, idx, m)
         self.quarantined = min(self.quarantined + 1, M32)
-        if t == ObjType.TCP:
+        if t == ObjType.TCP and events:
             self._failure_events(event_handle, self._host_handle(ident))
         return m
 
-    def _mark_failed(self, t, idx, m, event_handle, ident):
+    def _mark_failed(self, t, idx, m, event_handle, ident, *, detached=0, events=True):
         """State lost (data/ident word, CRC, or request list): the row is marked failed and
-        keeps its requests; a TCP connection gets its two events."""
+        keeps its requests; a TCP connection gets its two events (`events=False`: the
+        caller posts them later). `detached`: see `_found_failure`."""
         m.failed = 1
+        m.detached |= detached
         self.tables.write_meta(t, idx, m)
-        if t == ObjType.TCP:
+        if t == ObjType.TCP and events:
             self._failure_events(event_handle, self._host_handle(ident))
 
     def _walk(self, m):
@@ -533,7 +544,8 @@ class RefEngine:
         """TERMINATE ends an object: free the row (generation + 1, freed_tag = low 8 bits
         of CMD_COUNT) or, if poisoned, leave it quarantined (valid 0, failed, poisoned);
         free its request entries; take one off the parent's reference count (a poisoned
-        row trusts the entry's parent)."""
+        row trusts the entry's parent) unless the row is detached (its reference was
+        released by the terminate that found it failed)."""
         if m.poisoned:
             self.tables.write_meta(t, idx, Meta(valid=0, failed=1, poisoned=1, gen=gen))
             parent = entry_parent
@@ -542,11 +554,12 @@ class RefEngine:
             parent = m.parent
         for e_idx, _ in walked:
             self.tables.write_entry(e_idx, PoolEntry())
-        if t != ObjType.NEIGHBOR:
+        if t != ObjType.NEIGHBOR and not m.detached:
             self._parent_decrement(PARENT_TYPE[t], parent)
 
     def _parent_decrement(self, pt, pidx):
-        """Never below zero, never a poisoned (or quarantined, or unreadable) parent."""
+        """Never below zero, never a poisoned (or quarantined, or unreadable) parent, never
+        an index outside the parent table (a poisoned row's entry parent is the host's)."""
         if pidx >= self.params.depth(pt):
             return
         pm = self.tables.read_meta(pt, pidx)
@@ -701,8 +714,8 @@ class RefEngine:
 
     def _list_command(self, cmd, terminate):
         """QUERY / TERMINATE: the list is read entry by entry; each entry is processed to
-        completion before the next. The completion reports the first refusal (or the DMA
-        read error, whichever came first) and counts non-SUCCESS Status words."""
+        completion before the next. The completion reports the DMA read error of the list
+        if there was one, else the first refusal, and counts non-SUCCESS Status words."""
         count = cmd["count"]
         if count == 0 or count > MAX_LIST_ENTRIES:
             return self._refuse(ErrorCode.BAD_LENGTH)
@@ -714,8 +727,10 @@ class RefEngine:
             try:
                 raw = self._dma_read(cmd["addr"] + k * LIST_ENTRY_BYTES, LIST_ENTRY_BYTES)
             except _DmaReadError:
-                if first is None:
-                    first = (k, ErrorCode.DMA_READ)
+                # DECISION (as the RTL; the contract does not say which wins): a list read
+                # error is reported even after an earlier refusal, so the driver learns
+                # which entries were not processed (DEVICE_DATA_ERROR, err_index = k).
+                first = (k, ErrorCode.DMA_READ)
                 break
             status, refusal = self._list_entry(LIST_ENTRY.from_bytes(raw), terminate)
             if status != NdisStatus.SUCCESS:
@@ -808,9 +823,18 @@ class RefEngine:
             self._write_status(e, NdisStatus.FAILURE)
             self._end_row(t, idx, Meta(valid=1, failed=1, poisoned=1), gen, entry_parent)
             return NdisStatus.FAILURE
-        self._poison(t, idx, gen, entry_parent, e["handle"], ident)
         if terminate:
+            # TCP TERMINATE (lead decision b): the row is poisoned *and detached*: the
+            # connection's reference on its path (the entry's parent, the only one known)
+            # is released now, before the events, and its final terminate does not
+            # release it again. The header says list_lost (decision c).
+            self._poison(t, idx, gen, entry_parent, e["handle"], ident, detached=1, events=False)
             self._write_requests(e, [], list_lost=1)
+            self._write_status(e, NdisStatus.FAILURE)
+            self._parent_decrement(PARENT_TYPE[t], entry_parent)
+            self._failure_events(e["handle"], self._host_handle(ident))
+            return NdisStatus.FAILURE
+        self._poison(t, idx, gen, entry_parent, e["handle"], ident)
         self._write_status(e, NdisStatus.FAILURE)
         return NdisStatus.FAILURE
 
@@ -823,9 +847,18 @@ class RefEngine:
             self._write_status(e, NdisStatus.FAILURE)
             self._end_row(t, idx, m, 0, 0)
             return NdisStatus.FAILURE
-        self._mark_failed(t, idx, m, e["handle"], ident)
         if terminate:
+            # TCP TERMINATE (lead decision b): failed *and detached*; the reference on the
+            # path is released now (so the rest of the tree can end in this command), then
+            # the events are posted; the final terminate does not release it again.
+            parent = m.parent
+            self._mark_failed(t, idx, m, e["handle"], ident, detached=1, events=False)
             self._write_requests(e, [], list_lost=0)
+            self._write_status(e, NdisStatus.FAILURE)
+            self._parent_decrement(PARENT_TYPE[t], parent)
+            self._failure_events(e["handle"], self._host_handle(ident))
+            return NdisStatus.FAILURE
+        self._mark_failed(t, idx, m, e["handle"], ident)
         self._write_status(e, NdisStatus.FAILURE)
         return NdisStatus.FAILURE
 
@@ -868,17 +901,18 @@ class RefEngine:
         neighbor, path and TCP tables in turn, every row's meta and ident words and, for
         rows offloaded and not failed, its data words and the row CRC; then every
         request-pool entry. A step is never split by a command (as in the RTL).
-        Findings are handled as for a command: a lost meta poisons the row (generation 0
-        in the handle of its events), a lost data/ident word or CRC mismatch marks it
-        failed, a lost pool entry is quarantined."""
+        What a step cannot correct it reports to the engine (`_scrub_report`), which
+        acts on it as a command would: a lost meta poisons the row (generation 0 in the
+        handle of its events), a lost data/ident word or CRC mismatch marks it failed, a
+        lost pool entry is quarantined."""
         for t in (ObjType.NEIGHBOR, ObjType.PATH, ObjType.TCP):
             for r in range(self.params.depth(t)):
                 m, ident = self._read_meta_ident(t, r)
                 if m is None:
-                    self._poison(t, r, 0, 0, make_handle(t, r, 0), ident)
+                    self._scrub_report(t, r, meta_lost=True)
                 elif m.valid and not m.failed and not m.poisoned:
                     if self._row_data(t, r, ident) is None:
-                        self._mark_failed(t, r, m, make_handle(t, r, m.gen), ident)
+                        self._scrub_report(t, r, meta_lost=False)
                 yield
         for i in range(self.params.n_req):
             if self.tables.read_entry(i) is None:
@@ -887,6 +921,20 @@ class RefEngine:
             if i == self.params.n_req - 1:
                 self.scrub_passes = min(self.scrub_passes + 1, M32)
             yield
+
+    def _scrub_report(self, t, r, meta_lost):
+        """The engine's side of a scrubber finding in row r (DECISION, as the RTL): it
+        reads the row's meta and ident words again (so they are counted again by the
+        ECC counters), then: meta lost (now or when found) -> poison the row unless the
+        word now reads as already poisoned; otherwise a row still offloaded and healthy
+        is marked failed. TCP rows get Retrieve(HardwareFailure) + Abort."""
+        m, ident = self._read_meta_ident(t, r)
+        if m is None or meta_lost:
+            if m is not None and m.poisoned:
+                return                                  # already handled
+            self._poison(t, r, 0, 0, make_handle(t, r, 0), ident)
+        elif m.valid and not m.failed and not m.poisoned:
+            self._mark_failed(t, r, m, make_handle(t, r, m.gen), ident)
 
     def _scrub_full_pass(self):
         for _ in self._scrub_rows():

@@ -4,9 +4,9 @@ Every word is a 72-bit (72,64) SECDED codeword (`chimney.contract.ecc`). Address
 data memories `row * data_words + w`, ident and meta memories `row`, the request pool
 `entry`. Every read goes through `ecc_decode`:
 
-* CORRECTED: the corrected word is written back (through the normal write path, so an
-  armed ERRINJ applies to it), `ECC_CE_COUNT` += 1, `ECC_LAST_CE*` record it and
-  `ERR_STATUS.ECC_CORRECTED` is set;
+* CORRECTED: the corrected word is written back (the memory's own write-back: an
+  armed ERRINJ does not apply to it, only client writes are injected),
+  `ECC_CE_COUNT` += 1, `ECC_LAST_CE*` record it and `ERR_STATUS.ECC_CORRECTED` is set;
 * UNCORRECTABLE: `ECC_UE_COUNT` += 1, `ECC_LAST_UE*` (KIND 1) and
   `ERR_STATUS.ECC_UNCORRECTABLE`; the caller decides what the loss means.
 
@@ -33,6 +33,7 @@ class Meta:
     valid: int = 0
     failed: int = 0
     poisoned: int = 0
+    detached: int = 0        # TCP: the path reference was released when the failure was found
     gen: int = 0
     parent: int = 0          # TCP: path index; path: neighbor index
     refcount: int = 0        # path: TCP connections; neighbor: paths
@@ -82,6 +83,7 @@ class Tables:
         self.on_error = on_error
         self.ecc = params.ecc
         self.depth = {name: memory_depth(params, name) for name, _, _ in MEMORIES}
+        self._kinds = {name: (t, kind) for name, t, kind in MEMORIES}
         self.meta_lay = {t: meta_layout(params, t) for t in ObjType}
         self.pool_lay = pool_layout(params)
         #: callable(mem_id) -> 72-bit mask to flip in the word being written (ERRINJ), or 0
@@ -89,10 +91,18 @@ class Tables:
         self.clear()
 
     # --- whole-memory operations ------------------------------------------
-    def clear(self):
-        """The reset pass: every word of every memory becomes the codeword of 0."""
+    def clear(self, power_on=True):
+        """Power-on: every word of every memory is the codeword of 0. The reset pass
+        (CTRL.RESET, `power_on=False`) rewrites every meta word and pool entry as 0
+        ("free, generation 0"), as the RTL's walker does; data and ident words keep
+        what they hold (nothing reads them before an OFFLOAD rewrites them)."""
         zero = ecc_encode(0) if self.ecc else 0
-        self.mem = {name: [zero] * d for name, d in self.depth.items()}
+        if power_on or not hasattr(self, "mem"):
+            self.mem = {name: [zero] * d for name, d in self.depth.items()}
+        else:
+            for name, (_, kind) in self._kinds.items():
+                if kind in ("meta", "pool"):
+                    self.mem[name] = [zero] * self.depth[name]
         self.log = EccLog()
 
     def clear_counters(self):
@@ -126,7 +136,9 @@ class Tables:
             self.log.ce_count = min(self.log.ce_count + 1, SAT32)
             self.log.last_ce = (mem_id, addr, syn)
             self.on_error(ErrorCode.ECC_CORRECTED)
-            self.write(name, addr, data)          # scrub-on-read: store the corrected word
+            # scrub-on-read: store the corrected word. This is the memory's own write-back,
+            # not a client write: an armed ERRINJ does not apply to it (as in rtl/eccmem.py).
+            self.mem[name][addr] = ecc_encode(data)
             return data
         self.log.ue_count = min(self.log.ue_count + 1, SAT32)
         self.log.last_ue = (mem_id, addr, syn, UE_KIND_SECDED)
@@ -152,7 +164,8 @@ class Tables:
     def decode_meta(self, obj_type, word):
         lay = self.meta_lay[ObjType(obj_type)]
         raw = lay.unpack(word, variant={"u": "live"})
-        m = Meta(valid=raw["valid"], failed=raw["failed"], poisoned=raw["poisoned"], gen=raw["gen"])
+        m = Meta(valid=raw["valid"], failed=raw["failed"], poisoned=raw["poisoned"], detached=raw["detached"],
+                 gen=raw["gen"])
         if m.valid:
             for k, v in raw["u"][1].items():
                 setattr(m, k, v)
@@ -164,12 +177,12 @@ class Tables:
         lay = self.meta_lay[ObjType(obj_type)]
         if m.valid:
             live = {}
-            for name, _, _ in lay.field("u").variants["live"]:
-                live[name] = getattr(m, name)
+            for name, _, f in lay.field("u").variants["live"]:
+                live[name] = getattr(m, name) & ((1 << f.width) - 1)     # stored as wide as the field
             u = ("live", live)
         else:
             u = ("free", {"freed_tag": m.freed_tag})
-        return lay.pack(valid=m.valid, failed=m.failed, poisoned=m.poisoned, rsvd=0, gen=m.gen, u=u)
+        return lay.pack(valid=m.valid, failed=m.failed, poisoned=m.poisoned, detached=m.detached, gen=m.gen, u=u)
 
     def read_meta(self, obj_type, row):
         word = self.read(self.name(obj_type, "meta"), row)
