@@ -91,19 +91,25 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="simulator processes")
     parser.add_argument("--out", default=str(simbuild.BUILD / "campaign.json"))
+    parser.add_argument("--only", type=int, nargs="*", help="re-run these injection numbers (one shard)")
+    parser.add_argument("--classes", nargs="*", default=list(FAULT_CLASSES), choices=FAULT_CLASSES,
+                        help="fault classes, used round-robin (default all)")
     args = parser.parse_args(argv)
 
     print(f"fault campaign: {args.n} injections on {args.sim}, seed {args.seed}, {args.jobs} shards")
     simbuild.build(args.sim)                      # once, before the shards start
     run_dir = simbuild.BUILD / "campaign" / f"{args.sim}-{args.seed}-{os.getpid()}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    shards = list(_shards(args.n, max(1, args.jobs)))
+    shards = list(_shards(args.n, max(1, args.jobs))) if not args.only else [(0, len(args.only))]
+    if args.only:
+        args.n = len(args.only)
     outs = [str(run_dir / f"shard{k}.jsonl") for k in range(len(shards))]
     failures = []
 
     def shard(k, start, count):
         env = {"CHIMNEY_CAMPAIGN": json.dumps({"seed": args.seed, "start": start, "count": count,
-                                                "out": outs[k]})}
+                                                "out": outs[k], "only": args.only,
+                                                "classes": args.classes})}
         try:
             simbuild.run(args.sim, "cocotb_campaign", extra_env=env, test_dir=run_dir / f"shard{k}")
         except Exception as e:                    # a shard that dies is reported, never ignored

@@ -17,26 +17,27 @@ Outcomes (docs/verification.md):
 from collections import defaultdict
 
 from chimney.contract import NdisStatus, TcpEventType, TcpUploadReason
-from chimney.sw.ndis import walk_tree, iter_chain, delegated_values
 
 OUTCOMES = ("corrected", "detected", "masked", "sdc", "hang")
 
 
-def outcome_of(log):
-    """Per block and per NBL, everything the host stack was told, in order."""
+def outcome_of(trace):
+    """Per block and per NBL, everything the host stack was told, in order.
+
+    `trace`: chimney.tb.cosim normalised calls, snapshotted when they happened."""
     blocks = defaultdict(list)        # name -> [("status", op, status, values) | ("event", type, info)]
     nbls = defaultdict(list)          # name -> [("complete", status) | ("chained", block)]
-    for call in log:
-        if call.name.endswith("_offload_complete"):
-            for b in walk_tree(call.obj):
-                values = delegated_values(b) if b.status == NdisStatus.SUCCESS else None
-                blocks[b.name].append(("status", call.name, b.status, values))
-                for nbl in iter_chain(b.net_buffer_list_chain):
-                    nbls[nbl.name].append(("chained", b.name))
-        elif call.name == "indicate_event":
-            blocks[call.obj.name].append(("event", int(call.a), int(call.b)))
+    for call in trace:
+        name = call[0]
+        if name.endswith("_offload_complete"):
+            for block, status, values, chain in call[1]:
+                blocks[block].append(("status", name, status, values))
+                for nbl in chain:
+                    nbls[nbl].append(("chained", block))
+        elif name == "indicate_event":
+            blocks[call[1]].append(("event", call[2], call[3]))
         else:
-            nbls[call.obj.name].append(("complete", int(call.a)))
+            nbls[call[1]].append(("complete", call[2]))
     return blocks, nbls
 
 
@@ -60,6 +61,30 @@ def _is_failure_sequence(rtl, gold, is_tcp):
                       (int(TcpEventType.ABORT), 0)]
 
 
+def _brief(entry):
+    if entry is None:
+        return "nothing"
+    if entry[0] == "status":
+        try:
+            status = NdisStatus(entry[2]).name
+        except ValueError:
+            status = hex(entry[2])
+        return f"{entry[1]} {status}" + (" +values" if entry[3] else "")
+    return str(entry)
+
+
+def _first_difference(rtl, gold):
+    for i in range(max(len(rtl), len(gold))):
+        a = rtl[i] if i < len(rtl) else None
+        b = gold[i] if i < len(gold) else None
+        if a != b:
+            extra = ""
+            if a and b and a[0] == b[0] == "status" and a[3] and b[3]:
+                extra = " values differ in " + ",".join(k for k in a[3] if a[3][k] != b[3].get(k))
+            return f"entry {i}: rtl {_brief(a)} / fault-free {_brief(b)}{extra}"
+    return "same"
+
+
 def classify(rtl_log, gold_log, *, tcp_names, nbl_owner, noticed, hang=False):
     """`nbl_owner`: NBL name -> connection name. `noticed`: the hardware or driver
     reported something (ECC counters, driver consistency errors, halt)."""
@@ -74,7 +99,7 @@ def classify(rtl_log, gold_log, *, tcp_names, nbl_owner, noticed, hang=False):
         if _is_failure_sequence(rb.get(name, []), gb.get(name, []), name in tcp_names):
             failed.add(name)
             continue
-        return "sdc", f"block {name}: {rb.get(name)} != {gb.get(name)}"
+        return "sdc", f"block {name}: " + _first_difference(rb.get(name, []), gb.get(name, []))
     for name in set(rn) | set(gn):
         r, g = rn.get(name, []), gn.get(name, [])
         if r == g:

@@ -112,6 +112,8 @@ class CoSim:
             self.model = RefEngine(params, mem)
             self.ref = Side("ref", self.model, mem, params, ring_log2, irq_timeout_ns)
         self.mismatches = []          # (operation, rtl calls, ref calls)
+        self.trace = []               # normalised host-stack calls of the RTL side, in order
+        self.to_retrieve = set()      # connections aborted and not terminated since
         self.log = []                 # readable: what the host stack saw on the RTL side
         self.ops = 0
         self._nbl = 0
@@ -133,6 +135,12 @@ class CoSim:
         await make(self.rtl)
         await self.rtl.driver.run_until_idle(self.timeout_ns)
         rtl_calls = self.rtl.new_calls()
+        self.trace += [normalise(c) for c in rtl_calls]      # as the host stack saw it then
+        for c in rtl_calls:                                  # who the host stack must retrieve
+            if c.name == "indicate_event" and c.a == TcpEventType.ABORT:
+                self.to_retrieve.add(c.obj.name)
+            elif c.name == "terminate_offload_complete":
+                self.to_retrieve -= {b.name for b in walk_tree(c.obj)}
         self.log.append(f"[{self.ops}] {what}")
         self.log += ["    " + readable(c) for c in rtl_calls]
         if self.ref:
@@ -202,11 +210,9 @@ class CoSim:
         return await self._run(f"receive {conn} {list(lengths)}", make)
 
     async def retrieve_failed(self):
-        """What the host stack does after Retrieve/Abort: terminate those connections again."""
-        aborted = [c.obj.name for c in self.rtl.host.log if c.name == "indicate_event" and c.a == TcpEventType.ABORT]
-        done = getattr(self, "_retrieved", set())
-        todo = [n for n in dict.fromkeys(aborted) if n not in done]
-        self._retrieved = done | set(todo)
+        """What the host stack does after Retrieve/Abort: terminate each such connection
+        that no terminate has covered since its Abort."""
+        todo = sorted(self.to_retrieve)
         for name in todo:
             await self.terminate([name])
         return todo

@@ -26,9 +26,9 @@ from scenarios.campaign import scenario, live_words, choose_fault
 POINTS = ("after_offload", "after_query", "during_terminate")
 
 
-async def one(dut, device, memory, params, names, seed, i):
+async def one(dut, device, memory, params, names, seed, i, classes=FAULT_CLASSES):
     rng = random.Random(f"{seed}:{i}")
-    kind = FAULT_CLASSES[i % len(FAULT_CLASSES)]
+    kind = classes[i % len(classes)]
     point = rng.choice(POINTS)
     scen_seed = rng.randrange(1 << 30)
     # golden: the same scenario, fault-free, on the reference model
@@ -76,7 +76,7 @@ async def one(dut, device, memory, params, names, seed, i):
     owners = dict(gold.posted)          # NBL name -> connection (same names on both runs)
     noticed = bool(counters.get("ECC_CE_COUNT") or counters.get("ECC_UE_COUNT") or rtl.rtl.driver.errors
                    or "error" in record)
-    outcome, why = classify(rtl.rtl.host.log, gold.rtl.host.log, tcp_names=set(gold.tcp_names()),
+    outcome, why = classify(rtl.trace, gold.trace, tcp_names=set(gold.tcp_names()),
                             nbl_owner=owners, noticed=noticed, hang=hang)
     record.update(outcome=outcome, why=why[:300], counters=counters,
                   driver_errors=len(rtl.rtl.driver.errors))
@@ -86,13 +86,15 @@ async def one(dut, device, memory, params, names, seed, i):
 @cocotb.test()
 async def campaign(dut):
     cfg = json.loads(os.environ["CHIMNEY_CAMPAIGN"])
+    only = cfg.get("only")            # re-run chosen injections (debugging)
     params = params_from_env()
     names = name_map()
     await start(dut)
     device = CocotbDevice(dut)
     memory = CocotbHostMemory(dut)
     with open(cfg["out"], "a") as out:
-        for i in range(cfg["start"], cfg["start"] + cfg["count"]):
-            record = await one(dut, device, memory, params, names, cfg["seed"], i)
+        for i in (only or range(cfg["start"], cfg["start"] + cfg["count"])):
+            record = await one(dut, device, memory, params, names, cfg["seed"], i,
+                               tuple(cfg.get("classes") or FAULT_CLASSES))
             out.write(json.dumps(record) + "\n")
             out.flush()
