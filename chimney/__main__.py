@@ -14,18 +14,32 @@ from .contract import EngineParams
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _bool(text):
+    value = {"1": True, "true": True, "yes": True, "on": True,
+             "0": False, "false": False, "no": False, "off": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a boolean (on/off, 1/0, true/false, yes/no)")
+    return value
+
+
 def _param_args(parser):
     for f in dataclasses.fields(EngineParams):
         flag = "--" + f.name.replace("_", "-")
         if f.type in (bool, "bool"):
-            parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes", "on"),
-                                default=f.default, help=f"(default {f.default})")
+            parser.add_argument(flag, type=_bool, default=f.default, help=f"(default {f.default})")
         else:
             parser.add_argument(flag, type=int, default=f.default, help=f"(default {f.default})")
 
 
-def params_from(args):
-    return EngineParams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(EngineParams)})
+def params_from(args, parser=None):
+    """EngineParams from the flags; invalid combinations end with a usage error, not a traceback."""
+    from .generate import check_params
+    try:
+        return check_params(EngineParams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(EngineParams)}))
+    except ValueError as e:
+        if parser is None:
+            raise
+        parser.error(str(e))
 
 
 def main(argv=None):
@@ -41,7 +55,7 @@ def main(argv=None):
 
     if args.cmd == "generate":
         from .generate import generate
-        params = params_from(args)
+        params = params_from(args, gen)
         paths = generate(args.out, params, docs=ROOT / "docs" / "interface.md" if args.docs else None)
         for kind, path in paths.items():
             print(f"{kind:9s} {path}")

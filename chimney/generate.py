@@ -14,7 +14,7 @@ from amaranth.back import verilog
 from amaranth.hdl import _ir
 from amaranth.lib import wiring
 
-from .contract import EngineParams, memory_depth
+from .contract import EngineParams, ObjType, memory_depth, meta_layout, pool_layout
 from .contract import export
 
 TOP_NAME = "chimney_engine"
@@ -58,9 +58,23 @@ def build_name_map(top, amaranth_names, text, params):
     return {"top": TOP_NAME, "params": params.as_dict(), "memories": memories, "signals": signals}
 
 
+def check_params(params: EngineParams):
+    """Checks beyond EngineParams' own: values that must fit a register or a row word.
+    Returns params; raises ValueError naming the parameter."""
+    if not 0 <= params.scrub_interval < 1 << 32:
+        raise ValueError(f"scrub_interval={params.scrub_interval}: must fit SCRUB_INTERVAL (0..2**32-1)")
+    if not 2 <= params.dma_timeout < 1 << 32:
+        raise ValueError(f"dma_timeout={params.dma_timeout}: must be 2..2**32-1 cycles")
+    for t in ObjType:
+        meta_layout(params, t)          # raises when the depths make a meta word wider than 64 bits
+    pool_layout(params)
+    return params
+
+
 def generate(outdir, params: EngineParams = EngineParams(), *, docs=None):
     """Write the Verilog, name map and contract exports; return their paths."""
     from chimney.rtl.top import ChimneyEngine
+    check_params(params)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     top = ChimneyEngine(params)

@@ -341,7 +341,7 @@ class _Datapath:
 
     def mfield(self, raw, t_sig, path):
         """A meta field by dotted path for whichever table `t_sig` names (0 where absent)."""
-        out = None
+        values = {}
         for t in ObjType:
             view = data.View(self.metas[t].amaranth(), raw)
             try:
@@ -350,9 +350,13 @@ class _Datapath:
                     value = getattr(value, part)
             except AttributeError:
                 continue
-            value = value.as_value() if hasattr(value, "as_value") else value
-            if out is None:
-                out = Signal(len(value), name="m_" + path.replace(".", "_"))
+            values[t] = value.as_value() if hasattr(value, "as_value") else value
+        # FIX (differential test): as wide as the widest table's field. It took the width
+        # of the first table having the field, so a TCP row's `parent` (path_bits) was cut
+        # to neighbor_bits and a path's `refcount` to the neighbor's refcount width: PARENT
+        # refusals for paths >= n_neighbor, wrong ORDER checks and lost decrements.
+        out = Signal(max(len(v) for v in values.values()), name="m_" + path.replace(".", "_"))
+        for t, value in values.items():
             with self.m.If(t_sig == t):
                 self.m.d.comb += out.eq(value)
         return out
@@ -695,9 +699,10 @@ def _subroutine_states(m, d):
         stored = d.mfield(d.meta_raw, d.htype, "u.live.parent")
         pidx = Signal(16)
         m.d.comb += pidx.eq(Mux(poisoned, d.entry.parent, stored))
+        pdepth = d.depth_of(d.htype - 1)        # (built before the If chain below)
         with m.If((d.htype == ObjType.NEIGHBOR) | detached):
             m.next = "PARENT_DONE"
-        with m.Elif(pidx >= d.depth_of(d.htype - 1)):
+        with m.Elif(pidx >= pdepth):
             # FIX (differential test): a poisoned row's parent index is the host's list
             # entry's; one outside the parent table names no row. Without this check the
             # port's address truncation wrapped it onto another row and decremented that

@@ -103,7 +103,8 @@ class StateTables(wiring.Component):
                     client.rd_ce.eq(mem.rd_ce), client.rd_ue.eq(mem.rd_ue),
                 ]
             m.d.comb += [
-                mem.inj_arm.eq(self.inj_arm & (self.inj_mem == mem_id)),
+                # the reset walk's clearing writes never take an armed injection
+                mem.inj_arm.eq(self.inj_arm & (self.inj_mem == mem_id) & ~walking),
                 mem.inj_mask.eq(self.inj_mask),
             ]
             with m.If(mem.inj_done):

@@ -7,25 +7,37 @@ included), every Status word, the delegated bytes, request headers and records u
 the contract leaves them undefined), registers at checkpoints and at the end, and
 every stored word of the ten ECC memories. See tests/scenarios/diff.py.
 
-The random tests print their seed; CHIMNEY_SEED=<n> reruns one.
+The random tests print their seed (fixed by default); CHIMNEY_SEED=<n> reruns one,
+CHIMNEY_SEED=random draws a new one.
 """
 
 import random
 
 import pytest
 
-from chimney.contract import (ObjType, Opcode, NdisStatus, ErrorCode, MEMORY_ID, MAX_LIST_ENTRIES, make_handle,
-                              data_words, LIST_ENTRY)
-from chimney.contract.ecc import ecc_encode, H_COLUMNS
+from chimney.contract import (ObjType, Opcode, NdisStatus, MEMORY_ID, MAX_LIST_ENTRIES, make_handle, data_words,
+                              memory_depth, LIST_ENTRY)
+from chimney.contract.ecc import ecc_encode
 from scenarios.diff import (SMALL, differential, tree, tcp_fields, path_fields, neighbor_fields, index,
-                            seed_from_env)
+                            seed_from_env, reset, apply_fault)
 
 TCP, PATH, NB = ObjType.TCP, ObjType.PATH, ObjType.NEIGHBOR
-M72 = (1 << 72) - 1
 
 
 def run(scenario, **kw):
     differential(scenario, **kw)
+
+
+def chain(*scenarios):
+    """Several scenarios in one simulation (elaborating the engine costs seconds), with
+    a register checkpoint and CTRL.RESET between them."""
+    async def scenario(h):
+        for i, s in enumerate(scenarios):
+            if i:
+                await reset(h, f"end of {scenarios[i - 1].__name__}")
+            await s(h)
+    scenario.__name__ = "+".join(s.__name__ for s in scenarios)
+    return scenario
 
 
 # ======================================================================================
@@ -71,26 +83,30 @@ async def command_refusals(h):
 
 
 async def table_full_and_pool_full(h):
+    """Full tables and pool. Every connection goes on path row 5 (>= n_neighbor) and the
+    path's count reaches 16 (wider than a neighbor's count field): both once hit an RTL
+    field-width bug (`mfield`)."""
     rng = random.Random(2)
     nbs = [(await h.offload(NB, neighbor_fields(rng), cookie=i))["result"] for i in range(SMALL.n_neighbor + 1)]
     pas = [(await h.offload(PATH, path_fields(rng), parent=nbs[0]))["result"] for _ in range(SMALL.n_path + 1)]
-    await h.offload(TCP, tcp_fields(rng), parent=pas[1])
-    t = (await h.offload(TCP, tcp_fields(rng), parent=pas[1]))["result"]
+    tcps = [(await h.offload(TCP, tcp_fields(rng), parent=pas[5]))["result"] for _ in range(SMALL.n_tcp + 1)]
+    t = tcps[1]
     cmds = [dict(opcode=Opcode.POST_SEND if i % 3 else Opcode.POST_RECV, handle=t, cookie=0x500 + i,
                  count=1 + i) for i in range(SMALL.n_req + 2)]
     for i in range(0, len(cmds), 4):
         await h.batch(cmds[i:i + 4])                                   # the last ones: TABLE_FULL
-    # terminate the path before its connections (ORDER), then a connection whose requests
-    # do not fit (CAPACITY), then properly
-    es = [h.entry(pas[1], index(nbs[0])), h.entry(t, index(pas[1]), SMALL.n_req - 1)]
-    await h.terminate(es)
-    es = [h.entry(t, index(pas[1]), SMALL.n_req)]
-    await h.terminate(es)
-    # freed entries are found again by the wrapping scan
-    await h.post(t - (1 << 16) + (1 << 16), 9, 9)
-    t2 = (await h.offload(TCP, tcp_fields(rng), parent=pas[1]))["result"]
-    for i in range(5):
+    # the path before its connections (ORDER: 16 connections), a connection whose
+    # requests do not fit (CAPACITY), then properly
+    await h.terminate([h.entry(pas[5], index(nbs[0])), h.entry(t, index(pas[5]), SMALL.n_req - 1)])
+    await h.terminate([h.entry(t, index(pas[5]), SMALL.n_req)])
+    await h.post(t, 9, 9)                                              # STALE_HANDLE now
+    t2 = (await h.offload(TCP, tcp_fields(rng), parent=pas[6]))["result"]   # the freed row again
+    for i in range(5):                                                 # freed entries, found by the scan
         await h.post(t2, 0x900 + i, 100 + i, recv=bool(i & 1))
+    es = [h.entry(x, index(pas[5])) for x in tcps[:SMALL.n_tcp] if x != t]
+    await h.terminate(es[:8])
+    await h.terminate(es[8:] + [h.entry(t2, index(pas[6]), 5), h.entry(pas[5], index(nbs[0])),
+                                h.entry(pas[6], index(nbs[0]))])
 
 
 async def list_refusals(h):
@@ -147,10 +163,11 @@ async def load_block_dma_errors(h):
     await h.query([h.entry(nb, 0)])
 
 
-@pytest.mark.parametrize("scenario", [command_refusals, table_full_and_pool_full, list_refusals,
-                                      load_block_dma_errors], ids=lambda f: f.__name__)
-def test_commands_and_refusals(scenario):
-    run(scenario)
+@pytest.mark.parametrize("scenarios", [(command_refusals, list_refusals),
+                                       (table_full_and_pool_full, load_block_dma_errors)],
+                         ids=lambda ss: "+".join(f.__name__ for f in ss))
+def test_commands_and_refusals(scenarios):
+    run(chain(*scenarios))
 
 
 # ======================================================================================
@@ -163,15 +180,13 @@ DETECTORS = ("query", "terminate", "post", "update", "scrub")
 async def fault_case(h, rng, name, kind, detector):
     """A tree with posted requests; one fault in `name`; found first by `detector`; then
     whole-tree terminates until nothing is left (the failure sequence where it applies)."""
-    from scenarios.diff import apply_fault
-    nb, pa, tcps = await tree(h, rng, 2, cookie=rng.getrandbits(16) << 8)
-    for t, n in zip(tcps, (1, 3)):                 # pool entries 0 and 1-3 after a reset
-        for i in range(n):
-            await h.post(t, rng.getrandbits(32), rng.randrange(1, 65536), recv=bool(i & 1))
+    nb, pa, (victim,) = await tree(h, rng, 1, cookie=rng.getrandbits(16) << 8)
+    for i in range(3):                             # pool entries 0-2 after a reset
+        await h.post(victim, rng.getrandbits(32), rng.randrange(1, 65536), recv=bool(i & 1))
     table = name.split("_")[0]
-    row = {"tcp": index(tcps[1]), "path": index(pa), "neighbor": index(nb)}.get(table)
+    row = {"tcp": index(victim), "path": index(pa), "neighbor": index(nb)}.get(table)
     if name == "req_pool":
-        addr = rng.choice([1, 2, 3, 3, 9])
+        addr = rng.choice([0, 1, 2, 2, 9])
     elif name.endswith("_data"):
         t = {"tcp": TCP, "path": PATH, "neighbor": NB}[table]
         addr = row * data_words(t) + rng.randrange(data_words(t))
@@ -180,11 +195,11 @@ async def fault_case(h, rng, name, kind, detector):
     await apply_fault(h, rng, kind, name, addr)
 
     def everything(cap=4):
-        return [h.entry(t, index(pa), cap) for t in tcps] + [h.entry(pa, index(nb)), h.entry(nb)]
+        return [h.entry(victim, index(pa), cap), h.entry(pa, index(nb)), h.entry(nb)]
     if detector == "query":
         await h.query(everything())
     elif detector == "post":
-        await h.post(tcps[1], 0x77, 7, recv=True)
+        await h.post(victim, 0x77, 7, recv=True)
     elif detector == "update":
         await h.update(PATH, pa, path_fields(rng))
         await h.update(NB, nb, neighbor_fields(rng))
@@ -193,12 +208,11 @@ async def fault_case(h, rng, name, kind, detector):
     await h.terminate(everything())
     await h.terminate(everything())
     if h.last_events:                               # the final terminate found the meta lost
-        await h.terminate(everything()[1:2])
+        await h.terminate(everything()[:1])
 
 
 def fault_test(names, seed):
     async def scenario(h):
-        from scenarios.diff import reset
         rng = random.Random(seed)
         n = 0
         for name in names:
@@ -209,8 +223,9 @@ def fault_test(names, seed):
     return scenario
 
 
-@pytest.mark.parametrize("names", [("tcp_data",), ("tcp_ident", "tcp_meta"), ("path_data", "path_ident", "path_meta"),
-                                   ("neighbor_data", "neighbor_ident", "neighbor_meta"), ("req_pool",)],
+@pytest.mark.parametrize("names", [("tcp_data", "tcp_ident"), ("tcp_meta", "req_pool"),
+                                   ("path_data", "path_ident", "path_meta"),
+                                   ("neighbor_data", "neighbor_ident", "neighbor_meta")],
                          ids=lambda n: "+".join(n))
 def test_backdoor_faults(names):
     run(fault_test(names, sum(map(ord, "".join(names)))), until_s=20e-3)
@@ -279,6 +294,14 @@ async def detached_connection_keeps_its_row(h):
     path; the connection's final terminate must not touch the new path's count."""
     rng = random.Random(7)
     e = h.entry
+    # the final terminate of a detached connection leaves its (still offloaded) path alone
+    nb, pa, (t0, t1) = await tree(h, rng, 2)
+    h.flip("tcp_data", index(t1) * 10 + 7, 0b11 << 20)
+    await h.terminate([e(t1, index(pa))])                    # detached: count 2 -> 1
+    await h.terminate([e(t1, index(pa))])                    # final: count stays 1
+    await h.terminate([e(pa, index(nb))])                    # ORDER: t0 is still on it
+    await h.terminate([e(t0, index(pa)), e(pa, index(nb)), e(nb, 0)])
+    # a detached connection outlives its path, whose row is taken again
     nb, pa, (t0, t1) = await tree(h, rng, 2)
     await h.post(t1, 0x61, 61)
     h.flip("tcp_ident", index(t1), 0b11 << 33)
@@ -290,7 +313,386 @@ async def detached_connection_keeps_its_row(h):
                        e(nb2, 0)])
 
 
-@pytest.mark.parametrize("scenario", [failure_sequences, detached_connection_keeps_its_row],
-                         ids=lambda f: f.__name__)
-def test_failure_sequences(scenario):
-    run(scenario)
+
+
+async def lost_meta_after_detach(h):
+    """Contract consequence (reported): a detached connection whose meta word is lost
+    before its final terminate releases its path reference a second time (the engine
+    cannot know it was detached); the path can then end while t0 is still on it."""
+    rng = random.Random(8)
+    e = h.entry
+    nb, pa, (t0, t1) = await tree(h, rng, 2)
+    h.flip("tcp_data", index(t1) * 10, 0b11)
+    await h.terminate([e(t1, index(pa))])                     # detached: path count 2 -> 1
+    h.flip("tcp_meta", index(t1), 0b11 << 16)
+    await h.terminate([e(t1, index(pa))])                     # poisoned: path count 1 -> 0
+    await h.terminate([e(pa, index(nb))])                     # no ORDER although t0 is live
+    await h.terminate([e(t0, index(pa)), e(t1, index(pa)), e(nb, 0)])
+
+
+def test_failure_sequences():
+    run(chain(failure_sequences, detached_connection_keeps_its_row, lost_meta_after_detach))
+
+
+# ======================================================================================
+# patrol scrubber pass, error injection
+# ======================================================================================
+async def scrubber_findings(h):
+    rng = random.Random(9)
+    e = h.entry
+    nb, pa, (t0, t1, t2, t3) = await tree(h, rng, 4)
+    nb2 = (await h.offload(NB, neighbor_fields(rng), cookie=0x77))["result"]
+    for t in (t0, t1, t2):
+        for i in range(2):
+            await h.post(t, 0x100 * index(t) + i, 10 + i, recv=bool(i))
+    h.flip("tcp_data", index(t0) * 10 + 9, 1 << 13)               # corrected, written back
+    h.flip("tcp_data", index(t1) * 10 + 2, 0b11 << 7)             # lost: failed, events
+    h.flip("tcp_meta", index(t2), (1 << 3) | (1 << 66))           # lost meta: poisoned, events (gen 0)
+    h.flip("tcp_ident", index(t3), 0b111 << 20)                   # triple flip in the ident word
+    h.flip("tcp_meta", 9, 0b11)                                   # a free row's meta: poisoned
+    h.flip("path_ident", index(pa), 1 << 71)                      # corrected check bit
+    h.flip("neighbor_data", index(nb2) * 2, 0b11 << 60)           # lost: failed, no events
+    h.flip("req_pool", 3, 0b11 << 40)                             # t1's second request: quarantined
+    h.flip("req_pool", 20, 0b1001)                                # a free entry: quarantined
+    h.corrupt("neighbor_meta", 3, ecc_encode(rng.getrandbits(64)))  # whole word, valid code
+    await h.scrub_pass()
+    await h.checkpoint("first pass")
+    await h.scrub_pass()                                          # nothing new
+    h.flip("path_data", index(pa), 1 << 5)
+    await h.scrub_pass()
+    await h.terminate([e(t, index(pa), 2) for t in (t0, t1, t2, t3)] + [e(pa, index(nb)), e(nb, 0), e(nb2, 0)])
+    await h.terminate([e(t, index(pa), 2) for t in (t1, t2, t3)] + [e(pa, index(nb)), e(nb, 0)])
+    await h.post(make_handle(TCP, 9, 0), 1, 1)
+    await h.terminate([e(make_handle(TCP, 9, 0), 5)])             # the poisoned free row
+    await h.scrub_pass()
+
+
+async def error_injection(h):
+    rng = random.Random(10)
+    e = h.entry
+
+    async def arm(mem, lo=0, hi=0, ecc=0):
+        await h.regs.write("ERRINJ_MASK_LO", lo)
+        await h.regs.write("ERRINJ_MASK_HI", hi)
+        await h.regs.write("ERRINJ_MASK_ECC", ecc)
+        await h.regs.write_fields("ERRINJ_CTRL", ARM=1, MEM=MEMORY_ID[mem])
+    nb, pa, (t0,) = await tree(h, rng, 1)
+    # the next client write of each memory gets the mask
+    await arm("tcp_data", lo=0b11 << 4)
+    t1 = (await h.offload(TCP, tcp_fields(rng), parent=pa))["result"]          # data word 0: lost
+    await arm("tcp_ident", hi=1 << 9)
+    t2 = (await h.offload(TCP, tcp_fields(rng), parent=pa))["result"]          # ident: corrected
+    await arm("tcp_meta", ecc=0b11)
+    t3 = (await h.offload(TCP, tcp_fields(rng), parent=pa))["result"]          # meta: lost
+    await arm("path_meta", lo=1 << 1)
+    t4 = (await h.offload(TCP, tcp_fields(rng), parent=pa))["result"]          # the parent's count: CE
+    await arm("req_pool", lo=0b11 << 20)
+    await h.post(t0, 0xAA, 10)                                                 # lost entry
+    await h.post(t0, 0xAB, 11)                                                 # (its tail is lost)
+    await arm("neighbor_data", hi=0b11 << 1)
+    await h.update(NB, nb, neighbor_fields(rng))                               # lost after UPDATE
+    # a corrected read's write-back is the memory's own: it does not take an armed injection
+    h.flip("path_data", index(pa), 1 << 3)
+    await arm("path_data", lo=0b101)
+    await h.query([e(pa, index(nb))])                                         # CE, write-back clean
+    await h.checkpoint("armed across a write-back")
+    pb = (await h.offload(PATH, path_fields(rng), parent=nb))["result"]       # this write is injected
+    # check bits only
+    await arm("tcp_data", ecc=1 << 6)
+    t5 = (await h.offload(TCP, tcp_fields(rng), parent=pa))["result"]
+    await h.query([e(t, index(pa)) for t in (t0, t1, t2, t3, t4, t5)] + [e(pa, index(nb)), e(pb, index(nb)),
+                                                                        e(nb, 0)])
+    # a scrubber-caused engine write takes the injection: the failed mark of a lost row
+    h.flip("tcp_data", index(t5) * 10 + 1, 0b11)
+    await arm("tcp_meta", lo=0b11 << 40)
+    await h.scrub_pass()
+    await h.checkpoint("after scrub")
+    es = [e(t, index(pa), 2) for t in (t0, t1, t2, t3, t4, t5)] + [e(pa, index(nb)), e(pb, index(nb)), e(nb, 0)]
+    await h.terminate(es)
+    await h.terminate(es)
+
+
+def test_scrubber_and_injection():
+    run(chain(scrubber_findings, error_injection))
+
+
+# ======================================================================================
+# rings, reset, halts
+# ======================================================================================
+async def small_rings(h):
+    """2-entry rings: wrap (phase) many times, a full command ring, events through a
+    2-entry event ring, a full completion ring, a CMDQ_PROD doorbell too far ahead."""
+    rng = random.Random(11)
+    e = h.entry
+    for _ in range(5):
+        await h.run(Opcode.NOP)
+    nb, pa, tcps = await tree(h, rng, 3)
+    await h.batch([dict(opcode=Opcode.POST_SEND, handle=tcps[0], cookie=1, count=1),
+                   dict(opcode=Opcode.POST_RECV, handle=tcps[0], cookie=2, count=2)])
+    for t in tcps:
+        h.flip("tcp_data", index(t) * 10 + 5, 0b11 << 50)
+    await h.terminate([e(t, index(pa), 2) for t in tcps] + [e(pa, index(nb)), e(nb, 0)])   # 6 events
+    await h.regs.write_fields("CMDQ_PROD", INDEX=(h.cmd_prod + 3) & 0xFFFF)                 # CMDQ_OVERFLOW
+    await h.checkpoint("overflow")
+    await h.batch([dict(opcode=Opcode.NOP), dict(opcode=9)])
+    await h.terminate([e(t, index(pa), 2) for t in tcps])
+    for _ in range(3):
+        await h.batch([dict(opcode=Opcode.NOP), dict(opcode=Opcode.NOP)])
+
+
+async def reset_enable_and_halts(h):
+    rng = random.Random(12)
+    e = h.entry
+    nb, pa, (t0,) = await tree(h, rng, 1)
+    await h.run(9)                                                     # an ERR_STATUS bit
+    h.flip("tcp_data", index(t0) * 10, 1)                              # a corrected error
+    await h.query([e(t0, index(pa))])
+    # ENABLE=1 while enabled is ignored, even with a bad base in the registers
+    await h.regs.write("CPLQ_BASE_LO", h.ring["CPLQ"] + 32)
+    await h.regs.write_fields("CTRL", ENABLE=1)
+    await h.run(Opcode.NOP)
+    await h.regs.write("CPLQ_BASE_LO", h.ring["CPLQ"])
+    # a command that cannot be fetched halts the engine; CMDQ_CONS stays
+    slot = h.cmd_prod & ((1 << h.log2["CMDQ"]) - 1)
+    h.dma_error(h.ring["CMDQ"] + 32 * slot + 16, h.ring["CMDQ"] + 32 * slot + 24)
+    await h.batch([dict(opcode=Opcode.NOP)], expect=1, cycles=1500)
+    await h.checkpoint("fetch error")
+    await h.regs.write_fields("CTRL", ENABLE=0)
+    await h.regs.write_fields("CTRL", ENABLE=1)                        # ignored while halted
+    await h.checkpoint("halted, enable ignored")
+    h.clear_dma_errors()
+    # CTRL.RESET: everything but the register file restarts (ERR_STATUS, IRQ_STATUS kept)
+    await reset(h)
+    await h.checkpoint("after reset")
+    await h.query([e(t0, index(pa))])                                  # the tables are empty
+    # ring configuration refused: zero base, misaligned base, size 0
+    await h.regs.write_fields("CTRL", ENABLE=0)
+    for reg, value in (("CMDQ_BASE_LO", 0), ("EVTQ_BASE_LO", h.ring["EVTQ"] + 8), ("CPLQ_SIZE", 0)):
+        old = await h.regs.read(reg)
+        await h.regs.write(reg, value)
+        await h.regs.write_fields("CTRL", ENABLE=1)
+        await h.checkpoint(f"ring config {reg}")
+        await h.regs.write(reg, old)
+    await h.regs.write("ERR_STATUS", 0xFFFFFFFF)
+    await h.regs.write_fields("CTRL", ENABLE=1)
+    nb, pa, (t0,) = await tree(h, rng, 1)
+    await h.run(Opcode.NOP)
+    # a failed Status write halts the engine: no completion (host memory is undefined now)
+    ent = e(t0, index(pa))
+    h.dma_error(ent[1].status, ent[1].status + 4)
+    h.undefined.append((ent[1].status, ent[1].status + 8))
+    await h.batch([dict(opcode=Opcode.QUERY, addr=h.alloc(32, 8, 0), count=0)])          # BAD_LENGTH first
+    lst = h.alloc(32, 8)
+    h.mem.write(lst, LIST_ENTRY.to_bytes(ent[0]))
+    await h.batch([dict(opcode=Opcode.QUERY, addr=lst, count=1)], cycles=1500)
+    await h.checkpoint("write error")
+    h.clear_dma_errors()
+    await reset(h)
+    nb, pa, (t0,) = await tree(h, rng, 1)
+    await h.terminate([e(t0, index(pa)), e(pa, index(nb)), e(nb, 0)])
+
+
+def test_rings_reset_halt():
+    """2-entry rings throughout."""
+    run(chain(small_rings, reset_enable_and_halts), cmd_log2=1, cpl_log2=1, evt_log2=1)
+
+
+async def injection_armed_across_reset(h):
+    """ERRINJ armed when CTRL.RESET is written: the reset pass rewrites every meta word
+    and pool entry; lead decision d: only client writes take the injection."""
+    rng = random.Random(13)
+    await h.regs.write("ERRINJ_MASK_LO", 0b11 << 12)
+    await h.regs.write_fields("ERRINJ_CTRL", ARM=1, MEM=MEMORY_ID["tcp_meta"])
+    await reset(h)
+    await h.checkpoint("armed after reset")
+    nb, pa, (t0, t1) = await tree(h, rng, 2)
+    await h.query([h.entry(t0, index(pa)), h.entry(t1, index(pa))])
+
+
+def test_injection_armed_across_reset():
+    run(injection_armed_across_reset)
+
+
+# ======================================================================================
+# seeded random sequences of valid and invalid commands, faults, scrubs, injections
+# ======================================================================================
+class RandomHost:
+    """Chooses operations from its own view (handles returned so far, which of them the
+    host has seen end, requests posted): identical on both sides while the two agree."""
+
+    MEMS = ("neighbor_data", "neighbor_ident", "neighbor_meta", "path_data", "path_ident", "path_meta",
+            "tcp_data", "tcp_ident", "tcp_meta", "req_pool")
+
+    def __init__(self, h, seed):
+        self.h = h
+        self.rng = random.Random(seed)
+        self.live = {NB: [], PATH: [], TCP: []}
+        self.dead = {NB: [], PATH: [], TCP: []}
+        self.parent = {}                       # handle -> parent index
+        self.posted = {}                       # TCP handle -> successful posts (upper bound)
+
+    def pick(self, t, fresh=0.9):
+        r = self.rng
+        x = r.random()
+        if self.live[t] and x < fresh:
+            return r.choice(self.live[t])
+        if self.dead[t] and x < (1 + fresh) / 2:
+            return r.choice(self.dead[t])
+        return r.choice([0, make_handle(t, r.randrange(SMALL.depth(t)), r.randrange(3)),
+                         make_handle(r.randrange(4), r.randrange(20), 0) | (r.random() < 0.3) << 27])
+
+    def fields(self, t):
+        r = self.rng
+        if t == TCP:
+            return tcp_fields(r, state=r.choice([r.randrange(11)] * 19 + [r.randrange(11, 16)]))
+        return neighbor_fields(r) if t == NB else path_fields(r)
+
+    async def offload(self, t, parent=None, bad=0.0):
+        h, r = self.h, self.rng
+        if parent is None:
+            parent = 0 if t == NB and r.random() < 0.95 else self.pick(ObjType(max(t - 1, 1)))
+        addr = h.load_block(t, self.fields(t))
+        if r.random() < bad:
+            addr = r.choice([0, addr + 4])
+        obj_type = r.choice([0, 4, 7]) if r.random() < bad / 2 else int(t)
+        cpl = await h.run(Opcode.OFFLOAD, obj_type=obj_type, handle=parent, addr=addr, cookie=r.getrandbits(32))
+        if cpl["status"] == NdisStatus.SUCCESS:
+            self.live[t].append(cpl["result"])
+            self.parent[cpl["result"]] = parent & 0xFFFF
+        return cpl
+
+    async def bootstrap(self):
+        nb = (await self.offload(NB, 0))["result"]
+        for _ in range(2):
+            pa = (await self.offload(PATH, nb))["result"]
+            for _ in range(2):
+                t = (await self.offload(TCP, pa))["result"]
+                for i in range(self.rng.randrange(3)):
+                    await self.h.post(t, self.rng.getrandbits(32), 1 + i, recv=bool(i & 1))
+                    self.posted[t] = self.posted.get(t, 0) + 1
+
+    def ended(self, es, statuses):
+        """What the host learns from a terminate's Status words."""
+        for (e, b), st in zip(es, statuses):
+            x = e["handle"]
+            t = b.obj_type
+            if x in self.live[t] and (st == NdisStatus.SUCCESS or (st == NdisStatus.FAILURE and t != TCP)):
+                self.live[t].remove(x)
+                self.dead[t].append(x)
+
+    async def op(self):
+        h, r = self.h, self.rng
+        kind = r.choices(["offload", "post", "query", "terminate", "update", "misc", "fault", "scrub",
+                          "dma", "batch", "errinj", "reset"], [18, 16, 9, 18, 5, 3, 12, 3, 3, 5, 3, 1])[0]
+        if kind == "offload":
+            await self.offload(r.choice([NB, PATH, PATH, TCP, TCP, TCP]), bad=0.06)
+        elif kind == "post":
+            t = self.pick(TCP)
+            length = r.choice([r.randrange(1, 65536)] * 18 + [0, 65536 + r.randrange(100)])
+            cpl = await h.post(t, r.getrandbits(32), length, recv=r.random() < 0.4)
+            if cpl["status"] == NdisStatus.SUCCESS:
+                self.posted[t] = self.posted.get(t, 0) + 1
+        elif kind in ("query", "terminate"):
+            entries = []
+            for _ in range(r.randrange(1, 6)):
+                t = r.choice([TCP, TCP, TCP, PATH, NB])
+                x = self.pick(t, 0.9)
+                p = self.parent.get(x, 0) if r.random() < 0.93 else r.randrange(SMALL.n_path + 2)
+                n = self.posted.get(x, 0)
+                cap = r.choice([n, n, n, n + 2, max(n - 1, 0), 0])
+                entries.append((x, p, cap, t))
+            if r.random() < 0.8:
+                entries.sort(key=lambda x: -x[3])              # dependents first, mostly
+            es = [h.entry(x, p, cap, obj_type=t) for x, p, cap, t in entries]
+            if kind == "query":
+                await h.query(es)
+            else:
+                await h.terminate(es)
+                self.ended(es, [int.from_bytes(h.mem.read(b.status, 4), "little") for _, b in es])
+        elif kind == "update":
+            t = r.choice([NB, PATH, TCP])
+            await h.update(t, self.pick(t), self.fields(t))
+        elif kind == "misc":
+            await h.run(r.choice([Opcode.NOP, Opcode.NOP, 7, 0xF0, 9]))
+        elif kind == "fault":
+            fkind = r.choice(FAULT_KINDS + ("double", "single"))
+            targets = [x for t in (NB, PATH, TCP) for x in self.live[t]]
+            if targets and r.random() < 0.75:
+                x = r.choice(targets)
+                t = ObjType((x >> 24) & 3)
+                part = r.choice(["data", "data", "ident", "meta", "pool"])
+                table = {NB: "neighbor", PATH: "path", TCP: "tcp"}[t]
+                if part == "pool":
+                    name, addr = "req_pool", r.randrange(16)
+                elif part == "data":
+                    name, addr = f"{table}_data", index(x) * data_words(t) + r.randrange(data_words(t))
+                else:
+                    name, addr = f"{table}_{part}", index(x)
+            else:
+                name = r.choice(self.MEMS)
+                addr = r.randrange(memory_depth(SMALL, name))
+            await apply_fault(h, r, fkind, name, addr)
+        elif kind == "scrub":
+            await h.scrub_pass()
+        elif kind == "dma":
+            if r.random() < 0.5:
+                t = r.choice([NB, PATH, TCP])
+                blk = h.load_block(t, self.fields(t))
+                h.dma_error(blk + 8 * r.randrange(data_words(t)), blk + 8 * data_words(t))
+                await h.offload(t, None, parent=self.pick(ObjType(max(t - 1, 1))) if t != NB else 0, addr=blk)
+            else:
+                x = self.pick(TCP)
+                es = [h.entry(x, self.parent.get(x, 0), self.posted.get(x, 0)) for _ in range(3)]
+                lst = h.alloc(96, 8)
+                h.mem.write(lst, b"".join(LIST_ENTRY.to_bytes(y) for y, _ in es))
+                k = r.randrange(3)
+                h.dma_error(lst + 32 * k + 8 * r.randrange(4), lst + 32 * k + 32)
+                op = r.choice([Opcode.QUERY, Opcode.TERMINATE])
+                await h.run(op, addr=lst, count=3)
+                h.observe(op, es)
+                if op == Opcode.TERMINATE:
+                    self.ended(es, [int.from_bytes(h.mem.read(b.status, 4), "little") for _, b in es])
+            h.clear_dma_errors()
+        elif kind == "batch":
+            cmds = []
+            for _ in range(r.randrange(2, 4)):
+                cmds.append(dict(opcode=r.choice([Opcode.POST_SEND, Opcode.POST_RECV]), handle=self.pick(TCP),
+                                 cookie=r.getrandbits(32), count=r.randrange(1, 2000)))
+            cpls = await h.batch(cmds)
+            for c, cpl in zip(cmds, cpls):
+                if cpl["status"] == NdisStatus.SUCCESS:
+                    self.posted[c["handle"]] = self.posted.get(c["handle"], 0) + 1
+        elif kind == "errinj":
+            await h.regs.write("ERRINJ_MASK_LO", 1 << r.randrange(32) | (r.random() < 0.5) << r.randrange(32))
+            await h.regs.write("ERRINJ_MASK_ECC", (r.random() < 0.2) << r.randrange(8))
+            await h.regs.write_fields("ERRINJ_CTRL", ARM=1, MEM=MEMORY_ID[r.choice(self.MEMS)])
+        elif kind == "reset":
+            await h.regs.write("ERRINJ_CTRL", 0)         # (see test_injection_armed_across_reset)
+            await reset(h)
+            for t in self.live:
+                self.dead[t] += self.live[t]
+                self.live[t] = []
+            await self.bootstrap()
+
+
+def random_scenario(seed, n_ops):
+    async def scenario(h):
+        rh = RandomHost(h, seed)
+        await rh.bootstrap()
+        for i in range(n_ops):
+            await rh.op()
+            if i % 25 == 24:
+                await h.checkpoint(f"op {i}")
+    scenario.__name__ = f"random seed {seed}"
+    return scenario
+
+
+RANDOM_RUNS = [(0, 3, 60), (1, 1, 50), (2, 2, 60)]          # (offset, ring log2, operations)
+
+
+@pytest.mark.parametrize("offset,log2,n_ops", RANDOM_RUNS, ids=[f"run{o}" for o, _, _ in RANDOM_RUNS])
+def test_random_sequences(offset, log2, n_ops):
+    base = seed_from_env(20261125)
+    seed = base + offset
+    print(f"random differential run: CHIMNEY_SEED={base} (this run uses seed {seed})")
+    run(random_scenario(seed, n_ops), cmd_log2=log2, cpl_log2=log2, evt_log2=log2, until_s=20e-3)

@@ -233,7 +233,8 @@ for byte.
 - Events for a connection that fails during a command carry the entry's handle; the
   `host_handle` is the stored one, or 0 if the ident word was lost.
 - A DMA read error while reading list entry *k*: entries before *k* are done, nothing is
-  written for *k* or after; `err_index` = *k*.
+  written for *k* or after; the completion reports the read error (DEVICE_DATA_ERROR,
+  `DMA_READ`, `err_index` = *k*) even if an earlier entry was refused.
 - POST to a lost connection: the row is marked failed (poisoned if its meta word was
   lost) and its events are posted, exactly as for a TERMINATE that finds it.
 

@@ -816,8 +816,8 @@ class RefEngine:
         """This entry found the row's meta word lost. Status FAILURE, no delegated bytes.
         A path/neighbor TERMINATE ends it now: quarantined (never freed). Otherwise the row
         is rewritten as poisoned (TCP: events) and a TCP TERMINATE writes the header with
-        0 records and list_lost (DECISION: the list is gone) and keeps the row until the
-        host's next terminate."""
+        0 records and list_lost (lead decision c: the list is gone), detaches the row from
+        its path (decision b) and keeps it until the host's next terminate."""
         if terminate and t != ObjType.TCP:
             self.quarantined = min(self.quarantined + 1, M32)
             self._write_status(e, NdisStatus.FAILURE)
@@ -842,7 +842,8 @@ class RefEngine:
         """This entry found a healthy row's state lost (data/ident word, CRC, request list).
         Status FAILURE, no delegated bytes. A path/neighbor TERMINATE ends it now (freed,
         no events). Otherwise the row is marked failed (TCP: Retrieve + Abort) and a TCP
-        TERMINATE writes the header with 0 records and keeps the row."""
+        TERMINATE writes the header with 0 records, detaches the row from its path
+        (decision b) and keeps the row."""
         if terminate and t != ObjType.TCP:
             self._write_status(e, NdisStatus.FAILURE)
             self._end_row(t, idx, m, 0, 0)

@@ -1,0 +1,139 @@
+"""Fast checks of `make synth` and `make bench` (the slow steps are mocked or shrunk):
+the JSON they write, the synthesis harness, the bus-bound arithmetic, and the
+generator's parameter checks."""
+
+import json
+import re
+
+import pytest
+
+from chimney import synth
+from chimney.__main__ import main as chimney_main
+from chimney.contract import EngineParams
+from chimney.tb import bench
+from chimney.tb.simbuild import ROOT
+
+SMALL = EngineParams(n_neighbor=4, n_path=8, n_tcp=16, n_req=32)
+ROW_KEYS = {"device", "tcp_entries", "fmax_mhz", "luts", "ffs", "brams"}
+
+
+def test_makefile_pins_the_tools_synth_expects():
+    makefile = (ROOT / "Makefile").read_text()
+    pins = dict(re.findall(r"pip install --quiet (yowasp-[\w-]+)==(\S+)", makefile))
+    assert pins == synth.TOOLS
+
+
+def test_bram_estimate_matches_the_measured_default_and_the_4096_target():
+    # yosys maps the default build's ten memories to 76 DP16KD (docs/performance.md)
+    assert synth.bram_estimate(EngineParams()) == 76
+    assert synth.bram_estimate(EngineParams(n_tcp=4096, n_req=1024)) <= synth.ECP5_85F.brams
+    assert synth.bram_estimate(EngineParams(n_tcp=8192, n_req=2048)) > synth.ECP5_85F.brams
+
+
+def test_wrapper_keeps_every_port_behind_flops():
+    text = ("module chimney_engine(a, b, clk, rst, y, z);\n  input [2:0] a;\n  input b;\n  input clk;\n"
+            "  input rst;\n  output [19:0] y;\n  output z;\nendmodule\n")
+    ports = synth.engine_ports(text)
+    assert ports == [("input", "a", 3), ("input", "b", 1), ("output", "y", 20), ("output", "z", 1)]
+    v = synth.wrapper_verilog(ports)
+    assert "reg [3:0] in_sr;" in v and ".a(in_sr[2:0])" in v and ".b(in_sr[3:3])" in v
+    assert ".y(o[19:0])" in v and ".z(o[20:20])" in v
+    assert "fold[0] <= ^o_r[15:0];" in v and "fold[1] <= ^o_r[20:16];" in v
+    assert ".rst(rst_sync[1])" in v
+
+
+def test_only_all_zero_memory_initialisers_are_stripped():
+    text = ("  reg [7:0] mem [1:0];\n  initial begin\n    mem[0] = 8'h00;\n    mem[1] = 8'h00;\n  end\n"
+            "  reg [7:0] rom [1:0];\n  initial begin\n    rom[0] = 8'h00;\n    rom[1] = 8'h2a;\n  end\n")
+    out, n = synth.strip_zero_memory_init(text)
+    assert n == 1 and "mem[0]" not in out and "rom[1] = 8'h2a;" in out and "reg [7:0] mem [1:0];" in out
+
+
+def test_synth_row_schema_with_the_tools_mocked(tmp_path, monkeypatch):
+    def fake_run(cmd, log, timeout):
+        work = log.parent
+        if "yosys" in cmd[0]:
+            (work / "stat.json").write_text(json.dumps({"design": {"num_cells_by_type": {
+                "LUT4": 1000, "CCU2C": 10, "TRELLIS_FF": 800, "DP16KD": 12}}}))
+        else:
+            (work / "report.json").write_text(json.dumps({
+                "fmax": {"$glbnet$clk": {"achieved": 161.5, "constraint": 150.0}},
+                "utilization": {"TRELLIS_COMB": {"used": 1100, "available": 83640},
+                                "TRELLIS_FF": {"used": 800, "available": 83640},
+                                "DP16KD": {"used": 12, "available": 208}},
+                "critical_paths": [{"from": "clk", "to": "clk", "path": [
+                    {"type": "clk-to-q", "from": {"cell": "a", "port": "Q"}, "to": {"cell": "b", "port": "A"},
+                     "net": "n", "delay": 0.5}]}]}))
+        return 0, 0.1
+
+    monkeypatch.setattr(synth, "_run", fake_run)
+    monkeypatch.setattr(synth, "tool", lambda name: name)
+    cfg = synth.Config("tiny", SMALL, synth.ECP5_85F, 150)
+    row = synth.run_config(cfg, SMALL, tmp_path, log=lambda msg: None)
+    assert ROW_KEYS <= set(row)
+    assert (row["tcp_entries"], row["fmax_mhz"], row["luts"], row["ffs"], row["brams"]) == (16, 161.5, 1100, 800, 12)
+    assert row["fits"] and row["meets_target"] and row["critical_path"]["steps"][0]["from"] == "a"
+    assert (tmp_path / "tiny" / "synth_top.v").exists()
+    # an unchanged configuration is not run again
+    monkeypatch.setattr(synth, "_run", lambda *a, **k: pytest.fail("ran the tools again"))
+    assert synth.run_config(cfg, SMALL, tmp_path, log=lambda msg: None)["fmax_mhz"] == 161.5
+
+
+def test_largest_skips_candidates_whose_estimate_cannot_fit(tmp_path, monkeypatch):
+    ran = []
+
+    def fake_config(cfg, params, outdir, **kw):
+        ran.append(params.n_tcp)
+        return {"tcp_entries": params.n_tcp, "fits": params.n_tcp <= 2048, "device": cfg.device.name,
+                "fmax_mhz": 150.0, "luts": 1, "ffs": 1, "brams": 1}
+
+    monkeypatch.setattr(synth, "run_config", fake_config)
+    row = synth.run_largest(synth.configs()["largest"], tmp_path, log=lambda msg: None)
+    assert ran == [4096, 2048]                 # 8192 is skipped on its estimate
+    assert row["tcp_entries"] == 2048 and [t["tcp_entries"] for t in row["larger_tried"]] == [8192, 4096]
+
+
+def test_bus_bound_counts_the_write_channel():
+    # per TCP object: 116 delegated + 4 Status + 8 request header; per command a 16-byte completion
+    assert bench.write_bytes_per_tcp() == 128
+    assert bench.bus_bound_cycles(1) == 18
+    assert bench.bus_bound_cycles(1024) == (1024 * 128 + 16) / 8
+
+
+def test_bench_json_schema():
+    raw = [{"objects": n, "cycles": 20 * n + 60, "w_bytes": 128 * n + 16, "w_beats": 17 * n + 2,
+            "aw_bursts": 3 * n + 1, "r_beats": 4 * n + 4, "cycles_to_bresp": 20 * n + 62,
+            "state_cycles": {"ROW_READ_RUN": 13 * n, "IDLE": 5}} for n in bench.DEFAULT_BATCHES]
+    speed = {"icarus": {"cycles": 1000, "wall_s": 2.0}, "verilator": {"cycles": 1000, "wall_s": 1.0},
+             "amaranth-sim": {"cycles": 1000, "wall_s": 10.0}}
+    report = bench.assemble(EngineParams(), raw, speed, batch_sim="verilator")
+    json.dumps(report)
+    rows = report["terminate"]
+    assert [r["objects"] for r in rows] == [1, 16, 256, 1024]
+    for r in rows:
+        assert {"objects", "cycles", "cycles_per_object", "bus_bound_cycles_per_object", "efficiency"} <= set(r)
+        assert r["efficiency"] == pytest.approx(bench.bus_bound_cycles(r["objects"]) / r["cycles"], abs=1e-4)
+    assert report["latency_cycles"] == 80
+    assert report["sim_speed"]["verilator"]["cycles_per_s"] == 1000
+    assert set(report["sim_speed"]) == {"scenario", "icarus", "verilator", "amaranth-sim"}
+    assert report["targets"]["efficiency_met"] is False
+
+
+def test_speed_scenario_on_amaranth_sim():
+    result = bench.amaranth_speed(SMALL, n_tcp=2)
+    assert result["cycles"] > 100 and result["wall_s"] > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scrub-interval", str(1 << 32)], "scrub_interval"),
+    (["--ecc", "maybe"], "not a boolean"),
+    (["--data-width", "128"], "data_width"),
+    (["--n-tcp", "65536", "--n-req", "65536"], "tcp_meta"),
+    (["--dma-timeout", "1"], "dma_timeout"),
+])
+def test_generator_refuses_bad_parameters(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as e:
+        chimney_main(["generate", "--out", str(tmp_path), *args])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
