@@ -160,18 +160,80 @@ class CommandEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         d = _Datapath(self, m)
+        check = _StateCheck("INIT")
+        g = _Checked(m, check)               # m, but every `next =` also records its code
         with m.FSM(name="engine") as fsm:
-            _control_states(m, d)
-            _completion_states(m, d)
-            _subroutine_states(m, d)
-            _offload_states(m, d)
-            _post_states(m, d)
-            _update_states(m, d)
-            _list_states(m, d)
-            _scrub_fail_states(m, d)
+            for states in (_control_states, _completion_states, _subroutine_states, _offload_states,
+                           _post_states, _update_states, _list_states, _scrub_fail_states):
+                states(g, d)
+        self._guard(m, d, fsm, check)
         # registers a fault campaign may corrupt (recorded in the Verilog name map)
-        self.probes = {"engine.state": (fsm.state, dict(fsm.encoding))}
+        self.probes = {"engine.state": (fsm.state, dict(fsm.encoding)),
+                       "engine.state_check": (check.reg, None)}
         return m
+
+    def _guard(self, m, d, fsm, check):
+        """A state register that no longer matches its check code (an upset) freezes the
+        engine in the same cycle: no table write, no DMA request, no emit, no interrupt;
+        then HALTED and ERR_STATUS.INTERNAL. Everything already queued to the emitter was
+        decided before the upset and still goes out."""
+        expected = Signal(8)
+        with m.Switch(fsm.state):
+            for name, code in fsm.encoding.items():
+                with m.Case(code):
+                    m.d.comb += expected.eq(check.code(name))
+            with m.Default():
+                m.d.comb += expected.eq(0)          # no state has code 0
+        upset = Signal()
+        dead = Signal()
+        m.d.comb += upset.eq(expected != check.reg)
+        with m.If(upset | dead):
+            for port in d.ports.values():
+                m.d.comb += [port.rd_en.eq(0), port.wr_en.eq(0)]
+            m.d.comb += [self.emit.valid.eq(0), self.rec.valid.eq(0), self.rd_req.valid.eq(0),
+                         self.slot_we.eq(0), self.irq_cpl.eq(0), self.irq_evt.eq(0),
+                         self.tables_init.eq(0), self.crc_fail.eq(0), self.scrub_grant.eq(0),
+                         self.scrub_report.ready.eq(0), d.col.start.eq(0)]
+        with m.If(upset & ~dead):
+            m.d.sync += [dead.eq(1), d.halted.eq(1)]
+            d.set_err(ErrorCode.INTERNAL)
+
+
+class _StateCheck:
+    """A non-zero 8-bit code per FSM state, and a register that holds the code of the
+    state the FSM was sent to. The codes are distinct, so a state register that changes
+    other than through a transition (a particle strike, a fault campaign's deposit) no
+    longer matches the check register."""
+
+    def __init__(self, initial):
+        self.codes = {}
+        self.reg = Signal(8, init=self.code(initial), name="state_check")
+
+    def code(self, name):
+        if name not in self.codes:
+            n = len(self.codes)
+            assert n < 255, "more FSM states than check codes"
+            self.codes[name] = (n * 37 + 11) % 255 + 1      # 37 is coprime to 255: all distinct
+        return self.codes[name]
+
+
+class _Checked:
+    """Stands in for the Module while the FSM is built: `next = name` also loads the
+    check register with that state's code."""
+
+    def __init__(self, m, check):
+        object.__setattr__(self, "_m", m)
+        object.__setattr__(self, "_check", check)
+
+    def __getattr__(self, name):
+        return getattr(self._m, name)
+
+    def __setattr__(self, name, value):
+        if name == "next":
+            self._m.next = value
+            self._m.d.sync += self._check.reg.eq(self._check.code(value))
+        else:
+            setattr(self._m, name, value)
 
 
 #: What the scrubber hands the engine: memory id, word address / row, and what was lost.

@@ -64,6 +64,9 @@ class OffloadedObject:
     token: int                        # the host offload handle token given to the engine
     block: BlockList                  # the block of the initiate (events name it)
     failed: bool = False              # the driver has been told the state was lost
+    lost: bool = False                # the engine can no longer be trusted with it: the driver
+                                      # ends it itself (failure sequence, shadow completions)
+    indicated: bool = False           # Retrieve/Abort have reached the host stack
     requests: deque = field(default_factory=deque)     # TCP: outstanding requests, posted order
 
 
@@ -94,6 +97,7 @@ class _Op:
     tree: BlockList
     pending: int = 0
     regions: list = field(default_factory=list)
+    local: list = field(default_factory=list)     # _Items the driver ends itself
 
 
 class ChimneyDriver:
@@ -111,6 +115,7 @@ class ChimneyDriver:
         self.errors = []              # DriverConsistencyError, in the order found
         self.warnings = []
         self.halted = False
+        self._soft_events = []        # (block, event type, info) the driver indicates itself
         self._queue = deque()         # (command, callback) not yet in the ring
         self._inflight = deque()      # (tag, command, callback) in ring order
         self._tag = 0
@@ -128,6 +133,7 @@ class ChimneyDriver:
         self._ended.clear()
         self._queue.clear()
         self._inflight.clear()
+        self._soft_events.clear()
         self.halted = False
         self.started = True
 
@@ -140,6 +146,9 @@ class ChimneyDriver:
         _, err = await self.rings.ack_irq()
         if err:
             self._on_error_bits(err)
+        if self.halted:
+            self._adapter_failed()
+            return
         while True:
             taken = await self.rings.drain()
             delivered = 0
@@ -166,8 +175,10 @@ class ChimneyDriver:
             if self.idle():
                 return
             if self.halted or await self.rings.halted():
+                # the adapter failed: end every outstanding operation at the NDIS edge
                 self.halted = True
-                raise DeviceError("engine halted (DMA write error); CTRL.RESET and start() needed")
+                self._adapter_failed()
+                return
             if waited >= timeout_ns:
                 raise DriverTimeout(f"not idle after {timeout_ns} ns: {len(self._queue)} queued, "
                                     f"{len(self._inflight)} in flight, {self.rings.buffered()} buffered "
@@ -180,15 +191,65 @@ class ChimneyDriver:
     def _on_error_bits(self, err):
         names = [e.name for e in ErrorCode if e and err >> int(e) & 1]
         log.debug("ERR_STATUS %#x: %s", err, names)
-        if err >> int(ErrorCode.DMA_WRITE) & 1:
+        fatal = [e for e in (ErrorCode.DMA_WRITE, ErrorCode.INTERNAL) if err >> int(e) & 1]
+        if fatal:
             self.halted = True
-            self._report(f"engine halted after a DMA write error (ERR_STATUS {err:#x})")
+            self._report(f"engine halted ({', '.join(e.name for e in fatal)}, ERR_STATUS {err:#x})")
 
     def _report(self, msg):
         e = DriverConsistencyError(msg)
         self.errors.append(e)
         log.error("driver consistency: %s", msg)
         return e
+
+    # ==================================================================
+    # failures the driver ends itself
+    # ==================================================================
+    def _lose(self, obj, block=None):
+        """The engine cannot be trusted with `obj` any more (it refused a request for an
+        object it holds, or it halted). A TCP connection gets the hardware-failure
+        sequence from the driver: FAILURE now, then Retrieve(HardwareFailure) and Abort;
+        its requests stay until the host terminates it, then complete REQUEST_ABORTED."""
+        if obj.obj_type == ObjType.TCP and not obj.indicated:
+            obj.indicated = True
+            self._soft_events.append((obj.block, TcpEventType.RETRIEVE, int(TcpUploadReason.HARDWARE_FAILURE)))
+            self._soft_events.append((obj.block, TcpEventType.ABORT, 0))
+        obj.failed = True
+        obj.lost = True
+
+    def _flush_soft_events(self):
+        events, self._soft_events = self._soft_events, []
+        for block, ev, info in events:
+            self.host.indicate_event(block, ev, info)
+
+    def _end_locally(self, item, terminate):
+        """A block of a list the engine is not asked about: its object is lost (or gone)."""
+        obj, b = item.obj, item.block
+        b.status = NdisStatus.FAILURE
+        b.net_buffer_list_chain = None
+        if obj is None or not terminate:
+            return
+        if obj.obj_type == ObjType.TCP:
+            for req in list(obj.requests):
+                self._complete_request(req, NdisStatus.REQUEST_ABORTED)
+            obj.requests.clear()
+        self.objects.pop((obj.obj_type, obj.index), None)
+
+    def _adapter_failed(self):
+        """The engine halted (DMA write error, timeout, state upset): nothing it holds can be
+        trusted. Every command in flight or queued completes here, every offloaded
+        connection gets the failure sequence, and later operations end locally."""
+        pending = [(cmd, cb) for _, cmd, cb in self._inflight] + list(self._queue)
+        self._inflight.clear()
+        self._queue.clear()
+        for cmd, cb in pending:
+            post = cmd["opcode"] in (Opcode.POST_SEND, Opcode.POST_RECV)
+            status = NdisStatus.REQUEST_ABORTED if post else NdisStatus.FAILURE
+            cb({"status": int(status), "result": 0, "tag": cmd["tag"], "err_index": 0xFFFF,
+                "detail": 0, "opcode": cmd["opcode"], "halted": True})
+        for obj in list(self.objects.values()):
+            self._lose(obj)
+        self._flush_soft_events()
 
     # ==================================================================
     # command queue
@@ -421,6 +482,10 @@ class ChimneyDriver:
         for b in walk_dependents_first(tree):
             obj = self.lookup(b)
             t = HeaderType(b.header_type)
+            if self.halted or (obj is not None and obj.lost):
+                # the engine is not asked: this object ends by the driver's own sequence
+                op.local.append(_Item(b, obj, b.miniport_offload_context or 0, 0, None))
+                continue
             size = DELEGATED[ObjType(t)].size
             region = self._alloc(op, 8 + size)
             image = bytearray(8 + size)
@@ -436,6 +501,7 @@ class ChimneyDriver:
             items.append(item)
         if not items:
             self._complete_list_op(op)
+            await self._pump()
             return
         chunks = [items[i:i + MAX_LIST_ENTRIES] for i in range(0, len(items), MAX_LIST_ENTRIES)]
         op.pending = len(chunks)
@@ -453,6 +519,11 @@ class ChimneyDriver:
         terminate = op.kind == "terminate"
         not_success = 0
         for k, item in enumerate(chunk):
+            if f.get("halted"):
+                # the engine stopped: nothing it wrote for this list can be trusted
+                self._failed_by_halt(item, terminate)
+                not_success += 1
+                continue
             status = int.from_bytes(self.memory.read(item.status_addr, 4), "little")
             if status == NdisStatus.PENDING:
                 if f["status"] == NdisStatus.DEVICE_DATA_ERROR and k >= f["err_index"]:
@@ -464,12 +535,21 @@ class ChimneyDriver:
                 status = NdisStatus.FAILURE
             if status != NdisStatus.SUCCESS:
                 not_success += 1
+            if status not in (NdisStatus.SUCCESS, NdisStatus.FAILURE) and item.obj is not None:
+                # refused for an object the driver holds: the engine's view of it is broken
+                # (it never refuses a correct request). Never pass that on: end it here.
+                self._report(f"{op.kind}: {item.block!r} refused with status {status:#x} "
+                             f"(detail {f['detail']}): ending it as a hardware failure")
+                self._failed_by_halt(item, terminate)
+                continue
             item.block.status = status
             if terminate:
                 self._terminated(item, status)
             else:
                 self._queried(item, status)
-        if f["status"] != NdisStatus.DEVICE_DATA_ERROR and f["result"] != not_success:
+        if f.get("halted"):
+            pass
+        elif f["status"] != NdisStatus.DEVICE_DATA_ERROR and f["result"] != not_success:
             self._report(f"{op.kind} completion result {f['result']} but {not_success} Status words are not SUCCESS")
         op.pending -= 1
         if op.pending == 0:
@@ -477,10 +557,30 @@ class ChimneyDriver:
 
     def _complete_list_op(self, op):
         self._finish(op)
+        for item in op.local:
+            self._failed_by_halt(item, op.kind == "terminate")
         if op.kind == "terminate":
             self.host.terminate_offload_complete(op.tree)
         else:
             self.host.query_offload_complete(op.tree)
+        self._flush_soft_events()           # Retrieve/Abort come after the completion
+
+    def _failed_by_halt(self, item, terminate):
+        """A block whose object the engine can no longer be trusted with: FAILURE. A TCP
+        connection not yet told gets the failure sequence (events follow the completion)
+        and keeps its requests; one already told (this is the host's retrieve) ends now,
+        its requests REQUEST_ABORTED. A path or neighbor ends."""
+        obj, b = item.obj, item.block
+        b.status = NdisStatus.FAILURE
+        b.net_buffer_list_chain = None
+        if obj is None:
+            return
+        if obj.obj_type == ObjType.TCP and terminate and obj.indicated:
+            self._end_locally(item, terminate)
+            return
+        self._lose(obj)
+        if obj.obj_type != ObjType.TCP and terminate:
+            self.objects.pop((obj.obj_type, obj.index), None)
 
     def _read_delegated(self, item):
         t = ObjType(item.block.header_type)
@@ -650,6 +750,7 @@ class ChimneyDriver:
                 obj.failed = True
             self.host.indicate_event(obj.block, ev, f["info"])
         else:
+            obj.indicated = True
             self.host.indicate_event(obj.block, ev, f["info"])
 
 

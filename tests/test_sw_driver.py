@@ -264,10 +264,22 @@ def test_timeout_and_halt(offloaded):
     bench2.initiate(t2)
     c = tcps(t2)[0]
     bench2.engine.dma_hook = lambda addr, n, write: 2 if write and n == 4 else None
-    run_sync(bench2.driver.query_offload(sub_tree([c])))
-    with pytest.raises(DeviceError):
-        run_sync(bench2.driver.run_until_idle())
+    bench2.host.clear()
+    q = sub_tree([c])
+    run_sync(bench2.driver.query_offload(q))
+    run_sync(bench2.driver.run_until_idle())        # the adapter failed: the driver ends everything
     assert bench2.driver.halted
+    assert q.status == NdisStatus.FAILURE
+    assert [(x.name, getattr(x.obj, "name", None), x.a) for x in bench2.host.log] == [
+        ("query_offload_complete", q.name, None),
+        ("indicate_event", c.name, TcpEventType.RETRIEVE), ("indicate_event", c.name, TcpEventType.ABORT)]
+    # the host terminates it: the driver completes it itself, the engine is not asked
+    nbl = NetBufferList(10, name="late")
+    run_sync(bench2.driver.tcp_offload_send(c, [nbl]))
+    run_sync(bench2.driver.run_until_idle())
+    assert nbl.status == NdisStatus.REQUEST_ABORTED
+    bench2.terminate(sub_tree([c]))
+    assert bench2.host.log[-1].name == "terminate_offload_complete"
 
 
 def test_driver_runs_under_asyncio():
