@@ -69,7 +69,7 @@ def chart(summary, path):
     classes = list(summary["by_class"])
     colours = {"corrected": "#4c9f70", "detected": "#3b75af", "masked": "#b0b0b0", "sdc": "#d62728",
                "hang": "#ff7f0e"}
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(8, 4))
     bottom = [0] * len(classes)
     for outcome in OUTCOMES:
         values = [summary["by_class"][c]["outcomes"][outcome] for c in classes]
@@ -78,7 +78,7 @@ def chart(summary, path):
     ax.set_ylabel("injections")
     ax.set_title(f"chimney fault campaign: {summary['injections']} injections on {summary['simulator']} "
                  f"(seed {summary['seed']})", fontsize=10)
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
