@@ -242,7 +242,7 @@ SCRUB_META_LOST, SCRUB_ROW_BAD, SCRUB_POOL_LOST = 0, 1, 2
 
 # continuation points of the shared sub-sequences
 RET = {name: i for i, name in enumerate((
-    "ADVANCE", "FREE", "QUARANTINE", "EVENTS_ADVANCE", "LIST_ROW", "UPD_ROW", "REFUSE_CMD",
+    "ADVANCE", "FREE", "QUARANTINE", "EVENTS_ADVANCE", "UPD_ROW", "REFUSE_CMD",
     "SCRUB_PUBLISH", "DETACH"))}
 
 
@@ -312,6 +312,13 @@ class _Datapath:
         self.scan_at, self.scan_left = S(16), S(17)
         self.row = S(16)
         self.row_gen = S(GEN_BITS)
+        self.base = S(24)                   # first data word of the current row
+        # pending parent decrement: consecutive entries share their parent, so the count
+        # is taken off once, when the parent changes, before a path or neighbor entry is
+        # looked at, and at the end of the list
+        self.pend_valid, self.pend_type, self.pend_idx, self.pend_count = S(), S(2), S(16), S(17)
+        self.nx_type, self.nx_idx, self.fset = S(2), S(16), S()
+        self.fret = S(2)
         # pending emits (header, delegated bytes, status) and events
         self.p_hdr, self.p_deleg, self.p_status = S(), S(), S()
         self.hdr_val = S(64)
@@ -367,6 +374,19 @@ class _Datapath:
             with self.m.If(t_sig == t):
                 pt = self.port(t, kind)
                 self.m.d.comb += [pt.wr_en.eq(1), pt.wr_addr.eq(addr), pt.wr_data.eq(value)]
+
+    def row_base(self, t_sig, row):
+        """row x data words, with shifts and adds (no multiplier in the address path)."""
+        base = Signal(24, name="row_base")
+        for t in ObjType:
+            n = data_words(t)
+            terms = [row << b for b in range(n.bit_length()) if n >> b & 1]
+            expr = terms[0]
+            for term in terms[1:]:
+                expr = expr + term
+            with self.m.If(t_sig == t):
+                self.m.d.comb += base.eq(expr)
+        return base
 
     def data_addr(self, t_sig, row, word):
         addr = Signal(24, name="data_addr")
@@ -771,21 +791,22 @@ def _subroutine_states(m, d):
             # row's count (the model skips it, like an unreadable parent).
             m.next = "PARENT_DONE"
         with m.Else():
-            m.d.sync += [d.ptype.eq(d.htype - 1), d.parent_idx.eq(pidx)]
-            m.next = "PARENT_DEC_RD"
+            _coalesce(m, d, d.htype - 1, pidx, "PARENT_DONE")
 
-    with m.State("PARENT_DEC_RD"):
+    # take the pending decrements off the parent's count (never below zero, never a
+    # poisoned or freed parent), then continue where `fret` says
+    with m.State("FLUSH_RD"):
         m.d.comb += e.busy.eq(1)
-        d.read(d.ptype, "meta", d.parent_idx)
-        m.next = "PARENT_DEC_WAIT"
+        d.read(d.pend_type, "meta", d.pend_idx)
+        m.next = "FLUSH_WAIT"
 
-    with m.State("PARENT_DEC_WAIT"):
+    with m.State("FLUSH_WAIT"):
         m.d.comb += e.busy.eq(1)
         valid, word, ue = d.rv["meta"]
         with m.If(valid):
             ok = Signal()
-            refcount = d.mfield(word, d.ptype, "u.live.refcount")
-            m.d.comb += ok.eq(~ue & d.mfield(word, d.ptype, "valid") & ~d.mfield(word, d.ptype, "poisoned")
+            refcount = d.mfield(word, d.pend_type, "u.live.refcount")
+            m.d.comb += ok.eq(~ue & d.mfield(word, d.pend_type, "valid") & ~d.mfield(word, d.pend_type, "poisoned")
                               & (refcount != 0))
             with m.If(ok):
                 upd = Signal(64)
@@ -794,10 +815,19 @@ def _subroutine_states(m, d):
                     lay = d.metas[t]
                     off = lay.offset("u") + lay.field("u").variants["live"].offset("refcount")
                     w = lay.field("u").variants["live"].field("refcount").width
-                    with m.If(d.ptype == t):
-                        m.d.comb += upd[off:off + w].eq(refcount - 1)
-                d.write(d.ptype, "meta", d.parent_idx, upd)
-            m.next = "PARENT_DONE"
+                    with m.If(d.pend_type == t):
+                        m.d.comb += upd[off:off + w].eq(Mux(refcount > d.pend_count, refcount - d.pend_count, 0))
+                d.write(d.pend_type, "meta", d.pend_idx, upd)
+            m.d.sync += [d.pend_valid.eq(d.fset), d.pend_type.eq(d.nx_type), d.pend_idx.eq(d.nx_idx),
+                         d.pend_count.eq(1), d.fset.eq(0)]
+            with m.Switch(d.fret):
+                for k, target in enumerate(FLUSH_RET):
+                    with m.Case(k):
+                        if target == "ADVANCE":
+                            m.d.sync += d.e_idx.eq(d.e_idx + 1)
+                            m.next = "L_NEXT"
+                        else:
+                            m.next = target
 
     with m.State("PARENT_DONE"):
         m.d.comb += e.busy.eq(1)
@@ -807,6 +837,33 @@ def _subroutine_states(m, d):
             m.next = "EVENTS"
         with m.Else():
             m.next = "RET_ADVANCE"
+
+
+FLUSH_RET = ("ADVANCE", "PARENT_DONE", "L_NEXT", "COMPLETE")
+
+
+def _flush(m, d, then, set_next=False):
+    """Go and apply the pending decrement, then continue at `then` (FLUSH_RET)."""
+    m.d.sync += [d.fret.eq(FLUSH_RET.index(then)), d.fset.eq(set_next)]
+    m.next = "FLUSH_RD"
+
+
+def _coalesce(m, d, ptype, pidx, then):
+    """One more decrement for parent (ptype, pidx): folded into the pending one when it
+    is the same parent, otherwise the pending one is flushed first."""
+    same = Signal()
+    m.d.comb += same.eq(d.pend_valid & (d.pend_type == ptype) & (d.pend_idx == pidx))
+    with m.If(same | ~d.pend_valid):
+        m.d.sync += [d.pend_valid.eq(1), d.pend_type.eq(ptype), d.pend_idx.eq(pidx),
+                     d.pend_count.eq(Mux(same, d.pend_count + 1, 1))]
+        if then == "ADVANCE":
+            m.d.sync += d.e_idx.eq(d.e_idx + 1)
+            m.next = "L_NEXT"
+        else:
+            m.next = then
+    with m.Else():
+        m.d.sync += [d.nx_type.eq(ptype), d.nx_idx.eq(pidx)]
+        _flush(m, d, then, set_next=True)
 
 
 def _slot_busy_now(d):
@@ -840,59 +897,86 @@ def _list_states(m, d):
 
     with m.State("L_NEXT"):
         m.d.comb += e.busy.eq(1)
+        raw = d.col.entry.payload
+        h = data.View(HANDLE.amaranth(), raw.raw[:32])
+        le = data.View(LIST_ENTRY.amaranth(), raw.raw)
+        base = d.row_base(h.type, h.index)
+        depth = d.depth_of(h.type)
+        # the entry's own checks, on the entry as it leaves the list FIFO
+        bad_handle, bad_addr = Signal(), Signal()
+        needs_state = (h.type == ObjType.TCP) | (h.type == ObjType.NEIGHBOR)
+        needs_req = d.is_term & (h.type == ObjType.TCP)
+        m.d.comb += [
+            bad_handle.eq((h.type == 0) | (h.rsvd != 0) | (h.index >= depth)),
+            bad_addr.eq((le.status_addr == 0) | (le.status_addr[:2] != 0)
+                        | (needs_state & ((le.state_addr == 0) | (le.state_addr[:3] != 0)))
+                        | (needs_req & ((le.req_addr == 0) | (le.req_addr[:3] != 0)))),
+        ]
+        take = Signal()
         with m.If(d.e_idx == d.desc.count):
             m.next = "L_DONE"
-        with m.Elif(d.col.entry.valid):
+        with m.Elif(d.col.entry.valid & ~raw.err & (h.type != ObjType.TCP) & d.pend_valid):
+            # a path or neighbor is next: its count must be current before it is checked
+            _flush(m, d, "L_NEXT")
+        with m.Elif(d.col.entry.valid & raw.err):
             m.d.comb += d.col.entry.ready.eq(1)
-            raw = d.col.entry.payload
-            h = data.View(HANDLE.amaranth(), raw.raw[:32])
+            m.d.sync += [d.status.eq(NdisStatus.DEVICE_DATA_ERROR), d.detail.eq(ErrorCode.DMA_READ),
+                         d.err_index.eq(d.e_idx)]
+            d.set_err(ErrorCode.DMA_READ)
+            m.next = "L_DRAIN"
+        with m.Elif(d.col.entry.valid & (bad_handle | bad_addr)):
+            m.d.comb += take.eq(1)
+            m.d.sync += d.code.eq(Mux(bad_handle, ErrorCode.BAD_HANDLE, ErrorCode.BAD_ADDRESS))
+            m.next = "L_REFUSE"
+        with m.Elif(d.col.entry.valid & ~d.slot_busy_now()):
+            # meta, ident and the first data word now, the other data words in the next
+            # cycles: the row is read while its meta word is checked (reads change
+            # nothing; a refusal drops what was read)
+            m.d.comb += take.eq(1)
+            d.read(h.type, "meta", h.index)
+            d.read(h.type, "ident", h.index)
+            d.read(h.type, "data", base)
+            m.d.sync += [d.issue_i.eq(1), d.recv_i.eq(0), d.row_bad.eq(0), d.crc.eq(CRC_INIT)]
+            m.next = "ROW_FAST"
+        with m.If(take):
+            m.d.comb += d.col.entry.ready.eq(1)
             m.d.sync += [ent.eq(raw.raw), d.htype.eq(h.type), d.hindex.eq(h.index), d.hgen.eq(h.gen),
                          d.hrsvd.eq(h.rsvd), d.meta_ue.eq(0), d.ident_ue.eq(0), d.wgood.eq(0),
-                         d.wtotal.eq(0), d.walk_abort.eq(0), d.p_hdr.eq(0), d.p_deleg.eq(0)]
-            with m.If(raw.err):
-                m.d.sync += [d.status.eq(NdisStatus.DEVICE_DATA_ERROR), d.detail.eq(ErrorCode.DMA_READ),
-                             d.err_index.eq(d.e_idx)]
-                d.set_err(ErrorCode.DMA_READ)
-                m.next = "L_DRAIN"
-            with m.Else():
-                m.next = "L_CHECK"
+                         d.wtotal.eq(0), d.walk_abort.eq(0), d.p_hdr.eq(0), d.p_deleg.eq(0),
+                         d.base.eq(base)]
 
     with m.State("L_DRAIN"):
         m.d.comb += [e.busy.eq(1), d.col.drain.eq(1), d.col.entry.ready.eq(1)]
         with m.If(d.col.done & ~d.col.entry.valid):
-            m.next = "COMPLETE"
+            m.next = "L_DONE"
 
     with m.State("L_DONE"):
         m.d.comb += e.busy.eq(1)
-        m.next = "COMPLETE"
-
-    with m.State("L_CHECK"):
-        m.d.comb += e.busy.eq(1)
-        depth = d.depth_of(d.htype)
-        needs_state = (d.htype == ObjType.TCP) | (d.htype == ObjType.NEIGHBOR)
-        needs_req = d.is_term & (d.htype == ObjType.TCP)
-        with m.If((d.htype == 0) | (d.hrsvd != 0) | (d.hindex >= depth)):
-            m.d.sync += d.code.eq(ErrorCode.BAD_HANDLE)
-            m.next = "L_REFUSE"
-        with m.Elif((ent.status_addr == 0) | (ent.status_addr[:2] != 0)
-                    | (needs_state & ((ent.state_addr == 0) | (ent.state_addr[:3] != 0)))
-                    | (needs_req & ((ent.req_addr == 0) | (ent.req_addr[:3] != 0)))):
-            m.d.sync += d.code.eq(ErrorCode.BAD_ADDRESS)
-            m.next = "L_REFUSE"
+        with m.If(d.pend_valid):
+            _flush(m, d, "COMPLETE")
         with m.Else():
-            d.read(d.htype, "meta", d.hindex)
-            d.read(d.htype, "ident", d.hindex)
-            m.next = "L_META_WAIT"
+            m.next = "COMPLETE"
 
-    with m.State("L_META_WAIT"):
+    with m.State("ROW_FAST"):
         m.d.comb += e.busy.eq(1)
+        nwords = d.dwords(d.htype)
+        with m.If(d.issue_i < nwords):
+            d.read(d.htype, "data", d.base + d.issue_i)
+            m.d.sync += d.issue_i.eq(d.issue_i + 1)
         mv, mw, mue = d.rv["meta"]
         iv, iw, iue = d.rv["ident"]
         with m.If(mv):
             m.d.sync += [d.meta_raw.eq(mw), d.meta_ue.eq(mue), d.ident_raw.eq(iw), d.ident_ue.eq(iue)]
-            m.next = "L_META_CHECK"
+        valid, word, ue = d.rv["data"]
+        with m.If(valid):
+            m.d.comb += [e.slot_we.eq(1), e.slot_sel.eq(d.slot), e.slot_word.eq(d.recv_i), e.slot_data.eq(word)]
+            m.d.sync += [d.recv_i.eq(d.recv_i + 1), d.row_bad.eq(d.row_bad | ue),
+                         d.crc.eq(crc32c_step(d.crc, word))]
+            with m.If(d.recv_i == nwords - 1):
+                m.next = "FAST_DECIDE"
 
-    with m.State("L_META_CHECK"):
+    # the meta word's checks and the row's SECDED and CRC checks, decided together
+    with m.State("FAST_DECIDE"):
         m.d.comb += e.busy.eq(1)
         f = lambda path: d.mfield(d.meta_raw, d.htype, path)
         valid, failed, poisoned, gen = f("valid"), f("failed"), f("poisoned"), f("gen")
@@ -901,6 +985,13 @@ def _list_states(m, d):
         freed_tag = f("u.free.freed_tag")
         gen_next = Signal(GEN_BITS)
         m.d.comb += gen_next.eq(d.hgen + 1)
+        final = Signal(32)
+        m.d.comb += final.eq(crc32c_step(d.crc, _u64(d.ident.host_handle)) ^ CRC_XOROUT)
+        crc_bad = Signal()
+        m.d.comb += crc_bad.eq(Const(int(p.ecc), 1) & (final != d.ident.crc))
+        lost = Signal()
+        m.d.comb += lost.eq(d.row_bad | d.ident_ue | crc_bad)
+
         def refuse(c):
             m.d.sync += d.code.eq(c)
             m.next = "L_REFUSE"
@@ -921,9 +1012,49 @@ def _list_states(m, d):
             refuse(ErrorCode.CAPACITY)
         with m.Elif(failed | poisoned):
             m.next = "L_FAILED_ROW"
+        with m.Elif(lost):
+            with m.If(~d.row_bad & ~d.ident_ue):
+                # the row check caught what SECDED could not (three or more flips)
+                m.d.comb += [e.crc_fail.eq(1), e.crc_addr.eq(d.hindex)]
+                for t in ObjType:
+                    with m.If(d.htype == t):
+                        m.d.comb += e.crc_mem.eq(memory_id(t, "data"))
+            m.next = "L_HWFAIL"
+        with m.Elif(d.is_term & (d.htype == ObjType.TCP) & (req_count != 0)):
+            m.next = "WALK_START"
+        with m.Elif(d.is_term & (d.htype == ObjType.TCP)):
+            # the common case: no requests; the header goes out now
+            with m.If(d.push(EmitKind.WORD, addr=ent.req_addr, data=pack(REQ_HEADER, count=0), strb=0xFF)):
+                m.next = "FAST_DELEG"
+        with m.Elif(d.htype == ObjType.PATH):
+            m.next = "FAST_STATUS"
         with m.Else():
-            m.d.sync += d.ret2.eq(RET["LIST_ROW"])
-            m.next = "ROW_READ"
+            m.next = "FAST_DELEG"
+
+    with m.State("FAST_DELEG"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(d.push(EmitKind.DELEG, addr=ent.state_addr + WRITE_BACK[ObjType.TCP].start,
+                         obj_type=d.htype, slot=d.slot)):
+            m.d.sync += d.slot.eq(~d.slot)
+            m.next = "FAST_STATUS"
+
+    # Status SUCCESS; a TERMINATE frees the row and takes it off its parent's count
+    with m.State("FAST_STATUS"):
+        m.d.comb += e.busy.eq(1)
+        gen = d.mfield(d.meta_raw, d.htype, "gen")
+        parent = d.mfield(d.meta_raw, d.htype, "u.live.parent")
+        with m.If(d.push_status(ent.status_addr, Const(int(NdisStatus.SUCCESS), 32))):
+            with m.If(d.is_term):
+                d.write(d.htype, "meta", d.hindex,
+                        d.meta_value(d.htype, gen=gen + 1, **{"u.free.freed_tag": d.cmd_count[:8]}))
+                with m.If(d.htype == ObjType.NEIGHBOR):
+                    m.d.sync += d.e_idx.eq(d.e_idx + 1)
+                    m.next = "L_NEXT"
+                with m.Else():
+                    _coalesce(m, d, d.htype - 1, parent, "ADVANCE")
+            with m.Else():
+                m.d.sync += d.e_idx.eq(d.e_idx + 1)
+                m.next = "L_NEXT"
 
     # a refused entry: its Status word (when writable), the first refusal is reported
     with m.State("L_REFUSE"):
@@ -950,16 +1081,6 @@ def _list_states(m, d):
         m.d.comb += e.busy.eq(1)
         m.d.sync += d.e_idx.eq(d.e_idx + 1)
         m.next = "L_NEXT"
-
-    # healthy row read back: verified, or lost
-    with m.State("RET_LIST_ROW"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(d.row_bad):
-            m.next = "L_HWFAIL"
-        with m.Elif(d.is_term & (d.htype == ObjType.TCP)):
-            m.next = "WALK_START"
-        with m.Else():
-            m.next = "L_FINISH_OK"
 
     with m.State("L_FINISH_OK"):
         m.d.comb += e.busy.eq(1)

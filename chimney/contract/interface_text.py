@@ -281,7 +281,10 @@ data words exactly as below.
 
 Every stored word is a (72,64) Hsiao SECDED codeword: single-bit errors are corrected
 (`ECC_CE_COUNT`, `ECC_LAST_CE*`) and the corrected word is written back; double-bit
-errors are detected (`ECC_UE_COUNT`, `ECC_LAST_UE*`). Because three or more flips can
+errors are detected (`ECC_UE_COUNT`, `ECC_LAST_UE*`). The counters count reads: a QUERY
+or TERMINATE entry that passes its handle and address checks reads its row's meta,
+ident and data words (the data while the meta word is checked), whatever it then
+decides. Because three or more flips can
 look like one, each row also holds a CRC-32C over its data words and host handle,
 checked whenever state leaves the engine; a mismatch counts as uncorrectable
 (`ECC_LAST_UE_SYN.KIND` = 2). The parity-check matrix is in build/regmap.json.

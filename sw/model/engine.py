@@ -121,6 +121,7 @@ class RefEngine:
         self.dma_err = None                 # (addr, resp, write, timeout)
         self._scrub_cursor = None
         self._scrub_pass_pending = False
+        self._pending = None                  # collected parent decrements (see _parent_decrement)
 
     # ======================================================================
     # Device protocol (register window + interrupt)
@@ -478,12 +479,13 @@ class RefEngine:
         for every entry/command that reaches a row). Returns (Meta|None, ident|None)."""
         return self.tables.read_meta(t, idx), self.tables.read_ident(t, idx)
 
-    def _row_data(self, t, idx, ident):
-        """The row's data words through SECDED, then the row CRC over them and the ident
-        word. Returns the data as an int, or None if the state is lost (a lost data or
-        ident word, or a CRC mismatch: counted as uncorrectable, KIND 2, located at the
-        row's index in its data memory)."""
-        words = self.tables.read_data(t, idx)
+    def _row_data(self, t, idx, ident, words=None):
+        """The row's data words through SECDED (`words`: already read), then the row CRC
+        over them and the ident word. Returns the data as an int, or None if the state is
+        lost (a lost data or ident word, or a CRC mismatch: counted as uncorrectable,
+        KIND 2, located at the row's index in its data memory)."""
+        if words is None:
+            words = self.tables.read_data(t, idx)
         if ident is None or any(w is None for w in words):
             return None
         if self.params.ecc and row_crc(words, ident["host_handle"]) != ident["crc"]:
@@ -558,14 +560,29 @@ class RefEngine:
             self._parent_decrement(PARENT_TYPE[t], parent)
 
     def _parent_decrement(self, pt, pidx):
-        """Never below zero, never a poisoned (or quarantined, or unreadable) parent, never
-        an index outside the parent table (a poisoned row's entry parent is the host's)."""
+        """One off the parent's count, as the RTL does it: consecutive decrements of the
+        same parent are collected and applied at once (`_flush_decrement`) when the parent
+        changes, before a path or neighbor entry is processed, and at the end of the list.
+        Never an index outside the parent table (a poisoned row's parent is the host's)."""
         if pidx >= self.params.depth(pt):
             return
+        if self._pending is not None and self._pending[:2] == (pt, pidx):
+            self._pending[2] += 1
+            return
+        self._flush_decrement()
+        self._pending = [pt, pidx, 1]
+
+    def _flush_decrement(self):
+        """Apply the collected decrements: never below zero, never a poisoned (or
+        quarantined, or unreadable) parent. The parent's meta word is read once."""
+        if self._pending is None:
+            return
+        pt, pidx, count = self._pending
+        self._pending = None
         pm = self.tables.read_meta(pt, pidx)
         if pm is None or not pm.valid or pm.poisoned or pm.refcount == 0:
             return
-        pm.refcount -= 1
+        pm.refcount = max(pm.refcount - count, 0)
         self.tables.write_meta(pt, pidx, pm)
 
     # ======================================================================
@@ -723,6 +740,7 @@ class RefEngine:
             return self._refuse(ErrorCode.BAD_ADDRESS)
         first = None                                    # (index, ErrorCode)
         not_success = 0
+        self._pending = None                            # collected parent decrements
         for k in range(count):
             try:
                 raw = self._dma_read(cmd["addr"] + k * LIST_ENTRY_BYTES, LIST_ENTRY_BYTES)
@@ -732,11 +750,15 @@ class RefEngine:
                 # which entries were not processed (DEVICE_DATA_ERROR, err_index = k).
                 first = (k, ErrorCode.DMA_READ)
                 break
-            status, refusal = self._list_entry(LIST_ENTRY.from_bytes(raw), terminate)
+            entry = LIST_ENTRY.from_bytes(raw)
+            if split_handle(entry["handle"])[0] != ObjType.TCP:
+                self._flush_decrement()                 # a path's or neighbor's count is current
+            status, refusal = self._list_entry(entry, terminate)
             if status != NdisStatus.SUCCESS:
                 not_success += 1
             if refusal and first is None:
                 first = (k, refusal)
+        self._flush_decrement()
         if first is None:
             return _Done(NdisStatus.SUCCESS, not_success)
         k, code = first
@@ -768,8 +790,11 @@ class RefEngine:
                 or (terminate and t == ObjType.TCP and not _aligned(e["req_addr"], ALIGN["req_addr"]))):
             return self._refuse_entry(e, ErrorCode.BAD_ADDRESS)
         entry_parent = 0 if t == ObjType.NEIGHBOR else e["parent"]
-        # 3. the row's meta word (read with the ident word)
+        # 3. the row's meta word (read with the ident word); the RTL reads the data words
+        # in the same breath, whatever the meta word then says, so their SECDED outcomes
+        # (counters, corrected-word write-back) happen for every entry that gets this far
         m, ident = self._read_meta_ident(t, idx)
+        words = self.tables.read_data(t, idx)
         if m is None:
             return self._lost_meta(e, t, idx, gen, terminate, entry_parent, ident), None
         # 4. offloaded and generation (a poisoned row accepts any generation)
@@ -793,7 +818,7 @@ class RefEngine:
             return self._failed_object(e, t, idx, m, gen, terminate, entry_parent), None
         # A healthy object: data words, SECDED on each, the row CRC; for a TCP TERMINATE
         # then its request list.
-        data = self._row_data(t, idx, ident)
+        data = self._row_data(t, idx, ident, words)
         walked, intact = [], True
         if data is not None and terminate and t == ObjType.TCP:
             walked, intact = self._walk(m)
