@@ -66,6 +66,15 @@ def test_synth_row_schema_with_the_tools_mocked(tmp_path, monkeypatch):
                      "net": "n", "delay": 0.5}]}]}))
         return 0, 0.1
 
+    def fake_generate(outdir, params):
+        (outdir / "chimney_engine.v").write_text(
+            "module chimney_engine(a, clk, rst, y);\n  input [3:0] a;\n  input clk;\n  input rst;\n"
+            "  output [1:0] y;\n  reg [7:0] m [1:0];\n  initial begin\n    m[0] = 8'h00;\n    m[1] = 8'h00;\n"
+            "  end\nendmodule\n")
+
+    import chimney.generate
+    monkeypatch.setattr(chimney.generate, "generate", fake_generate)
+    monkeypatch.setattr(synth, "_source_key", lambda cfg, params: "key")     # others may edit rtl/ meanwhile
     monkeypatch.setattr(synth, "_run", fake_run)
     monkeypatch.setattr(synth, "tool", lambda name: name)
     cfg = synth.Config("tiny", SMALL, synth.ECP5_85F, 150)
@@ -73,7 +82,8 @@ def test_synth_row_schema_with_the_tools_mocked(tmp_path, monkeypatch):
     assert ROW_KEYS <= set(row)
     assert (row["tcp_entries"], row["fmax_mhz"], row["luts"], row["ffs"], row["brams"]) == (16, 161.5, 1100, 800, 12)
     assert row["fits"] and row["meets_target"] and row["critical_path"]["steps"][0]["from"] == "a"
-    assert (tmp_path / "tiny" / "synth_top.v").exists()
+    assert ".a(in_sr[3:0])" in (tmp_path / "tiny" / "synth_top.v").read_text()
+    assert "initial" not in (tmp_path / "tiny" / "chimney_engine.synth.v").read_text()
     # an unchanged configuration is not run again
     monkeypatch.setattr(synth, "_run", lambda *a, **k: pytest.fail("ran the tools again"))
     assert synth.run_config(cfg, SMALL, tmp_path, log=lambda msg: None)["fmax_mhz"] == 161.5
@@ -119,6 +129,7 @@ def test_bench_json_schema():
     assert report["targets"]["efficiency_met"] is False
 
 
+@pytest.mark.slow
 def test_speed_scenario_on_amaranth_sim():
     result = bench.amaranth_speed(SMALL, n_tcp=2)
     assert result["cycles"] > 100 and result["wall_s"] > 0
@@ -137,3 +148,19 @@ def test_generator_refuses_bad_parameters(tmp_path, capsys, args, message):
     assert e.value.code == 2
     assert message in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_synth_main_writes_a_row_per_configuration(tmp_path, monkeypatch):
+    def fake_config(cfg, params, outdir, **kw):
+        return {"config": cfg.name, "device": cfg.device.name, "tcp_entries": params.n_tcp, "fits": True,
+                "fmax_mhz": 100.0, "luts": 1, "ffs": 1, "brams": 1}
+
+    monkeypatch.setattr(synth, "run_config", fake_config)
+    monkeypatch.setattr(synth, "tool", lambda name: name)
+    out = tmp_path / "synth.json"
+    assert synth.main(["--out", str(out), "--only", "default,largest,ice40", "--jobs", "2"]) == 0
+    data = json.loads(out.read_text())
+    assert data["complete"] and [r["config"] for r in data["rows"]] == ["default", "largest", "ice40"]
+    for row in data["rows"]:
+        assert ROW_KEYS <= set(row)
+    assert [r["device"] for r in data["rows"]] == ["LFE5U-85F-8BG381"] * 2 + ["iCE40HX8K-CT256"]
