@@ -43,6 +43,8 @@ async def one(dut, device, memory, params, names, seed, i, classes=FAULT_CLASSES
     faults = RtlFaults(dut, names)
     record = {"i": i, "class": kind, "point": point}
 
+    delayed = []
+
     async def inject(where):
         if where != point:
             return
@@ -54,7 +56,7 @@ async def one(dut, device, memory, params, names, seed, i, classes=FAULT_CLASSES
             async def later():
                 await ClockCycles(dut.clk, delay)
                 faults.apply(fault)
-            cocotb.start_soon(later())
+            delayed.append(cocotb.start_soon(later()))
             record["fault"] += f" after {delay} cycles"
         else:
             faults.apply(fault)
@@ -68,6 +70,13 @@ async def one(dut, device, memory, params, names, seed, i, classes=FAULT_CLASSES
         record["error"] = str(e)[:200]
     except Exception as e:             # the driver gave up (engine halted): noticed, judged below
         record["error"] = f"{type(e).__name__}: {e}"[:200]
+    # a delayed injection lands in this case even when the terminate ended first (it is
+    # then judged like any fault the host never reads); left pending, it would land
+    # after the next case's reset
+    for task in delayed:
+        if not task.done():
+            record["fault"] += " (after the scenario)"
+            await task
     regs = Registers(device, params)
     counters = {}
     if not hang:
