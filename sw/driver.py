@@ -167,7 +167,8 @@ class ChimneyDriver:
 
     async def run_until_idle(self, timeout_ns=10_000_000):
         """Service until no command is queued or in flight. Every wait is bounded; raises
-        DriverTimeout (work outstanding) or DeviceError (engine halted)."""
+        DriverTimeout (work outstanding). A halted engine ends everything outstanding
+        with the adapter-failure sequence (`_adapter_failed`) and returns."""
         waited = 0
         step = max(1, min(self.irq_timeout_ns, timeout_ns // 8 or 1))
         while True:
