@@ -3,6 +3,14 @@
 Read side:  `rd_req` {addr, beats} -> AR bursts -> R -> `rd_data` {data, last, err}.
 Write side: `wr_req` {addr, beats, first_strb, last_strb} + `wr_data` beats -> AW/W -> B.
 
+The engine's datapath moves 8 bytes a beat. On a wider bus (`params.data_width` 128,
+256 or 512) every burst is a *narrow* burst (AxSIZE = 3, 8-byte beats): beat k of a
+burst at address A uses the byte lanes of address A + 8k, i.e. 64-bit lane
+(A / 8 + k) mod (data_width / 64); W data is replicated to every lane and WSTRB
+enables only that lane's bytes, R data is taken from that lane. Any AXI4 subordinate
+must accept narrow bursts, so the engine connects to a 128..512-bit interconnect or
+PCIe DMA bridge without a width converter; its bandwidth stays 8 bytes a cycle.
+
 Every request is cut into INCR bursts of at most `params.max_burst` 8-byte beats that
 never cross a 4 KiB boundary; every transaction uses ID 0, so AXI keeps reads and
 writes each in order and a single FIFO of outstanding bursts per side is enough.
@@ -150,7 +158,8 @@ class BurstSplitter(wiring.Component):
 
 
 class DmaMaster(wiring.Component):
-    """AXI4 DMA master (64-bit, ID 0, INCR). See the module docstring for behaviour.
+    """AXI4 DMA master (8-byte beats on a 64..512-bit bus, ID 0, INCR). See the module
+    docstring for behaviour.
 
     rd_outstanding: read bursts AR may run ahead of R.
     wr_ahead:       write bursts AW may run ahead of W.
@@ -159,9 +168,8 @@ class DmaMaster(wiring.Component):
 
     def __init__(self, params: EngineParams = EngineParams(), *,
                  rd_outstanding=4, wr_ahead=4, wr_outstanding=16):
-        if params.data_width != 64:
-            raise ValueError("DmaMaster: only 64-bit data is implemented")
         self.params = params
+        self.lanes = params.data_width // 64          # 64-bit lanes of the AXI data bus
         self.rd_outstanding = rd_outstanding
         self.wr_ahead = wr_ahead
         self.wr_outstanding = wr_outstanding
@@ -169,7 +177,7 @@ class DmaMaster(wiring.Component):
         self.read_req_layout = read_req_layout(aw)
         self.write_req_layout = write_req_layout(aw)
         super().__init__({
-            "axi": Out(AxiSignature(aw, 64)),
+            "axi": Out(AxiSignature(aw, params.data_width)),
             "rd_req": In(stream.Signature(self.read_req_layout)),
             "rd_data": Out(stream.Signature(READ_BEAT)),
             "wr_req": In(stream.Signature(self.write_req_layout)),
@@ -249,9 +257,15 @@ class DmaMaster(wiring.Component):
         rbeat = Signal(8)
         r_last_beat = rbeat == rhead.len
         r_bad = axi.rresp[1]                      # SLVERR or DECERR
+        rword = axi.rdata
+        if self.lanes > 1:                        # narrow burst: this beat's lane
+            lb = (self.lanes - 1).bit_length()
+            r_lane = Signal(lb)
+            m.d.comb += r_lane.eq(rhead.addr[3:3 + lb] + rbeat)
+            rword = axi.rdata.word_select(r_lane, 64)
         m.d.comb += [
             self.rd_data.valid.eq(rf.r_rdy & (axi.rvalid | fatal)),
-            self.rd_data.payload.data.eq(Mux(fatal, 0, axi.rdata)),
+            self.rd_data.payload.data.eq(Mux(fatal, 0, rword)),
             self.rd_data.payload.err.eq(fatal | r_bad),
             self.rd_data.payload.last.eq(rhead.last & r_last_beat),
             axi.rready.eq(fatal | (rf.r_rdy & self.rd_data.ready)),   # drain when dead
@@ -303,7 +317,9 @@ class DmaMaster(wiring.Component):
         ]
 
         # bursts accepted on AW whose W beats are still to send (strobes resolved per burst)
-        winfo = data.StructLayout({"len": 8, "first_strb": 8, "last_strb": 8})
+        lb = (self.lanes - 1).bit_length()
+        winfo = data.StructLayout({"len": 8, "first_strb": 8, "last_strb": 8,
+                                   **({"lane": lb} if lb else {})})
         m.submodules.w_fifo = wf = SyncFIFO(width=winfo.size, depth=self.wr_ahead)
         # addresses of bursts accepted on AW whose B is still owed, oldest first
         m.submodules.b_fifo = bf = SyncFIFO(width=aw, depth=self.wr_outstanding)
@@ -331,10 +347,16 @@ class DmaMaster(wiring.Component):
         strb = Signal(8)
         m.d.comb += strb.eq(Mux(wbeat == 0, whead.first_strb, 0xFF)
                             & Mux(w_last_beat, whead.last_strb, 0xFF))
+        if self.lanes > 1:                        # narrow burst: this beat's lane only
+            w_lane = Signal(lb)
+            m.d.comb += [wf_in.lane.eq(awb.payload.addr[3:3 + lb]),
+                         w_lane.eq(whead.lane + wbeat),
+                         axi.wdata.eq(self.wr_data.payload.replicate(self.lanes)),
+                         axi.wstrb.eq(strb << (w_lane * 8))]
+        else:
+            m.d.comb += [axi.wdata.eq(self.wr_data.payload), axi.wstrb.eq(strb)]
         m.d.comb += [
             axi.wvalid.eq(wf.r_rdy & self.wr_data.valid & ~fatal),
-            axi.wdata.eq(self.wr_data.payload),
-            axi.wstrb.eq(strb),
             axi.wlast.eq(w_last_beat),
             self.wr_data.ready.eq(wf.r_rdy & (axi.wready | fatal)),   # drop data when dead
         ]

@@ -47,6 +47,9 @@ from chimney.rtl.axi import RESP_OKAY, RESP_SLVERR, RESP_DECERR  # noqa: F401 (r
 PAGE = 4096
 
 
+MASK64 = (1 << 64) - 1
+
+
 class SparseMemory:
     """Byte-addressed memory backed by 4 KiB pages created on first write; reads of
     untouched memory return zeros."""
@@ -90,6 +93,9 @@ class AxiMemoryModel:
     def __init__(self, bus, memory=None, *, seed=0, pause=0.0, read_latency=0, b_latency=0,
                  errors=(), hang=(), max_burst=256, queue_depth=8, check_id=True):
         self.bus = bus
+        # 8-byte beats on a bus of `lanes` 64-bit lanes (narrow bursts when lanes > 1)
+        self.lanes = len(bus.wdata) // 64
+        self.noise = random.Random(seed + 1)
         self.memory = memory if memory is not None else SparseMemory()
         self.rng = random.Random(seed)
         if isinstance(pause, dict):
@@ -205,6 +211,10 @@ class AxiMemoryModel:
                         self._violation(cycle, f"W: wlast={wlast} on beat {bu.beat} of "
                                                f"{bu.len + 1} (burst {bu.addr:#x})")
                     resp = self._resp_at(addr)
+                    lane = addr // 8 % self.lanes
+                    if wstrb & ~(0xFF << 8 * lane):
+                        self._violation(cycle, f"W: strobes {wstrb:#x} outside lane {lane} of {addr:#x}")
+                    wdata, wstrb = wdata >> 64 * lane & MASK64, wstrb >> 8 * lane & 0xFF
                     if resp:
                         bu.resp = resp
                     elif wstrb:
@@ -294,7 +304,10 @@ class AxiMemoryModel:
                     addr = head.addr + 8 * head.beat
                     resp = self._resp_at(addr)
                     value = 0 if resp else int.from_bytes(self.memory.read(addr, 8), "little")
-                    ctx.set(b.rdata, value)
+                    lane = addr // 8 % self.lanes
+                    noise = (self.noise.getrandbits(64 * self.lanes) & ~(MASK64 << 64 * lane)
+                             if self.lanes > 1 else 0)
+                    ctx.set(b.rdata, noise | value << 64 * lane)    # other lanes: garbage
                     ctx.set(b.rresp, resp)
                     ctx.set(b.rlast, head.beat == head.len)
                     ctx.set(b.rid, 0)

@@ -214,6 +214,11 @@ CONFIGS = {
     "burst5-aw32": (EngineParams(max_burst=5, addr_width=32),
                     dict(pause={"aw": 0.5, "w": 0.2, "b": 0.5, "ar": 0.5, "r": 0.2}), 30, 30),
     "burst256": (EngineParams(max_burst=256), dict(pause=0.1, read_latency=1), 300, 8),
+    # narrow 8-byte bursts on wider buses: lane by address, the model fills other lanes
+    # of R with noise and flags W strobes outside the beat's lane
+    "bus128": (EngineParams(data_width=128), dict(pause=0.2, read_latency=2), 40, 30),
+    "bus512-burst7": (EngineParams(data_width=512, max_burst=7),
+                      dict(pause=0.2, sink_pause=0.2, b_latency=1), 40, 30),
 }
 
 

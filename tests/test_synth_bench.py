@@ -138,7 +138,7 @@ def test_speed_scenario_on_amaranth_sim():
 @pytest.mark.parametrize("args, message", [
     (["--scrub-interval", str(1 << 32)], "scrub_interval"),
     (["--ecc", "maybe"], "not a boolean"),
-    (["--data-width", "128"], "data_width"),
+    (["--data-width", "96"], "data_width"),
     (["--n-tcp", "65536", "--n-req", "65536"], "tcp_meta"),
     (["--dma-timeout", "1"], "dma_timeout"),
 ])
@@ -164,3 +164,14 @@ def test_synth_main_writes_a_row_per_configuration(tmp_path, monkeypatch):
     for row in data["rows"]:
         assert ROW_KEYS <= set(row)
     assert [r["device"] for r in data["rows"]] == ["LFE5U-85F-8BG381"] * 2 + ["iCE40HX8K-CT256"]
+
+
+def test_generator_wide_dma_bus(tmp_path):
+    """A 256-bit DMA bus: the port is that wide and the register map says so."""
+    assert chimney_main(["generate", "--out", str(tmp_path), "--data-width", "256",
+                         "--n-tcp", "16", "--n-req", "32", "--n-path", "8", "--n-neighbor", "4"]) in (0, None)
+    text = (tmp_path / "chimney_engine.v").read_text()
+    assert "output [255:0] dma__wdata;" in text and "output [31:0] dma__wstrb;" in text
+    regs = {r["name"]: r for r in json.loads((tmp_path / "regmap.json").read_text())["registers"]}
+    caps = {f["name"]: f for f in regs["CAPS"]["fields"]}
+    assert caps["DMA_BYTES"]["reset"] == 32

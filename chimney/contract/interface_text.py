@@ -16,8 +16,10 @@ connections, 4096 request entries); widths that depend on table depths follow fr
 
 - The CSR window is AXI4-Lite, 32-bit registers, 4 KiB. Reads of unmapped offsets
   return 0 with SLVERR; writes to them are ignored with SLVERR.
-- Host memory is reached by an AXI4 master (64-bit data, INCR bursts of up to 16 beats
-  that never cross a 4 KiB boundary, one ID). Every structure in host memory is
+- Host memory is reached by an AXI4 master (INCR bursts of 8-byte beats, up to
+  `max_burst` beats, 16 by default, that never cross a 4 KiB boundary; one ID). The
+  data bus is 64 bits by default; built 128, 256 or 512 bits wide (`DMA_BYTES`) it
+  issues narrow bursts (AxSIZE = 3, one 64-bit lane per beat by address). Every structure in host memory is
   little-endian. Addresses must be non-zero and aligned as listed under
   *Addresses*; anything else is refused with `BAD_ADDRESS`.
 - Bits marked reserved are written as zero by the engine and ignored on input.

@@ -14,7 +14,7 @@ class EngineParams:
     n_tcp: int = 1024           # TCP connection table rows
     n_req: int = 4096           # shared request-pool entries (posted sends + receives)
     ecc: bool = True            # SECDED on stored words (off: plain RAM, for area comparison)
-    data_width: int = 64        # AXI4 DMA data width in bits
+    data_width: int = 64        # AXI4 DMA bus width in bits (64..512; transfers stay 8 bytes a beat)
     addr_width: int = 64        # AXI4 DMA address width in bits
     dma_timeout: int = 1 << 16  # cycles without progress before a DMA transaction is abandoned
     scrub_interval: int = 1024  # reset value of SCRUB_INTERVAL (cycles between scrub steps)
@@ -26,8 +26,8 @@ class EngineParams:
             v = getattr(self, name)
             if not 2 <= v <= 1 << 16 or v & (v - 1):
                 raise ValueError(f"{name}={v}: must be a power of two in 2..65536")
-        if self.data_width != 64:
-            raise ValueError("data_width: only 64-bit DMA is implemented")
+        if self.data_width not in (64, 128, 256, 512):
+            raise ValueError("data_width must be 64, 128, 256 or 512")
         if not 32 <= self.addr_width <= 64:
             raise ValueError("addr_width must be 32..64")
         if not 1 <= self.max_burst <= 256:
