@@ -1229,14 +1229,36 @@ def _refuse_cmd(m, d, code):
     m.next = "CMD_REFUSE"
 
 
-def _read_meta_checked(m, d, name):
-    """States <name>_META / <name>_META_WAIT: read meta and ident of (htype, hindex)."""
+def _read_meta_checked(m, d, name, on_live):
+    """States <name>_META / <name>_META_WAIT: read meta and ident of (htype, hindex) and
+    refuse the command unless the row is live, intact, of the handle's generation and
+    not failed; `on_live()` goes on in the cycle the meta word arrives."""
     e = d.eng
     with m.State(name + "_META"):
         m.d.comb += e.busy.eq(1)
         d.read(d.htype, "meta", d.hindex)
         d.read(d.htype, "ident", d.hindex)
         m.next = name + "_META_WAIT"
+
+    with m.State(name + "_META_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        mv, mw, mue = d.rv["meta"]
+        iv, iw, iue = d.rv["ident"]
+        with m.If(mv):
+            m.d.sync += [d.meta_raw.eq(mw), d.meta_ue.eq(mue), d.ident_raw.eq(iw), d.ident_ue.eq(iue)]
+            valid, poisoned, gen, failed = (d.mfield(mw, d.htype, n) for n in ("valid", "poisoned", "gen", "failed"))
+            with m.If(mue):
+                m.next = "CMD_POISON"
+            with m.Elif(~valid):
+                _refuse_cmd(m, d, ErrorCode.STALE_HANDLE)
+            with m.Elif(poisoned):
+                _refuse_cmd(m, d, ErrorCode.CONN_FAILED)
+            with m.Elif(gen != d.hgen):
+                _refuse_cmd(m, d, ErrorCode.STALE_HANDLE)
+            with m.Elif(failed):
+                _refuse_cmd(m, d, ErrorCode.CONN_FAILED)
+            with m.Else():
+                on_live()
 
 
 def _offload_states(m, d):
@@ -1397,28 +1419,11 @@ def _post_states(m, d):
         with m.Else():
             m.next = "POST_META"
 
-    _read_meta_checked(m, d, "POST")
+    def post_live():
+        m.d.sync += [d.scan_at.eq(d.next_req), d.scan_left.eq(p.n_req)]
+        m.next = "POST_SCAN"
 
-    with m.State("POST_META_WAIT"):
-        m.d.comb += e.busy.eq(1)
-        mv, mw, mue = d.rv["meta"]
-        iv, iw, iue = d.rv["ident"]
-        with m.If(mv):
-            m.d.sync += [d.meta_raw.eq(mw), d.meta_ue.eq(mue), d.ident_raw.eq(iw), d.ident_ue.eq(iue)]
-            valid, poisoned, gen, failed = (d.mfield(mw, d.htype, n) for n in ("valid", "poisoned", "gen", "failed"))
-            with m.If(mue):
-                m.next = "CMD_POISON"
-            with m.Elif(~valid):
-                _refuse_cmd(m, d, ErrorCode.STALE_HANDLE)
-            with m.Elif(poisoned):
-                _refuse_cmd(m, d, ErrorCode.CONN_FAILED)
-            with m.Elif(gen != d.hgen):
-                _refuse_cmd(m, d, ErrorCode.STALE_HANDLE)
-            with m.Elif(failed):
-                _refuse_cmd(m, d, ErrorCode.CONN_FAILED)
-            with m.Else():
-                m.d.sync += [d.scan_at.eq(d.next_req), d.scan_left.eq(p.n_req)]
-                m.next = "POST_SCAN"
+    _read_meta_checked(m, d, "POST", post_live)
 
     def pool_issue():
         m.d.comb += [d.pool.rd_en.eq(1), d.pool.rd_addr.eq(d.scan_at)]
@@ -1517,29 +1522,13 @@ def _update_states(m, d):
         with m.Else():
             m.next = "UPD_META"
 
-    _read_meta_checked(m, d, "UPD")
+    def upd_live():
+        with m.If(d.htype == ObjType.TCP):
+            m.next = "COMPLETE"            # TCP cached state lives in the driver
+        with m.Else():
+            m.next = "UPD_LOAD"
 
-    with m.State("UPD_META_WAIT"):
-        m.d.comb += e.busy.eq(1)
-        mv, mw, mue = d.rv["meta"]
-        iv, iw, iue = d.rv["ident"]
-        with m.If(mv):
-            m.d.sync += [d.meta_raw.eq(mw), d.meta_ue.eq(mue), d.ident_raw.eq(iw), d.ident_ue.eq(iue)]
-            valid, poisoned, gen, failed = (d.mfield(mw, d.htype, n) for n in ("valid", "poisoned", "gen", "failed"))
-            with m.If(mue):
-                m.next = "CMD_POISON"
-            with m.Elif(~valid):
-                _refuse_cmd(m, d, ErrorCode.STALE_HANDLE)
-            with m.Elif(poisoned):
-                _refuse_cmd(m, d, ErrorCode.CONN_FAILED)
-            with m.Elif(gen != d.hgen):
-                _refuse_cmd(m, d, ErrorCode.STALE_HANDLE)
-            with m.Elif(failed):
-                _refuse_cmd(m, d, ErrorCode.CONN_FAILED)
-            with m.Elif(d.htype == ObjType.TCP):
-                m.next = "COMPLETE"            # TCP cached state lives in the driver
-            with m.Else():
-                m.next = "UPD_LOAD"
+    _read_meta_checked(m, d, "UPD", upd_live)
 
     with m.State("UPD_LOAD"):
         m.d.comb += [e.busy.eq(1), e.rd_req.valid.eq(1), e.rd_req.payload.addr.eq(desc.addr),
