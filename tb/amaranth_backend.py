@@ -98,13 +98,16 @@ def _watchdog(sim, until_s, period_s=10e-9):
     sim.add_process(watchdog)
 
 
-def run_testbench(params, body, *, until_s=1e-3, dut=None):
-    """Simulate the engine with one async testbench `body(ctx, dut)`; re-raise its failure."""
+def run_testbench(params, body, *, until_s=1e-3, dut=None, processes=()):
+    """Simulate the engine with one async testbench `body(ctx, dut)` (and background
+    `processes`, objects with add_to(sim)); re-raise the testbench's failure."""
     from amaranth.sim import Simulator
     from chimney.rtl.top import ChimneyEngine
     dut = dut or ChimneyEngine(params)
     sim = Simulator(dut)
     sim.add_clock(10e-9)
+    for process in processes:
+        process.add_to(sim)
     outcome = []
 
     async def bench(ctx):
@@ -145,28 +148,15 @@ class SimHostMemory:
 
 def run_engine(params, body, *, until_s=5e-3, seed=1, pause=0.0, read_latency=2, errors=(), hang=()):
     """Simulate the whole engine against an AXI host memory; `body(ctx, dut, device, memory, axi)`."""
-    from amaranth.sim import Simulator
     from chimney.rtl.top import ChimneyEngine
     from chimney.tb.amaranth_axi import AxiMemoryModel
     dut = ChimneyEngine(params)
     memory = SimHostMemory()
     axi = AxiMemoryModel(dut.dma, memory.mem, seed=seed, pause=pause, read_latency=read_latency,
                          max_burst=params.max_burst, errors=list(errors), hang=list(hang))
-    sim = Simulator(dut)
-    sim.add_clock(10e-9)
-    axi.add_to(sim)
-    outcome = []
 
-    async def bench(ctx):
-        try:
-            await body(ctx, dut, AmaranthSimDevice(ctx, dut, timeout_cycles=20000), memory, axi)
-            outcome.append(None)
-        except BaseException as e:        # carry the failure out of the simulator
-            outcome.append(e)
+    async def bench(ctx, dut):
+        await body(ctx, dut, AmaranthSimDevice(ctx, dut, timeout_cycles=20000), memory, axi)
 
-    sim.add_testbench(bench)
-    _watchdog(sim, until_s)
-    sim.run()
-    if outcome[0] is not None:
-        raise outcome[0]
+    run_testbench(params, bench, until_s=until_s, dut=dut, processes=[axi])
     return axi
