@@ -194,6 +194,13 @@ class DmaMaster(wiring.Component):
             "err_event": Out(1),
         })
 
+    def _timeout(self, m, stalled):
+        """True in the `dma_timeout`-th consecutive cycle of `stalled` (owed progress
+        that did not come)."""
+        timer = Signal(range(self.params.dma_timeout + 1))
+        m.d.sync += timer.eq(Mux(stalled, timer + 1, 0))
+        return stalled & (timer == self.params.dma_timeout - 1)
+
     def elaborate(self, platform):
         m = Module()
         p = self.params
@@ -293,12 +300,7 @@ class DmaMaster(wiring.Component):
         # read timeout: the bus owes us an AR handshake or R data and gives neither
         rd_wait = (axi.arvalid & ~axi.arready) | (rf.r_rdy & ~axi.rvalid)
         rd_prog = (axi.arvalid & axi.arready) | axi.rvalid
-        rd_timer = Signal(range(p.dma_timeout + 1))
-        rd_timeout = ~fatal & rd_wait & ~rd_prog & (rd_timer == p.dma_timeout - 1)
-        with m.If(~fatal & rd_wait & ~rd_prog):
-            m.d.sync += rd_timer.eq(rd_timer + 1)
-        with m.Else():
-            m.d.sync += rd_timer.eq(0)
+        rd_timeout = self._timeout(m, ~fatal & rd_wait & ~rd_prog)
         with m.If(rd_timeout):
             m.d.sync += self.rd_error.eq(1)
             m.d.comb += report(Mux(rf.r_rdy, rhead.addr, ar.payload.addr), 0, 0, 1, 1)
@@ -389,12 +391,7 @@ class DmaMaster(wiring.Component):
         wr_wait = ((axi.awvalid & ~axi.awready) | (axi.wvalid & ~axi.wready)
                    | ((b_due != 0) & ~axi.bvalid))
         wr_prog = (axi.awvalid & axi.awready) | (axi.wvalid & axi.wready) | axi.bvalid
-        wr_timer = Signal(range(p.dma_timeout + 1))
-        wr_timeout = ~fatal & wr_wait & ~wr_prog & (wr_timer == p.dma_timeout - 1)
-        with m.If(~fatal & wr_wait & ~wr_prog):
-            m.d.sync += wr_timer.eq(wr_timer + 1)
-        with m.Else():
-            m.d.sync += wr_timer.eq(0)
+        wr_timeout = self._timeout(m, ~fatal & wr_wait & ~wr_prog)
         with m.If(wr_timeout):
             m.d.sync += self.wr_error.eq(1)
             m.d.comb += report(Mux(bf.r_rdy, bf.r_data, awb.payload.addr), 0, 1, 1, 1)
