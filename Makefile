@@ -60,7 +60,13 @@ verilog: $(VENV)/.installed
 
 N    ?= 1000
 SEED ?= 1
-campaign: setup
+# matplotlib only draws the campaign chart: installed into .venv on first `make campaign`
+$(VENV)/.plot-tools: $(VENV)/.installed
+	# the outcome-by-class PNG next to build/campaign.json; pinned so the chart reproduces
+	$(PY) -m pip install --quiet matplotlib==3.11.2
+	@touch $@
+
+campaign: setup $(VENV)/.plot-tools
 	$(PY) -m chimney.tb.campaign --n $(N) --sim $(if $(filter all,$(SIM)),verilator,$(SIM)) --seed $(SEED) \
 		$(if $(filter auto,$(JOBS)),,--jobs $(JOBS))
 

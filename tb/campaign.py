@@ -63,7 +63,13 @@ def summarise(records, sim, seed):
 
 
 def chart(summary, path):
-    import matplotlib
+    """A stacked bar chart of outcomes by class; returns False without matplotlib (`make
+    campaign` installs it; a bare `python -m chimney.tb.campaign` may not have it)."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("no chart: matplotlib is not installed (make campaign installs it)", file=sys.stderr)
+        return False
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     classes = list(summary["by_class"])
@@ -82,6 +88,7 @@ def chart(summary, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return True
 
 
 def main(argv=None):
@@ -131,9 +138,9 @@ def main(argv=None):
     with open(args.out, "w") as f:
         json.dump(summary, f, indent=1)
     png = os.path.splitext(args.out)[0] + ".png"
-    chart(summary, png)
+    drawn = chart(summary, png)
     print(json.dumps({k: summary[k] for k in ("simulator", "seed", "injections", "outcomes")}))
-    print(f"wrote {args.out} and {png}")
+    print(f"wrote {args.out}" + (f" and {png}" if drawn else ""))
     if failures or len(records) != args.n:
         print("campaign incomplete:", *failures, sep="\n  ")
         return 1
