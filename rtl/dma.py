@@ -170,6 +170,7 @@ class DmaMaster(wiring.Component):
                  rd_outstanding=4, wr_ahead=4, wr_outstanding=16):
         self.params = params
         self.lanes = params.data_width // 64          # 64-bit lanes of the AXI data bus
+        self.lane_bits = (self.lanes - 1).bit_length()
         self.rd_outstanding = rd_outstanding
         self.wr_ahead = wr_ahead
         self.wr_outstanding = wr_outstanding
@@ -194,10 +195,10 @@ class DmaMaster(wiring.Component):
             "err_event": Out(1),
         })
 
-    def _timeout(self, m, stalled):
+    def _timeout(self, m, stalled, name):
         """True in the `dma_timeout`-th consecutive cycle of `stalled` (owed progress
         that did not come)."""
-        timer = Signal(range(self.params.dma_timeout + 1))
+        timer = Signal(range(self.params.dma_timeout + 1), name=name)
         m.d.sync += timer.eq(Mux(stalled, timer + 1, 0))
         return stalled & (timer == self.params.dma_timeout - 1)
 
@@ -264,9 +265,9 @@ class DmaMaster(wiring.Component):
         rbeat = Signal(8)
         r_last_beat = rbeat == rhead.len
         r_bad = axi.rresp[1]                      # SLVERR or DECERR
+        lb = self.lane_bits
         rword = axi.rdata
-        if self.lanes > 1:                        # narrow burst: this beat's lane
-            lb = (self.lanes - 1).bit_length()
+        if lb:                                    # narrow burst: this beat's lane
             r_lane = Signal(lb)
             m.d.comb += r_lane.eq(rhead.addr[3:3 + lb] + rbeat)
             rword = axi.rdata.word_select(r_lane, 64)
@@ -300,7 +301,7 @@ class DmaMaster(wiring.Component):
         # read timeout: the bus owes us an AR handshake or R data and gives neither
         rd_wait = (axi.arvalid & ~axi.arready) | (rf.r_rdy & ~axi.rvalid)
         rd_prog = (axi.arvalid & axi.arready) | axi.rvalid
-        rd_timeout = self._timeout(m, ~fatal & rd_wait & ~rd_prog)
+        rd_timeout = self._timeout(m, ~fatal & rd_wait & ~rd_prog, "rd_timer")
         with m.If(rd_timeout):
             m.d.sync += self.rd_error.eq(1)
             m.d.comb += report(Mux(rf.r_rdy, rhead.addr, ar.payload.addr), 0, 0, 1, 1)
@@ -319,7 +320,6 @@ class DmaMaster(wiring.Component):
         ]
 
         # bursts accepted on AW whose W beats are still to send (strobes resolved per burst)
-        lb = (self.lanes - 1).bit_length()
         winfo = data.StructLayout({"len": 8, "first_strb": 8, "last_strb": 8,
                                    **({"lane": lb} if lb else {})})
         m.submodules.w_fifo = wf = SyncFIFO(width=winfo.size, depth=self.wr_ahead)
@@ -349,7 +349,7 @@ class DmaMaster(wiring.Component):
         strb = Signal(8)
         m.d.comb += strb.eq(Mux(wbeat == 0, whead.first_strb, 0xFF)
                             & Mux(w_last_beat, whead.last_strb, 0xFF))
-        if self.lanes > 1:                        # narrow burst: this beat's lane only
+        if lb:                                    # narrow burst: this beat's lane only
             w_lane = Signal(lb)
             m.d.comb += [wf_in.lane.eq(awb.payload.addr[3:3 + lb]),
                          w_lane.eq(whead.lane + wbeat),
@@ -391,7 +391,7 @@ class DmaMaster(wiring.Component):
         wr_wait = ((axi.awvalid & ~axi.awready) | (axi.wvalid & ~axi.wready)
                    | ((b_due != 0) & ~axi.bvalid))
         wr_prog = (axi.awvalid & axi.awready) | (axi.wvalid & axi.wready) | axi.bvalid
-        wr_timeout = self._timeout(m, ~fatal & wr_wait & ~wr_prog)
+        wr_timeout = self._timeout(m, ~fatal & wr_wait & ~wr_prog, "wr_timer")
         with m.If(wr_timeout):
             m.d.sync += self.wr_error.eq(1)
             m.d.comb += report(Mux(bf.r_rdy, bf.r_data, awb.payload.addr), 0, 1, 1, 1)
