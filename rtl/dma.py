@@ -31,10 +31,12 @@ Members (payload layouts: `read_req_layout`, `READ_BEAT`, `write_req_layout` bel
            err_resp, err_write, err_timeout describe the latest report, announced by
            the one-cycle err_event pulse
 
-A W beat is sent only after its burst's AW handshake (the engine's rule; AXI itself
-would also allow W first, and a subordinate that waits for WVALID before AWREADY would
-deadlock with this master). AW runs up to `wr_ahead` bursts ahead of W, so W streams
-without gaps across bursts and jobs.
+AW and W are independent, as AXI4 requires of a manager (A3.3.1): each burst from the
+splitter goes to the AW channel and to a queue of up to `wr_ahead` bursts for the W
+channel, each side taking it when it can, so W never waits for AWREADY (a subordinate
+may wait for WVALID before it asserts AWREADY) and AW may run up to `wr_ahead` bursts
+ahead of W; W streams without gaps across bursts and jobs. At most `wr_outstanding`
+bursts wait for B.
 
 Errors
 ------
@@ -162,7 +164,7 @@ class DmaMaster(wiring.Component):
     docstring for behaviour.
 
     rd_outstanding: read bursts AR may run ahead of R.
-    wr_ahead:       write bursts AW may run ahead of W.
+    wr_ahead:       write bursts queued for the W channel (AW may run this far ahead of W).
     wr_outstanding: write bursts whose B is still owed (bounds the B address FIFO).
     """
 
@@ -319,26 +321,36 @@ class DmaMaster(wiring.Component):
             self.wr_req.ready.eq(ws.req.ready),
         ]
 
-        # bursts accepted on AW whose W beats are still to send (strobes resolved per burst)
+        # bursts whose W beats are still to send (strobes resolved per burst)
         winfo = data.StructLayout({"len": 8, "first_strb": 8, "last_strb": 8,
                                    **({"lane": lb} if lb else {})})
         m.submodules.w_fifo = wf = SyncFIFO(width=winfo.size, depth=self.wr_ahead)
         # addresses of bursts accepted on AW whose B is still owed, oldest first
         m.submodules.b_fifo = bf = SyncFIFO(width=aw, depth=self.wr_outstanding)
 
+        # each burst forks to AW and to the W queue, independently: W never waits for
+        # AWREADY (AXI4 A3.3.1; a subordinate may wait for WVALID before AWREADY)
         awb = ws.burst
-        aw_issue = awb.valid & wf.w_rdy & (fatal | (bf.w_rdy & axi.awready))
+        aw_sent = Signal()                        # this burst's AW is done (or dropped: fatal)
+        w_queued = Signal()                       # this burst is in the W queue
+        aw_issue = awb.valid & ~aw_sent & (fatal | (bf.w_rdy & axi.awready))
+        w_issue = awb.valid & ~w_queued & wf.w_rdy
+        burst_done = (aw_sent | aw_issue) & (w_queued | w_issue)
+        with m.If(burst_done):
+            m.d.sync += [aw_sent.eq(0), w_queued.eq(0)]
+        with m.Else():
+            m.d.sync += [aw_sent.eq(aw_sent | aw_issue), w_queued.eq(w_queued | w_issue)]
         wf_in = winfo(Signal(winfo.size))
         m.d.comb += [
             axi.awaddr.eq(awb.payload.addr),
             axi.awlen.eq(awb.payload.len),
-            axi.awvalid.eq(awb.valid & wf.w_rdy & bf.w_rdy & ~fatal),
-            awb.ready.eq(aw_issue),
+            axi.awvalid.eq(awb.valid & ~aw_sent & bf.w_rdy & ~fatal),
+            awb.ready.eq(burst_done),
             wf_in.len.eq(awb.payload.len),
             wf_in.first_strb.eq(Mux(awb.payload.first, awb.payload.tag[0:8], 0xFF)),
             wf_in.last_strb.eq(Mux(awb.payload.last, awb.payload.tag[8:16], 0xFF)),
             wf.w_data.eq(wf_in.as_value()),
-            wf.w_en.eq(aw_issue),
+            wf.w_en.eq(w_issue),
             bf.w_data.eq(awb.payload.addr),
             bf.w_en.eq(aw_issue & ~fatal),
         ]

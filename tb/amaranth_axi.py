@@ -31,10 +31,15 @@ Features
                keeps them in order)
   block        a set of channel names ("aw", "w", "ar") whose ready is held low
                while present, for address/data-phase timeout tests
+  aw_waits_for_w  AWREADY only once W data for that burst has been accepted (AXI4
+               lets a subordinate wait for WVALID; a manager that holds W back for
+               AWREADY deadlocks here)
+  lanes        from the bus width: 8-byte narrow beats on a 64..512-bit bus; R fills
+               the other lanes with noise
 
 Protocol monitor (each violation is a string appended to `violations`): size other
 than 8 bytes, non-INCR burst, unaligned address, burst longer than `max_burst`, burst
-crossing 4 KiB, W valid with no accepted AW waiting for data, WLAST on the wrong beat,
+crossing 4 KiB, WLAST on the wrong beat, W strobes outside the beat's lane,
 AR/AW/W valid dropped or payload changed before the handshake, nonzero ID (unless
 `check_id=False`).
 """
@@ -91,7 +96,7 @@ class AxiMemoryModel:
     CHANNELS = ("aw", "w", "b", "ar", "r")
 
     def __init__(self, bus, memory=None, *, seed=0, pause=0.0, read_latency=0, b_latency=0,
-                 errors=(), hang=(), max_burst=256, queue_depth=8, check_id=True):
+                 errors=(), hang=(), max_burst=256, queue_depth=8, check_id=True, aw_waits_for_w=False):
         self.bus = bus
         # 8-byte beats on a bus of `lanes` 64-bit lanes (narrow bursts when lanes > 1)
         self.lanes = len(bus.wdata) // 64
@@ -109,6 +114,8 @@ class AxiMemoryModel:
         self.max_burst = max_burst
         self.queue_depth = queue_depth       # accepted bursts waiting per path
         self.check_id = check_id
+        # a subordinate AXI allows: AWREADY only once the burst's first W beat is offered
+        self.aw_waits_for_w = aw_waits_for_w
         self.block = set()
         self.violations = []
         self.cycle = 0                       # clock edges seen by the read path
@@ -172,6 +179,7 @@ class AxiMemoryModel:
         ctx.set(b.wready, 0)
         ctx.set(b.bvalid, 0)
         pending = deque()      # bursts accepted on AW, waiting for their W beats
+        early = deque()        # W beats accepted before their burst's AW
         responses = deque()    # bursts whose W is complete, waiting for B
         prev_aw = prev_w = (0, 0, None)
         cycle = 0
@@ -183,6 +191,7 @@ class AxiMemoryModel:
             cycle += 1
             if rst:
                 pending.clear()
+                early.clear()
                 responses.clear()
                 prev_aw = prev_w = (0, 0, None)
                 ctx.set(b.awready, 0)
@@ -196,47 +205,50 @@ class AxiMemoryModel:
             prev_aw = (awvalid, awready, aw_pay)
             prev_w = (wvalid, wready, w_pay)
 
-            # W first: a W beat must belong to an AW accepted at an earlier edge
-            if wvalid and not pending:
-                self._violation(cycle, "W valid before its AW was accepted")
+            # W may come before its AW (AXI4 A3.3.1): beats wait in `early` until it does
             if wvalid and wready:
                 st["w"] += 1
                 if st["w_first"] is None:
                     st["w_first"] = cycle
                 st["w_last"] = cycle
-                if pending:
-                    bu = pending[0]
-                    addr = bu.addr + 8 * bu.beat
-                    if bool(wlast) != (bu.beat == bu.len):
-                        self._violation(cycle, f"W: wlast={wlast} on beat {bu.beat} of "
-                                               f"{bu.len + 1} (burst {bu.addr:#x})")
-                    resp = self._resp_at(addr)
-                    lane = addr // 8 % self.lanes
-                    if wstrb & ~(0xFF << 8 * lane):
-                        self._violation(cycle, f"W: strobes {wstrb:#x} outside lane {lane} of {addr:#x}")
-                    wdata, wstrb = wdata >> 64 * lane & MASK64, wstrb >> 8 * lane & 0xFF
-                    if resp:
-                        bu.resp = resp
-                    elif wstrb:
-                        self._write_beat(addr, wdata, wstrb)
-                    bu.beat += 1
-                    if bu.beat > bu.len:
-                        pending.popleft()
-                        bu.due = cycle + self.b_latency
-                        responses.append(bu)
+                early.append((wdata, wstrb, wlast))
             if awvalid and awready:
                 st["aw"] += 1
                 self._check_addr(cycle, "AW", awaddr, awlen, awsize, awburst, awid)
                 bu = _Burst(awaddr, awlen)
                 bu.hang = self._hung(awaddr)
                 pending.append(bu)
+            while early and pending:
+                wdata, wstrb, wlast = early.popleft()
+                bu = pending[0]
+                addr = bu.addr + 8 * bu.beat
+                if bool(wlast) != (bu.beat == bu.len):
+                    self._violation(cycle, f"W: wlast={wlast} on beat {bu.beat} of "
+                                           f"{bu.len + 1} (burst {bu.addr:#x})")
+                resp = self._resp_at(addr)
+                lane = addr // 8 % self.lanes
+                if wstrb & ~(0xFF << 8 * lane):
+                    self._violation(cycle, f"W: strobes {wstrb:#x} outside lane {lane} of {addr:#x}")
+                wdata, wstrb = wdata >> 64 * lane & MASK64, wstrb >> 8 * lane & 0xFF
+                if resp:
+                    bu.resp = resp
+                elif wstrb:
+                    self._write_beat(addr, wdata, wstrb)
+                bu.beat += 1
+                if bu.beat > bu.len:
+                    pending.popleft()
+                    bu.due = cycle + self.b_latency
+                    responses.append(bu)
+            if early:                        # W data accepted ahead of its AW
+                st["w_ahead_cycles"] = st.get("w_ahead_cycles", 0) + 1
             if bvalid and bready:
                 st["b"] += 1
                 responses.popleft()
                 bvalid = 0
 
             # outputs for the next cycle
-            ctx.set(b.awready, self._ready("aw") if len(pending) < self.queue_depth else 0)
+            aw_ok = len(pending) < self.queue_depth and (early or not self.aw_waits_for_w)
+            ctx.set(b.awready, self._ready("aw") if aw_ok else 0)
             ctx.set(b.wready, self._ready("w"))
             if not bvalid and responses:
                 head = responses[0]

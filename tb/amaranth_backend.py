@@ -146,14 +146,16 @@ class SimHostMemory:
         self.mem.write(addr, data)
 
 
-def run_engine(params, body, *, until_s=5e-3, seed=1, pause=0.0, read_latency=2, errors=(), hang=()):
-    """Simulate the whole engine against an AXI host memory; `body(ctx, dut, device, memory, axi)`."""
+def run_engine(params, body, *, until_s=5e-3, seed=1, pause=0.0, read_latency=2, errors=(), hang=(),
+               **axi_kw):
+    """Simulate the whole engine against an AXI host memory; `body(ctx, dut, device, memory, axi)`.
+    `axi_kw` goes to `AxiMemoryModel` (e.g. b_latency, aw_waits_for_w)."""
     from chimney.rtl.top import ChimneyEngine
     from chimney.tb.amaranth_axi import AxiMemoryModel
     dut = ChimneyEngine(params)
     memory = SimHostMemory()
     axi = AxiMemoryModel(dut.dma, memory.mem, seed=seed, pause=pause, read_latency=read_latency,
-                         max_burst=params.max_burst, errors=list(errors), hang=list(hang))
+                         max_burst=params.max_burst, errors=list(errors), hang=list(hang), **axi_kw)
 
     async def bench(ctx, dut):
         await body(ctx, dut, AmaranthSimDevice(ctx, dut, timeout_cycles=20000), memory, axi)

@@ -219,6 +219,9 @@ CONFIGS = {
     "bus128": (EngineParams(data_width=128), dict(pause=0.2, read_latency=2), 40, 30),
     "bus512-burst7": (EngineParams(data_width=512, max_burst=7),
                       dict(pause=0.2, sink_pause=0.2, b_latency=1), 40, 30),
+    # a subordinate that raises AWREADY only after the burst's W data (AXI4 allows it):
+    # the master must not hold W back for AWREADY
+    "aw-waits-for-w": (EngineParams(), dict(aw_waits_for_w=True, pause=0.2, b_latency=1), 40, 30),
 }
 
 
@@ -258,6 +261,8 @@ def test_random_traffic(config):
     assert mem.read(WR_LO, WR_HI - WR_LO) == bytes(ref)
     # the 4 KiB rule and max_burst really split these requests
     assert tb.model.stats["ar"] > len(reads) and tb.model.stats["aw"] > len(jobs)
+    if knobs.get("aw_waits_for_w"):
+        assert tb.model.stats.get("w_ahead_cycles", 0) > 0
 
 
 def strobe_cases():

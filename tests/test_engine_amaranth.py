@@ -31,3 +31,16 @@ def test_engine_under_back_pressure():
         await engine.requests_handed_back_in_order(rings, regs, memory, SMALL)
     axi = run_engine(SMALL, bench, pause=0.4, read_latency=5, seed=3)
     assert axi.violations == []
+
+
+def test_engine_with_a_subordinate_that_waits_for_w():
+    """Host memory that raises AWREADY only after the burst's W data (AXI4 allows it):
+    the DMA master must send W without waiting for AWREADY, or nothing is written."""
+    async def bench(ctx, dut, device, memory, axi):
+        regs = Registers(device, SMALL)
+        rings = RawRings(regs, memory)
+        await rings.start()
+        await engine.requests_handed_back_in_order(rings, regs, memory, SMALL)
+    axi = run_engine(SMALL, bench, pause=0.2, aw_waits_for_w=True, seed=5)
+    assert axi.violations == []
+    assert axi.stats.get("w_ahead_cycles", 0) > 0
