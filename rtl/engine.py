@@ -633,6 +633,15 @@ def _completion_states(m, d):
             m.next = "IDLE"
 
 
+def _push_deleg(m, d, then):
+    """Queue the entry's delegated bytes from the current row slot (the emitter formats
+    them into NDIS layout); once taken, the next row goes to the other slot."""
+    with m.If(d.push(EmitKind.DELEG, addr=d.entry.state_addr + WRITE_BACK[ObjType.TCP].start,
+                     obj_type=d.htype, slot=d.slot)):
+        m.d.sync += d.slot.eq(~d.slot)
+        m.next = then
+
+
 def _goto_ret(m, d, reg):
     with m.Switch(reg):
         for name, code in RET.items():
@@ -658,10 +667,7 @@ def _subroutine_states(m, d):
         with m.If(~d.p_deleg | (d.htype == ObjType.PATH)):
             m.next = "EMIT_STATUS"
         with m.Else():
-            with m.If(d.push(EmitKind.DELEG, addr=d.entry.state_addr + WRITE_BACK[ObjType.TCP].start,
-                             obj_type=d.htype, slot=d.slot)):
-                m.d.sync += d.slot.eq(~d.slot)
-                m.next = "EMIT_STATUS"
+            _push_deleg(m, d, "EMIT_STATUS")
 
     with m.State("EMIT_STATUS"):
         m.d.comb += e.busy.eq(1)
@@ -1033,10 +1039,7 @@ def _list_states(m, d):
 
     with m.State("FAST_DELEG"):
         m.d.comb += e.busy.eq(1)
-        with m.If(d.push(EmitKind.DELEG, addr=ent.state_addr + WRITE_BACK[ObjType.TCP].start,
-                         obj_type=d.htype, slot=d.slot)):
-            m.d.sync += d.slot.eq(~d.slot)
-            m.next = "FAST_STATUS"
+        _push_deleg(m, d, "FAST_STATUS")
 
     # Status SUCCESS; a TERMINATE frees the row and takes it off its parent's count
     with m.State("FAST_STATUS"):
