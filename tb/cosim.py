@@ -196,18 +196,19 @@ class CoSim:
         return names
 
     async def send(self, conn, lengths):
-        names = self._nbls(conn, lengths, "s")
-
-        async def make(side):
-            await side.driver.tcp_offload_send(side.blocks[conn], [NetBufferList(n, name=nm) for nm, n in names])
-        return await self._run(f"send {conn} {list(lengths)}", make)
+        return await self._post("send", conn, lengths)
 
     async def receive(self, conn, lengths):
-        names = self._nbls(conn, lengths, "r")
+        return await self._post("receive", conn, lengths)
+
+    async def _post(self, op, conn, lengths):
+        """Post sends or receives (one NBL per length) on both sides, with the same names."""
+        names = self._nbls(conn, lengths, op[0])
 
         async def make(side):
-            await side.driver.tcp_offload_receive(side.blocks[conn], [NetBufferList(n, name=nm) for nm, n in names])
-        return await self._run(f"receive {conn} {list(lengths)}", make)
+            post = getattr(side.driver, f"tcp_offload_{op}")
+            await post(side.blocks[conn], [NetBufferList(n, name=nm) for nm, n in names])
+        return await self._run(f"{op} {conn} {list(lengths)}", make)
 
     async def retrieve_failed(self):
         """What the host stack does after Retrieve/Abort: terminate each such connection
