@@ -11,36 +11,31 @@ from scenarios.raw import RawRings
 SMALL = EngineParams(n_neighbor=4, n_path=8, n_tcp=16, n_req=32, dma_timeout=2000)
 
 
-@pytest.mark.parametrize("scenario", sorted(engine.ALL))
-def test_engine(scenario):
+def _scenario(name):
+    """A run_engine body: bring the rings up, then the scenario `name` of scenarios/engine.py."""
     async def bench(ctx, dut, device, memory, axi):
         regs = Registers(device, SMALL)
         rings = RawRings(regs, memory)
         await rings.start()
-        await engine.ALL[scenario](rings, regs, memory, SMALL)
-    axi = run_engine(SMALL, bench)
+        await engine.ALL[name](rings, regs, memory, SMALL)
+    return bench
+
+
+@pytest.mark.parametrize("scenario", sorted(engine.ALL))
+def test_engine(scenario):
+    axi = run_engine(SMALL, _scenario(scenario))
     assert axi.violations == []
 
 
 def test_engine_under_back_pressure():
     """The round trip again with random stalls on every AXI channel and slow responses."""
-    async def bench(ctx, dut, device, memory, axi):
-        regs = Registers(device, SMALL)
-        rings = RawRings(regs, memory)
-        await rings.start()
-        await engine.requests_handed_back_in_order(rings, regs, memory, SMALL)
-    axi = run_engine(SMALL, bench, pause=0.4, read_latency=5, seed=3)
+    axi = run_engine(SMALL, _scenario("requests_handed_back_in_order"), pause=0.4, read_latency=5, seed=3)
     assert axi.violations == []
 
 
 def test_engine_with_a_subordinate_that_waits_for_w():
     """Host memory that raises AWREADY only after the burst's W data (AXI4 allows it):
     the DMA master must send W without waiting for AWREADY, or nothing is written."""
-    async def bench(ctx, dut, device, memory, axi):
-        regs = Registers(device, SMALL)
-        rings = RawRings(regs, memory)
-        await rings.start()
-        await engine.requests_handed_back_in_order(rings, regs, memory, SMALL)
-    axi = run_engine(SMALL, bench, pause=0.2, aw_waits_for_w=True, seed=5)
+    axi = run_engine(SMALL, _scenario("requests_handed_back_in_order"), pause=0.2, aw_waits_for_w=True, seed=5)
     assert axi.violations == []
     assert axi.stats.get("w_ahead_cycles", 0) > 0
