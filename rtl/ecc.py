@@ -13,10 +13,12 @@ would be copied into all 72 comparators (harmless in hardware, slow in simulatio
 
 from amaranth.hdl import Cat, Const, Value
 
-from chimney.contract.ecc import CHECK_BITS, CHECK_MASKS, CODE_BITS, DATA_BITS, H_COLUMNS
+from chimney.contract.ecc import (CHECK_BITS, CHECK_MASKS, CODE_BITS, DATA_BITS, GUARD_BITS,
+                                  GUARD_COLUMNS, H_COLUMNS, WordCode)
 
 __all__ = ["DATA_BITS", "CHECK_BITS", "CODE_BITS", "ecc_check_bits", "ecc_encode",
-           "ecc_syndrome", "ecc_correct", "ecc_decode"]
+           "ecc_syndrome", "ecc_correct", "ecc_decode",
+           "guard_bits", "word_encode", "guard_syndrome", "guarded_correct"]
 
 
 def ecc_check_bits(data):
@@ -69,3 +71,48 @@ def ecc_decode(code, syndrome):
     ce = Cat(*matches).any()
     ue = syndrome.any() & ~ce
     return code[:DATA_BITS] ^ Cat(*matches[:DATA_BITS]), ce, ue
+
+
+# --- the guard (chimney.contract.ecc.WordCode): meta words and pool entries -----------
+def guard_bits(payload):
+    """Payload (the word's low `len(payload)` bits) -> 16 guard bits, XOR trees of GUARD_COLUMNS."""
+    payload = Value.cast(payload)
+    return Cat(*(Cat(*(payload[j] for j in range(len(payload)) if GUARD_COLUMNS[j] >> b & 1)).xor()
+                 for b in range(GUARD_BITS)))
+
+
+def word_encode(data, code: WordCode):
+    """64-bit data -> stored word of `code` (the data's top guard_in bits are replaced)."""
+    data = Value.cast(data)
+    if not code.guarded:
+        return ecc_encode(data)
+    payload = data[:code.payload_bits]
+    g = guard_bits(payload)
+    return Cat(ecc_encode(Cat(payload, g[:code.guard_in])), g[code.guard_in:])
+
+
+def guard_syndrome(stored, code: WordCode):
+    """Stored word -> 16-bit guard syndrome (computed beside the SECDED syndrome)."""
+    stored = Value.cast(stored)
+    return guard_bits(stored[:code.payload_bits]) ^ Cat(stored[code.payload_bits:DATA_BITS], stored[CODE_BITS:])
+
+
+def guarded_correct(stored, syndrome, gsyn, code: WordCode):
+    """(stored word, SECDED syndrome, guard syndrome) -> (corrected stored word, ce, ue, guard_ue).
+
+    The same decision as `WordCode.decode`: a SECDED column match corrects only if the
+    guard syndrome is that bit's guard column; with a clean SECDED syndrome, a guard
+    syndrome of one bit stored beside the 72 is that bit flipped. Anything else non-zero
+    is uncorrectable; `guard_ue` marks those SECDED alone would have accepted."""
+    stored, syndrome, gsyn = Value.cast(stored), Value.cast(syndrome), Value.cast(gsyn)
+    flips = Cat(*(syndrome == Const(col, CHECK_BITS) for col in H_COLUMNS))
+    # the guard syndrome once the SECDED flip is applied (flips is one-hot or zero)
+    gfix = Cat(*(gsyn[b] ^ Cat(*(flips[j] for j in range(CODE_BITS) if code.guard_of_bit(j) >> b & 1)).any()
+                 for b in range(GUARD_BITS)))
+    sec_clean = ~syndrome.any()
+    ext = Cat(*(sec_clean & (gsyn == Const(1 << i, GUARD_BITS)) for i in range(code.guard_in, GUARD_BITS)))
+    ce = (flips.any() & ~gfix.any()) | (ext.any() if code.guard_ext else Const(0))
+    ue = (syndrome.any() | gsyn.any()) & ~ce
+    sec_ue = syndrome.any() & ~flips.any()
+    fixed = Cat(stored[:CODE_BITS] ^ flips, stored[CODE_BITS:] ^ ext) if code.guard_ext else stored ^ flips
+    return fixed, ce, ue, ue & ~sec_ue

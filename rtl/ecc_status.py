@@ -3,7 +3,8 @@
 Source i is memory id i (`chimney.contract.MEMORIES`); connect each EccMemory's
 ev_ce/ev_ue/ev_addr/ev_syndrome to `sources[i]` (see `connect_source`). Row-check
 (CRC) failures arrive on crc_fail/crc_mem/crc_addr and count as uncorrectable
-with kind 2.
+with kind 2; an uncorrectable word found by a memory's guard (`guard` with `ue`)
+has kind 3.
 
 All inputs (clear included) are registered first, so the long SECDED decode in
 front of ev_* never meets the counters' adders in one cycle; every output thus
@@ -19,8 +20,6 @@ ECC_LAST_UE_SYN = {last_ue_kind, last_ue_syndrome}; ce_event/ue_event set
 ERR_STATUS.ECC_CORRECTED / ECC_UNCORRECTABLE.
 """
 
-from enum import IntEnum
-
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -32,24 +31,20 @@ __all__ = ["UeKind", "MEM_BITS", "ErrorSourceSignature", "EccReporter", "connect
 MEM_BITS = 5
 
 
-class UeKind(IntEnum):
-    """ECC_LAST_UE_SYN.KIND"""
-    NONE = 0
-    SECDED = 1           # double (or worse) error detected by SECDED
-    CRC = 2              # row CRC mismatch
+from chimney.contract.ecc import UeKind      # ECC_LAST_UE_SYN.KIND: NONE, SECDED, CRC, GUARD
 
 
 def ErrorSourceSignature(addr_bits):
     """One memory's error events, seen from the memory (the reporter takes it flipped)."""
     return wiring.Signature({"ce": Out(1), "ue": Out(1), "addr": Out(addr_bits),
-                             "syndrome": Out(CHECK_BITS)})
+                             "syndrome": Out(CHECK_BITS), "guard": Out(1)})
 
 
 def connect_source(m, reporter, i, mem):
     """Wire EccMemory `mem`'s ev_* outputs to source (memory id) `i` of `reporter`."""
     src = reporter.sources[i]
     m.d.comb += [src.ce.eq(mem.ev_ce), src.ue.eq(mem.ev_ue),
-                 src.addr.eq(mem.ev_addr), src.syndrome.eq(mem.ev_syndrome)]
+                 src.addr.eq(mem.ev_addr), src.syndrome.eq(mem.ev_syndrome), src.guard.eq(mem.ev_guard)]
 
 
 class EccReporter(wiring.Component):
@@ -86,6 +81,7 @@ class EccReporter(wiring.Component):
         ue = [reg(s.ue, f"ue_{i}") for i, s in enumerate(self.sources)]
         addr = [reg(s.addr, f"addr_{i}") for i, s in enumerate(self.sources)]
         syn = [reg(s.syndrome, f"syn_{i}") for i, s in enumerate(self.sources)]
+        guard = [reg(s.guard, f"guard_{i}") for i, s in enumerate(self.sources)]
         crc_fail = reg(self.crc_fail, "crc_fail_r")
         crc_mem = reg(self.crc_mem, "crc_mem_r")
         crc_addr = reg(self.crc_addr, "crc_addr_r")
@@ -121,9 +117,10 @@ class EccReporter(wiring.Component):
         ue_mem = Signal(MEM_BITS)             # lowest SECDED source with a UE this cycle
         ue_addr = Signal(self.addr_bits)
         ue_syn = Signal(CHECK_BITS)
+        ue_guard = Signal()
         for i in reversed(range(n)):
             with m.If(ue[i]):
-                m.d.comb += [ue_mem.eq(i), ue_addr.eq(addr[i]), ue_syn.eq(syn[i])]
+                m.d.comb += [ue_mem.eq(i), ue_addr.eq(addr[i]), ue_syn.eq(syn[i]), ue_guard.eq(guard[i])]
         with m.If(crc_fail & (~ue_any | (crc_mem < ue_mem))):
             m.d.sync += [self.last_ue_valid.eq(1), self.last_ue_addr.eq(crc_addr),
                          self.last_ue_mem.eq(crc_mem), self.last_ue_syndrome.eq(0),
@@ -131,5 +128,5 @@ class EccReporter(wiring.Component):
         with m.Elif(ue_any):
             m.d.sync += [self.last_ue_valid.eq(1), self.last_ue_addr.eq(ue_addr),
                          self.last_ue_mem.eq(ue_mem), self.last_ue_syndrome.eq(ue_syn),
-                         self.last_ue_kind.eq(UeKind.SECDED)]
+                         self.last_ue_kind.eq(Mux(ue_guard, UeKind.GUARD, UeKind.SECDED))]
         return m

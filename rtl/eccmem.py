@@ -33,6 +33,13 @@ once: later writes are clean until inj_arm has been low for a cycle, so an
 owner that clears its ARM bit a few cycles late cannot inject twice. Scrub-back
 writes never inject.
 
+Guard (guard_in not None; meta words and pool entries, `chimney.contract.ecc.WordCode`):
+the word also carries 16 guard check bits, `guard_in` of them in its free top bits and
+the rest stored beside the 72. The guard syndrome is computed in the same stage as the
+SECDED one; the correct stage takes a SECDED single-bit match only when the guard agrees,
+and calls everything else uncorrectable (`ev_guard` marks those SECDED alone would have
+accepted). rd_data shows the guard bits as zero. Injection flips the first 72 bits.
+
 ecc=False: the RAM stores plain 64-bit words, rd_ce/rd_ue/rd_syndrome/ev_* are
 always 0, nothing is scrubbed, and injection flips inj_mask[63:0].
 """
@@ -42,7 +49,10 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .ecc import CHECK_BITS, CODE_BITS, DATA_BITS, ecc_correct, ecc_encode, ecc_syndrome
+from chimney.contract.ecc import GUARD_BITS, SECDED, WordCode
+
+from .ecc import (CHECK_BITS, CODE_BITS, DATA_BITS, ecc_correct, ecc_syndrome, guard_syndrome,
+                  guarded_correct, word_encode)
 
 __all__ = ["EccMemory", "peek", "poke", "flip"]
 
@@ -52,7 +62,7 @@ class EccMemory(wiring.Component):
 
     LATENCY = 2
 
-    def __init__(self, depth, *, ecc=True, name="mem", latency=2):
+    def __init__(self, depth, *, ecc=True, name="mem", latency=2, guard_in=None):
         if depth < 1:
             raise ValueError("depth must be at least 1")
         if latency not in (2, 3, 4):
@@ -62,7 +72,9 @@ class EccMemory(wiring.Component):
         self.ecc = bool(ecc)
         self.name = name                     # logical name (e.g. a chimney.contract.MEMORIES entry)
         self.abits = abits = max(1, (depth - 1).bit_length())
-        self.width = CODE_BITS if self.ecc else DATA_BITS
+        # guard_in not None: the word also carries the 16-bit guard (meta words, pool entries)
+        self.code = (WordCode(guard_in) if guard_in is not None else SECDED) if self.ecc else None
+        self.width = self.code.width if self.ecc else DATA_BITS
         self.memory = Memory(shape=self.width, depth=depth, init=[])   # all-zero is a valid codeword
         # Ports are made here, not in elaborate(), so elaborating twice cannot add ports twice.
         self._wp = self.memory.write_port()
@@ -71,6 +83,7 @@ class EccMemory(wiring.Component):
             "rd_addr": In(abits), "rd_en": In(1),
             "rd_valid": Out(1), "rd_data": Out(DATA_BITS), "rd_ce": Out(1), "rd_ue": Out(1),
             "rd_syndrome": Out(CHECK_BITS), "rd_addr_out": Out(abits),
+            "ev_guard": Out(1),                  # with ev_ue: found by the guard, not SECDED
             "wr_addr": In(abits), "wr_en": In(1), "wr_data": In(DATA_BITS),
             "inj_arm": In(1), "inj_mask": In(CODE_BITS), "inj_done": Out(1),
             "ev_ce": Out(1), "ev_ue": Out(1), "ev_addr": Out(abits), "ev_syndrome": Out(CHECK_BITS),
@@ -97,9 +110,9 @@ class EccMemory(wiring.Component):
             m.d.sync += inj_used.eq(0)
         with m.Elif(inject):
             m.d.sync += inj_used.eq(1)
-        wr_code = ecc_encode(self.wr_data) if self.ecc else self.wr_data
+        wr_code = word_encode(self.wr_data, self.code) if self.ecc else self.wr_data
         client_code = Signal(width)
-        m.d.comb += client_code.eq(wr_code ^ Mux(inject, self.inj_mask[:width], 0))
+        m.d.comb += client_code.eq(wr_code ^ Mux(inject, self.inj_mask[:min(width, CODE_BITS)], 0))
 
         # --- read pipeline -----------------------------------------------------
         # (valid, addr, stale) travel with each read. `stale`: the client wrote that
@@ -130,26 +143,39 @@ class EccMemory(wiring.Component):
             ]
             return m
 
+        guarded = self.code.guarded
         syn = Signal(CHECK_BITS, name="syndrome")
-        m.d.comb += syn.eq(ecc_syndrome(code))
+        gsyn = Signal(GUARD_BITS, name="guard_syndrome")
+        m.d.comb += syn.eq(ecc_syndrome(code[:CODE_BITS]))
+        if guarded:                                # beside the SECDED syndrome, not after it
+            m.d.comb += gsyn.eq(guard_syndrome(code, self.code))
         if self.LATENCY >= 3:                      # XOR trees and column match in separate cycles
             code, syn = stage(code, "s3_code"), stage(syn, "s3_syn")
-        corrected = Signal(CODE_BITS, name="corrected")
+            if guarded:
+                gsyn = stage(gsyn, "s3_gsyn")
+        corrected = Signal(width, name="corrected")
         ce_raw = Signal(name="ce_raw")
         ue_raw = Signal(name="ue_raw")
-        fixed, fixed_ce, fixed_ue = ecc_correct(code, syn)
+        guard_raw = Signal(name="guard_ue_raw")
+        if guarded:
+            fixed, fixed_ce, fixed_ue, fixed_guard = guarded_correct(code, syn, gsyn, self.code)
+            m.d.comb += guard_raw.eq(fixed_guard)
+        else:
+            fixed, fixed_ce, fixed_ue = ecc_correct(code, syn)
         m.d.comb += [corrected.eq(fixed), ce_raw.eq(fixed_ce), ue_raw.eq(fixed_ue)]
         if self.LATENCY == 4:                      # registered outputs
-            corrected, ce_raw, ue_raw, syn = (stage(corrected, "s4_corrected"), stage(ce_raw, "s4_ce"),
-                                              stage(ue_raw, "s4_ue"), stage(syn, "s4_syn"))
+            corrected, ce_raw, ue_raw, syn, guard_raw = (
+                stage(corrected, "s4_corrected"), stage(ce_raw, "s4_ce"), stage(ue_raw, "s4_ue"),
+                stage(syn, "s4_syn"), stage(guard_raw, "s4_guard_ue"))
         ce = Signal()
         ue = Signal()
         m.d.comb += [
             ce.eq(valid & ce_raw),
             ue.eq(valid & ue_raw),
-            self.rd_data.eq(corrected[:DATA_BITS]),
+            self.rd_data.eq(corrected[:self.code.payload_bits]),     # guard bits read as zero
             self.rd_ce.eq(ce), self.rd_ue.eq(ue), self.rd_syndrome.eq(syn),
             self.ev_ce.eq(ce), self.ev_ue.eq(ue), self.ev_syndrome.eq(syn),
+            self.ev_guard.eq(ue & guard_raw),
         ]
 
         # --- CE scrub-back ------------------------------------------------------------
@@ -158,7 +184,7 @@ class EccMemory(wiring.Component):
         # client write. A client write to the address at any point drops it.
         scrub_ce = Signal(name="scrub_ce")
         scrub_addr = Signal(self.abits, name="scrub_addr")
-        scrub_code = Signal(CODE_BITS, name="scrub_code")
+        scrub_code = Signal(width, name="scrub_code")
         m.d.sync += [
             scrub_ce.eq(ce & ~stale & ~client_writes(addr)),
             scrub_addr.eq(addr),
@@ -166,7 +192,7 @@ class EccMemory(wiring.Component):
         ]
         buf_valid = Signal()
         buf_addr = Signal(self.abits)
-        buf_code = Signal(CODE_BITS)
+        buf_code = Signal(width)
         drain = Signal()
         m.d.comb += [drain.eq(buf_valid & ~self.wr_en), self.busy_scrub.eq(buf_valid | scrub_ce)]
         with m.If(drain | (buf_valid & client_writes(buf_addr))):
@@ -198,7 +224,7 @@ def poke(ctx, mem, addr, value):
 
 
 async def flip(ctx, mem, addr, mask):
-    """XOR `mask` (72 bits: data 63:0, check 71:64) into stored word `addr`; returns the new raw word."""
+    """XOR `mask` (data 63:0, check 71:64, then any guard bits) into stored word `addr`; returns the new raw word."""
     memory = _memory(mem)
     value = (ctx.get(memory.data[addr]) ^ mask) & ((1 << Shape.cast(memory.shape).width) - 1)
     ctx.set(memory.data[addr], value)

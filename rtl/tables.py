@@ -13,7 +13,7 @@ from amaranth.hdl import Module, Signal, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from chimney.contract import EngineParams, MEMORIES, memory_depth
+from chimney.contract import EngineParams, MEMORIES, guard_split, memory_depth
 from chimney.contract.layout import bits_for
 
 from .eccmem import EccMemory
@@ -40,7 +40,8 @@ class StateTables(wiring.Component):
 
     def __init__(self, params: EngineParams = EngineParams()):
         self.params = params
-        self.mems = {name: EccMemory(memory_depth(params, name), ecc=params.ecc, latency=params.ram_latency)
+        self.mems = {name: EccMemory(memory_depth(params, name), ecc=params.ecc, latency=params.ram_latency,
+                                     guard_in=(guard_split(params, name) or (None,))[0])
                      for name, _, _ in MEMORIES}
         n = len(MEMORIES)
         super().__init__({
@@ -112,7 +113,7 @@ class StateTables(wiring.Component):
             src = rep.sources[mem_id]
             m.d.comb += [
                 src.ce.eq(mem.ev_ce), src.ue.eq(mem.ev_ue),
-                src.addr.eq(mem.ev_addr), src.syndrome.eq(mem.ev_syndrome),
+                src.addr.eq(mem.ev_addr), src.syndrome.eq(mem.ev_syndrome), src.guard.eq(mem.ev_guard),
             ]
         m.d.comb += [
             self.inj_done.eq(inj_done_any),

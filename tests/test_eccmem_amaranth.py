@@ -192,7 +192,7 @@ def test_crc_accumulator_row(rng):
 
 # --- EccMemory ---------------------------------------------------------------------------
 OUTS = ("rd_valid", "rd_data", "rd_ce", "rd_ue", "rd_syndrome", "rd_addr_out", "inj_done",
-        "ev_ce", "ev_ue", "ev_addr", "ev_syndrome", "busy_scrub")
+        "ev_ce", "ev_ue", "ev_addr", "ev_syndrome", "ev_guard", "busy_scrub")
 
 
 async def step(ctx, dut, rd=None, wr=None):
@@ -727,3 +727,74 @@ def test_memory_to_reporter(rng):
             (7, 9, UeKind.SECDED)
 
     run(top, bench)
+
+
+# --- the guard (meta words and pool entries) ------------------------------------------
+# every latency with the default TCP meta split, the other splits at the default latency
+GUARD_CASES = pytest.mark.parametrize("guard_in,latency", [(7, 2), (7, 3), (7, 4), (0, 3), (1, 3), (16, 3)],
+                                      ids=["in7-lat2", "in7-lat3", "in7-lat4", "in0-lat3", "in1-lat3", "in16-lat3"])
+
+
+@GUARD_CASES
+def test_eccmem_guard_against_contract(rng, latency, guard_in):
+    """A guarded memory decodes every damaged word exactly as `WordCode.decode`: single
+    flips anywhere (the bits beside the 72 included) corrected and scrubbed back; 2 to 8
+    flips and whole random words detected unless they land on or next to another
+    codeword; guard bits read as zero; `ev_guard` marks what SECDED alone would take."""
+    code = contract.WordCode(guard_in)
+    depth = 16
+    dut = EccMemory(depth, latency=latency, guard_in=guard_in)
+    assert dut.width == code.width
+    seen = {}
+
+    async def bench(ctx):
+        words = [rng.getrandbits(code.payload_bits) for _ in range(depth)]
+        await fill(ctx, dut, words)
+        for a, w in enumerate(words):
+            assert peek(ctx, dut, a) == code.encode(w), "stored word differs from the contract's"
+        for n in range(96):
+            a = rng.randrange(depth)
+            kind = ("single", "multi", "word")[n % 3]
+            if kind == "word":
+                bad = rng.getrandbits(code.width)
+                poke(ctx, dut, a, bad)
+            else:
+                k = 1 if kind == "single" else rng.randint(2, 8)
+                bad = await flip(ctx, dut, a, sum(1 << b for b in rng.sample(range(code.width), k)))
+            data, status, syn, ue_kind, fixed = code.decode(bad)
+            out = await read(ctx, dut, a)
+            got = (out["rd_data"], out["rd_ce"], out["rd_ue"], out["rd_syndrome"], out["ev_guard"])
+            want = (data, int(status == EccStatus.CORRECTED), int(status == EccStatus.UNCORRECTABLE), syn,
+                    int(ue_kind == contract.UeKind.GUARD))
+            assert got == want, (kind, hex(bad))
+            if kind == "single":
+                assert status == EccStatus.CORRECTED and data == words[a]
+            elif kind == "multi" and bin(bad ^ code.encode(words[a])).count("1") <= 4:
+                assert status == EccStatus.UNCORRECTABLE, "an error of 2 to 4 bits must be detected"
+            await idle(ctx, dut, 3)
+            if status == EccStatus.CORRECTED:
+                assert peek(ctx, dut, a) == fixed, "corrected word not scrubbed back"
+            seen[(kind, status.name, ue_kind.name)] = seen.get((kind, status.name, ue_kind.name), 0) + 1
+            await step(ctx, dut, wr=(a, words[a]))
+
+    run(dut, bench)
+    print("outcomes", seen)
+    assert seen.get(("multi", "UNCORRECTABLE", "GUARD"), 0) + seen.get(("word", "UNCORRECTABLE", "GUARD"), 0) > 0, \
+        "no damage SECDED alone would have taken: the test did not exercise the guard"
+
+
+def test_guard_catches_what_secded_miscorrects(rng):
+    """Triple flips that SECDED alone 'corrects' into another word: the guarded memory
+    reports every one uncorrectable (kind GUARD), for each split the default build uses."""
+    from chimney.contract import EngineParams, MEMORIES, guard_split
+    for name in [n for n, _, k in MEMORIES if k in ("meta", "pool")]:
+        code = contract.WordCode(guard_split(EngineParams(), name)[0])
+        hits = 0
+        while hits < 50:
+            w = code.encode(rng.getrandbits(code.payload_bits))
+            mask = sum(1 << b for b in rng.sample(range(72), 3))
+            if contract.ecc_decode((w ^ mask) & ((1 << 72) - 1))[1] != EccStatus.CORRECTED:
+                continue                                   # SECDED alone detects this one
+            hits += 1
+            _, status, _, kind, _ = code.decode(w ^ mask)
+            assert (status, kind) == (EccStatus.UNCORRECTABLE, contract.UeKind.GUARD), (name, hex(mask))

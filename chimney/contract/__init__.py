@@ -10,7 +10,8 @@ from .status import (NdisStatus, TcpEventType, TcpUploadReason, TcpConnectionSta
 from .layout import Field, Layout, Union
 from .rows import (TCP_DATA, PATH_DATA, NEIGHBOR_DATA, DATA, IDENT, HANDLE, CACHED_FIELDS,
                    MEMORIES, MEMORY_ID, data_words, cached_mask, meta_layout, pool_layout,
-                   make_handle, split_handle, memory_id, memory_depth)
+                   make_handle, split_handle, memory_id, memory_depth, guard_split, word_code,
+                   stored_width)
 from .descriptors import (COMMAND, COMPLETION, EVENT, LIST_ENTRY, REQ_HEADER, REQ_RECORD,
                           COMMAND_BYTES, COMPLETION_BYTES, EVENT_BYTES, LIST_ENTRY_BYTES,
                           REQ_HEADER_BYTES, REQ_RECORD_BYTES, NO_INDEX, MAX_POST_LENGTH,

@@ -108,3 +108,133 @@ def crc_matrices():
     state_cols = [crc_step(1 << i, 0) for i in range(32)]
     data_cols = [crc_step(0, 1 << j) for j in range(64)]
     return state_cols, data_cols
+
+
+# --- the guard: 16 more check bits on meta words and pool entries ------------------
+# SECDED alone takes a word with three or more flipped bits for a single-bit error
+# about a quarter of the time and "corrects" it into another valid-looking word. Data
+# and ident words have the row CRC behind them; meta words and pool entries, which
+# change with every command, have this guard instead: 16 check bits of a shortened
+# cyclic code over the word, so that the stored word is a codeword of SECDED and the
+# guard together. Where the layout leaves bits free at the top of the 64-bit word the
+# guard sits there (`guard_in` bits); the rest (`16 - guard_in`) are stored beside the
+# 72 SECDED bits. A read corrects what the combined code calls a single-bit error and
+# calls everything else uncorrectable, so every error of up to four bits is detected
+# and a wider one passes only if it lands within one bit of another codeword
+# (about 89 in 2^24 for a random word). tests/test_contract.py checks the minimum
+# distance (6) for every split.
+
+GUARD_BITS = 16
+GUARD_POLY = 0x3D65        # CRC-16/DNP generator; the distance 6 above holds for every split with it
+
+
+def _guard_columns():
+    cols, r = [], 1
+    for j in range(16 + DATA_BITS):        # x^(16+j) mod g(x): column of data bit j
+        if j >= 16:
+            cols.append(r)
+        r <<= 1
+        if r >> GUARD_BITS:
+            r ^= (1 << GUARD_BITS) | GUARD_POLY
+    return tuple(cols)
+
+
+#: GUARD_COLUMNS[j]: the guard syndrome bits flipped by data bit j of the payload.
+GUARD_COLUMNS = _guard_columns()
+
+
+class UeKind(IntEnum):
+    """ECC_LAST_UE_SYN.KIND: what found an uncorrectable word."""
+    NONE = 0
+    SECDED = 1             # SECDED alone: a double (or worse) error
+    CRC = 2                # the row CRC over data words and host handle
+    GUARD = 3              # the guard of a meta word or pool entry (SECDED alone would have taken it)
+
+
+def guard_value(payload, payload_bits):
+    g = 0
+    for j in range(payload_bits):
+        if payload >> j & 1:
+            g ^= GUARD_COLUMNS[j]
+    return g
+
+
+class WordCode:
+    """How one memory stores a 64-bit word: SECDED (72,64), optionally with the guard.
+
+    Stored layout: bits 63:0 the word (its top `guard_in` bits hold guard bits 0..guard_in-1),
+    71:64 the SECDED check bits over those 64 bits, then guard bits guard_in..15 (`guard_ext`
+    of them). Clients see the word with the guard bits as zero."""
+
+    def __init__(self, guard_in=None):
+        self.guarded = guard_in is not None
+        self.guard_in = guard_in or 0
+        if not 0 <= self.guard_in <= GUARD_BITS:
+            raise ValueError("guard_in must be 0..16")
+        self.guard_ext = GUARD_BITS - self.guard_in if self.guarded else 0
+        self.payload_bits = DATA_BITS - self.guard_in
+        self.width = CODE_BITS + self.guard_ext
+        self.payload_mask = (1 << self.payload_bits) - 1
+
+    def __repr__(self):
+        return f"WordCode(guard_in={self.guard_in if self.guarded else None})"
+
+    def guard_of_bit(self, j):
+        """Guard-syndrome column of stored bit j (0 for SECDED check bits)."""
+        if j < self.payload_bits:
+            return GUARD_COLUMNS[j]
+        if j < DATA_BITS:
+            return 1 << (j - self.payload_bits)
+        if j < CODE_BITS:
+            return 0
+        return 1 << (self.guard_in + j - CODE_BITS)
+
+    def columns(self):
+        """Column of the combined parity-check matrix per stored bit: SECDED syndrome in
+        bits 7:0, guard syndrome in 23:8 (guarded codes only)."""
+        if not self.guarded:
+            return list(H_COLUMNS)
+        sec = list(H_COLUMNS) + [0] * self.guard_ext
+        return [sec[j] | self.guard_of_bit(j) << CHECK_BITS for j in range(self.width)]
+
+    def encode(self, data):
+        payload = data & self.payload_mask
+        if not self.guarded:
+            return ecc_encode(data & ((1 << DATA_BITS) - 1))
+        g = guard_value(payload, self.payload_bits)
+        word = payload | (g & ((1 << self.guard_in) - 1)) << self.payload_bits
+        return ecc_encode(word) | (g >> self.guard_in) << CODE_BITS
+
+    def guard_syndrome(self, code):
+        word = code & ((1 << DATA_BITS) - 1)
+        stored = word >> self.payload_bits | (code >> CODE_BITS) << self.guard_in
+        return guard_value(word & self.payload_mask, self.payload_bits) ^ stored
+
+    def decode(self, code):
+        """Stored word -> (data, EccStatus, SECDED syndrome, UeKind, corrected stored word)."""
+        if not self.guarded:
+            data, status, syn = ecc_decode(code)
+            fixed = ecc_encode(data) if status == EccStatus.CORRECTED else code
+            return data, status, syn, UeKind.SECDED if status == EccStatus.UNCORRECTABLE else UeKind.NONE, fixed
+        syn = ecc_syndrome(code & ((1 << CODE_BITS) - 1))
+        gsyn = self.guard_syndrome(code)
+        status, kind, fixed = EccStatus.OK, UeKind.NONE, code
+        if syn:
+            j = _SYNDROME_TO_BIT.get(syn)
+            if j is None:
+                status, kind = EccStatus.UNCORRECTABLE, UeKind.SECDED
+            elif gsyn == self.guard_of_bit(j):
+                status, fixed = EccStatus.CORRECTED, code ^ 1 << j
+            else:                                  # the data shows SECDED's flip (as the RTL), untrusted
+                status, kind = EccStatus.UNCORRECTABLE, UeKind.GUARD
+                return (code ^ 1 << j) & self.payload_mask, status, syn, kind, code
+        elif gsyn:
+            i = gsyn.bit_length() - 1
+            if gsyn == 1 << i and i >= self.guard_in:        # one flipped guard bit beside the 72
+                status, fixed = EccStatus.CORRECTED, code ^ 1 << (CODE_BITS + i - self.guard_in)
+            else:
+                status, kind = EccStatus.UNCORRECTABLE, UeKind.GUARD
+        return fixed & self.payload_mask, status, syn, kind, fixed
+
+
+SECDED = WordCode()

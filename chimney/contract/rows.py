@@ -17,6 +17,7 @@ from functools import lru_cache
 
 from .layout import Field, Layout, Union, bits_for, reserved
 from .params import EngineParams
+from .ecc import GUARD_BITS, WordCode
 from .status import ObjType
 
 WORD = 64
@@ -192,3 +193,31 @@ def memory_depth(params: EngineParams, name):
         return params.n_req
     rows = params.depth(t)
     return rows * data_words(t) if kind == "data" else rows
+
+
+# --- how each memory stores its words ------------------------------------------------
+def guard_split(params: EngineParams, name):
+    """(guard bits in the word's free top bits, guard bits stored beside the 72) for a
+    meta or pool memory; None for data and ident words (the row CRC covers those) and
+    for a build without ECC."""
+    _, t, kind = MEMORIES[MEMORY_ID[name]]
+    if not params.ecc or kind not in ("meta", "pool"):
+        return None
+    layout = pool_layout(params) if kind == "pool" else meta_layout(params, t)
+    inside = min(GUARD_BITS, WORD - layout.used)
+    return inside, GUARD_BITS - inside
+
+
+def word_code(params: EngineParams, name):
+    """The `WordCode` of memory `name` (None without ECC: plain 64-bit words)."""
+    if not params.ecc:
+        return None
+    split = guard_split(params, name)
+    return WordCode(None if split is None else split[0])
+
+
+def stored_width(params: EngineParams, name):
+    """Bits per stored word of memory `name`: 64 without ECC, 72 with SECDED, more with
+    a guard that does not fit inside the word."""
+    code = word_code(params, name)
+    return WORD if code is None else code.width

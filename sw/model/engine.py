@@ -22,10 +22,10 @@ from chimney.contract import (
     DATA, WRITE_BACK, register_map, make_handle, split_handle, data_words,
     cached_mask,
 )
-from chimney.contract.ecc import row_crc, ecc_decode
+from chimney.contract.ecc import row_crc
 from chimney.sw.bus import BusError, DeviceTimeout
 
-from .tables import Tables, Meta, PoolEntry, M64, M72
+from .tables import Tables, Meta, PoolEntry, M64
 
 M16 = 0xFFFF
 M32 = 0xFFFFFFFF
@@ -993,16 +993,16 @@ class RefEngine:
     # Fault injection and inspection (tests; no ECC side effects)
     # ======================================================================
     def peek(self, mem_name, addr):
-        """The raw 72-bit codeword stored at `addr` of `mem_name`."""
+        """The raw stored word at `addr` of `mem_name` (72 bits, more for a guard beside them)."""
         return self.tables.peek(mem_name, addr)
 
-    def corrupt(self, mem_name, addr, new72):
-        """Replace the stored codeword (no check bits recomputed)."""
-        self.tables.poke(mem_name, addr, new72)
+    def corrupt(self, mem_name, addr, new_word):
+        """Replace the stored word (no check bits recomputed)."""
+        self.tables.poke(mem_name, addr, new_word)
 
-    def flip(self, mem_name, addr, mask72):
-        """Flip bits of the stored codeword (bits 0..63 data, 64..71 check bits)."""
-        self.tables.poke(mem_name, addr, self.tables.peek(mem_name, addr) ^ (mask72 & M72))
+    def flip(self, mem_name, addr, mask):
+        """Flip bits of the stored word (0..63 data, 64..71 check bits, then any guard bits)."""
+        self.tables.poke(mem_name, addr, self.tables.peek(mem_name, addr) ^ mask)
 
     @staticmethod
     def word_addr(obj_type, kind, row, word=0):
@@ -1021,8 +1021,9 @@ class RefEngine:
         self.dma_faults.clear()
 
     def _decode_quiet(self, name, addr):
-        data, _, _ = ecc_decode(self.tables.peek(name, addr)) if self.params.ecc else (self.tables.peek(name, addr), 0, 0)
-        return data & M64
+        code = self.tables.codes[name]
+        word = self.tables.peek(name, addr)
+        return (word if code is None else code.decode(word)[0]) & M64
 
     def meta(self, obj_type, row) -> Meta:
         """Decoded meta word (corrected if possible), without counting or writing back."""

@@ -1,13 +1,15 @@
 """The engine's ten ECC-protected memories, stored exactly like the RTL stores them.
 
-Every word is a 72-bit (72,64) SECDED codeword (`chimney.contract.ecc`). Addressing:
+Every word is stored as its memory's `WordCode` stores it (`chimney.contract.ecc`): a
+(72,64) SECDED codeword, meta words and pool entries with the 16-bit guard as well
+(`chimney.contract.word_code`). Addressing:
 data memories `row * data_words + w`, ident and meta memories `row`, the request pool
 `entry`. Every read goes through `ecc_decode`:
 
 * CORRECTED: the corrected word is written back (the memory's own write-back: an
   armed ERRINJ does not apply to it, only client writes are injected),
   `ECC_CE_COUNT` += 1, `ECC_LAST_CE*` record it and `ERR_STATUS.ECC_CORRECTED` is set;
-* UNCORRECTABLE: `ECC_UE_COUNT` += 1, `ECC_LAST_UE*` (KIND 1) and
+* UNCORRECTABLE: `ECC_UE_COUNT` += 1, `ECC_LAST_UE*` (KIND 1, or 3 when the guard found it) and
   `ERR_STATUS.ECC_UNCORRECTABLE`; the caller decides what the loss means.
 
 A row-CRC mismatch is counted as uncorrectable with KIND 2 by `crc_mismatch()`.
@@ -16,15 +18,15 @@ A row-CRC mismatch is counted as uncorrectable with KIND 2 by `crc_mismatch()`.
 from dataclasses import dataclass, field
 
 from chimney.contract import (EngineParams, ErrorCode, ObjType, MEMORIES, MEMORY_ID, IDENT,
-                              data_words, memory_depth, meta_layout, pool_layout)
-from chimney.contract.ecc import ecc_encode, ecc_decode, EccStatus
+                              data_words, memory_depth, meta_layout, pool_layout, word_code)
+from chimney.contract.ecc import EccStatus, UeKind
 
 M64 = (1 << 64) - 1
 M72 = (1 << 72) - 1
 SAT32 = 0xFFFFFFFF
 
-UE_KIND_SECDED = 1
-UE_KIND_CRC = 2
+UE_KIND_SECDED = int(UeKind.SECDED)
+UE_KIND_CRC = int(UeKind.CRC)
 
 
 @dataclass
@@ -86,6 +88,8 @@ class Tables:
         self._kinds = {name: (t, kind) for name, t, kind in MEMORIES}
         self.meta_lay = {t: meta_layout(params, t) for t in ObjType}
         self.pool_lay = pool_layout(params)
+        self.codes = {name: word_code(params, name) for name in self.depth}
+        self.width = {name: 64 if c is None else c.width for name, c in self.codes.items()}
         #: callable(mem_id) -> 72-bit mask to flip in the word being written (ERRINJ), or 0
         self.injector = None
         self.clear()
@@ -96,7 +100,7 @@ class Tables:
         (CTRL.RESET, `power_on=False`) rewrites every meta word and pool entry as 0
         ("free, generation 0"), as the RTL's walker does; data and ident words keep
         what they hold (nothing reads them before an OFFLOAD rewrites them)."""
-        zero = ecc_encode(0) if self.ecc else 0
+        zero = 0                                   # the all-zero word is a codeword of every WordCode
         if power_on or not hasattr(self, "mem"):
             self.mem = {name: [zero] * d for name, d in self.depth.items()}
         else:
@@ -112,15 +116,15 @@ class Tables:
     def peek(self, name, addr):
         return self.mem[name][addr]
 
-    def poke(self, name, addr, code72):
-        self.mem[name][addr] = code72 & M72
+    def poke(self, name, addr, code):
+        self.mem[name][addr] = code & ((1 << self.width[name]) - 1)
 
     # --- word access ---------------------------------------------------------
     def write(self, name, addr, data):
         """Store 64-bit data with its check bits; an armed ERRINJ for this memory flips bits."""
-        code = ecc_encode(data & M64) if self.ecc else data & M64
+        code = self.codes[name].encode(data & M64) if self.ecc else data & M64
         if self.injector is not None:
-            code ^= self.injector(MEMORY_ID[name])
+            code ^= self.injector(MEMORY_ID[name]) & M72       # ERRINJ reaches the first 72 bits
         self.mem[name][addr] = code
 
     def read(self, name, addr):
@@ -128,7 +132,7 @@ class Tables:
         code = self.mem[name][addr]
         if not self.ecc:
             return code & M64
-        data, status, syn = ecc_decode(code)
+        data, status, syn, kind, fixed = self.codes[name].decode(code)
         if status == EccStatus.OK:
             return data
         mem_id = MEMORY_ID[name]
@@ -138,10 +142,10 @@ class Tables:
             self.on_error(ErrorCode.ECC_CORRECTED)
             # scrub-on-read: store the corrected word. This is the memory's own write-back,
             # not a client write: an armed ERRINJ does not apply to it (as in rtl/eccmem.py).
-            self.mem[name][addr] = ecc_encode(data)
+            self.mem[name][addr] = fixed
             return data
         self.log.ue_count = min(self.log.ue_count + 1, SAT32)
-        self.log.last_ue = (mem_id, addr, syn, UE_KIND_SECDED)
+        self.log.last_ue = (mem_id, addr, syn, int(kind))
         self.on_error(ErrorCode.ECC_UNCORRECTABLE)
         return None
 

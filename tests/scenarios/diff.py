@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from chimney.contract import (EngineParams, ObjType, Opcode, COMMAND, COMPLETION, EVENT, LIST_ENTRY, DATA,
                               DELEGATED, WRITE_BACK, REQ_HEADER, REQ_RECORD, MEMORIES, memory_depth,
-                              meta_layout, pool_layout)
-from chimney.contract.ecc import ecc_decode, ecc_encode
+                              meta_layout, pool_layout, word_code)
+from chimney.contract.ecc import ecc_encode
 from chimney.sw.bus import DeviceTimeout
 from chimney.sw.harness import run_sync
 from chimney.sw.regs import Registers
@@ -449,8 +449,9 @@ def _same_word(name, a, b):
     kind = next(k for n, _, k in MEMORIES if n == name)
     if kind not in ("meta", "pool"):
         return False
-    da, sa, _ = ecc_decode(a)
-    db, sb, _ = ecc_decode(b)
+    code = word_code(SMALL, name)
+    da, sa = code.decode(a)[:2]
+    db, sb = code.decode(b)[:2]
     if sa != sb:
         return False
     if kind == "pool":
