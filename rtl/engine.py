@@ -22,7 +22,7 @@ from chimney.contract import (EngineParams, ObjType, Opcode, ErrorCode, ERROR_ST
                               meta_layout, pool_layout, memory_id, cached_mask, NO_INDEX,
                               MAX_LIST_ENTRIES, MAX_POST_LENGTH, WRITE_BACK)
 from chimney.contract.ecc import CRC_INIT, CRC_XOROUT
-from chimney.contract.rows import TCP_DATA, GEN_BITS
+from chimney.contract.rows import TCP_DATA, GEN_BITS, TAG_BITS
 
 from .crc import crc32c_step
 from .dma import read_req_layout, READ_BEAT as ReadBeat
@@ -743,7 +743,7 @@ def _subroutine_states(m, d):
         m.d.comb += e.busy.eq(1)
         gen = d.mfield(d.meta_raw, d.htype, "gen")
         d.write(d.htype, "meta", d.hindex,
-                d.meta_value(d.htype, gen=gen + 1, **{"u.free.freed_tag": d.cmd_count[:8]}))
+                d.meta_value(d.htype, gen=gen + 1, **{"u.free.freed_tag": d.cmd_count[:TAG_BITS]}))
         with m.If((d.htype == ObjType.TCP) & (d.wgood != 0)):
             m.d.sync += [d.wp.eq(d.mfield(d.meta_raw, d.htype, "u.live.req_head")), d.wn.eq(0)]
             m.next = "FREE_POOL"
@@ -1004,7 +1004,7 @@ def _list_states(m, d):
         with m.If(d.meta_ue):
             m.next = "L_POISON_NEW"
         with m.Elif(~valid):
-            with m.If(d.is_term & ~poisoned & (gen == gen_next) & (freed_tag == d.cmd_count[:8])):
+            with m.If(d.is_term & ~poisoned & (gen == gen_next) & (freed_tag == d.cmd_count[:TAG_BITS])):
                 refuse(ErrorCode.DUPLICATE)
             with m.Else():
                 refuse(ErrorCode.STALE_HANDLE)
@@ -1049,7 +1049,7 @@ def _list_states(m, d):
         with m.If(d.push_status(ent.status_addr, Const(int(NdisStatus.SUCCESS), 32))):
             with m.If(d.is_term):
                 d.write(d.htype, "meta", d.hindex,
-                        d.meta_value(d.htype, gen=gen + 1, **{"u.free.freed_tag": d.cmd_count[:8]}))
+                        d.meta_value(d.htype, gen=gen + 1, **{"u.free.freed_tag": d.cmd_count[:TAG_BITS]}))
                 with m.If(d.htype == ObjType.NEIGHBOR):
                     m.d.sync += d.e_idx.eq(d.e_idx + 1)
                     m.next = "L_NEXT"

@@ -1,9 +1,10 @@
 """The patrol scrubber: reads every stored word in the background so errors are found
 (and single-bit ones corrected by `EccMemory`'s write-back) before a command needs them.
 
-A step checks one whole row (meta word; for an offloaded, healthy row also its ident
-and data words and the row CRC) or one request-pool entry, while the engine has
-granted it the tables; a row is never checked half before and half after a command.
+A step checks one whole row (meta word; only for an offloaded, healthy row also its
+ident and data words and the row CRC, so nothing is read or reported for a free or
+failed row's state) or one request-pool entry, while the engine has granted it the
+tables; a row is never checked half before and half after a command.
 Steps come every SCRUB_INTERVAL cycles with CTRL.SCRUB_EN, or back to back for one
 pass after SCRUB_CTRL.PASS. What it cannot correct it hands to the engine as a
 report; the engine marks the row failed, poisons it or quarantines the entry, and
@@ -97,10 +98,11 @@ class Scrubber(wiring.Component):
                         m.d.comb += [pool.rd_en.eq(1), pool.rd_addr.eq(row)]
                         m.next = "POOL_WAIT"
                     with m.Else():
+                        # the meta word alone: a free or failed row's ident word is not read
+                        # (its ECC outcome would be reported for a row nothing uses)
                         for i, t in enumerate(ORDER):
                             with m.If(tbl == i):
-                                m.d.comb += [port(t, "meta").rd_en.eq(1), port(t, "meta").rd_addr.eq(row),
-                                             port(t, "ident").rd_en.eq(1), port(t, "ident").rd_addr.eq(row)]
+                                m.d.comb += [port(t, "meta").rd_en.eq(1), port(t, "meta").rd_addr.eq(row)]
                         m.next = "META_WAIT"
 
             with m.State("POOL_WAIT"):
@@ -114,10 +116,10 @@ class Scrubber(wiring.Component):
             with m.State("META_WAIT"):
                 m.d.comb += self.busy.eq(1)
                 for i, t in enumerate(ORDER):
-                    mp, ip = port(t, "meta"), port(t, "ident")
+                    mp = port(t, "meta")
                     with m.If((tbl == i) & mp.rd_valid):
                         mv = data.View(meta_layout(p, t).amaranth(), mp.rd_data)
-                        m.d.sync += [ident_word.eq(ip.rd_data), bad.eq(ip.rd_ue), crc.eq(CRC_INIT), word.eq(0)]
+                        m.d.sync += [bad.eq(0), crc.eq(CRC_INIT), word.eq(0)]
                         with m.If(mp.rd_ue):
                             raise_report(SCRUB_META_LOST, memory_id(t, "meta"))
                             advance()
@@ -126,24 +128,32 @@ class Scrubber(wiring.Component):
                         with m.Else():
                             advance()
 
+            # an offloaded, healthy row: its ident word now (one cycle ahead of the data
+            # words, so the step is no longer than when both were read with the meta word)
             with m.State("DATA"):
                 m.d.comb += self.busy.eq(1)
                 issued = Signal(8)
                 m.d.sync += issued.eq(0)
+                for i, t in enumerate(ORDER):
+                    with m.If(tbl == i):
+                        m.d.comb += [port(t, "ident").rd_en.eq(1), port(t, "ident").rd_addr.eq(row)]
                 m.next = "DATA_RUN"
 
             with m.State("DATA_RUN"):
                 m.d.comb += self.busy.eq(1)
                 for i, t in enumerate(ORDER):
                     with m.If(tbl == i):
-                        dp = port(t, "data")
+                        ip, dp = port(t, "ident"), port(t, "data")
                         n = data_words(t)
                         with m.If(issued < n):
                             m.d.comb += [dp.rd_en.eq(1), dp.rd_addr.eq(row * n + issued)]
                             m.d.sync += issued.eq(issued + 1)
+                        with m.If(ip.rd_valid):
+                            m.d.sync += ident_word.eq(ip.rd_data)
+                        # one expression: an ident and a data outcome in the same cycle both count
+                        m.d.sync += bad.eq(bad | (ip.rd_valid & ip.rd_ue) | (dp.rd_valid & dp.rd_ue))
                         with m.If(dp.rd_valid):
-                            m.d.sync += [crc.eq(crc32c_step(crc, dp.rd_data)), bad.eq(bad | dp.rd_ue),
-                                         word.eq(word + 1)]
+                            m.d.sync += [crc.eq(crc32c_step(crc, dp.rd_data)), word.eq(word + 1)]
                             with m.If(word == n - 1):
                                 m.next = "CHECK"
 

@@ -15,8 +15,8 @@ import random
 
 import pytest
 
-from chimney.contract import (ObjType, Opcode, NdisStatus, MEMORY_ID, MAX_LIST_ENTRIES, make_handle, data_words,
-                              memory_depth, LIST_ENTRY)
+from chimney.contract import (ObjType, Opcode, NdisStatus, ErrorCode, MEMORY_ID, MAX_LIST_ENTRIES, make_handle,
+                              data_words, memory_depth, LIST_ENTRY)
 from chimney.contract.ecc import ecc_encode
 from scenarios.diff import (SMALL, differential, tree, tcp_fields, path_fields, neighbor_fields, index,
                             seed_from_env, reset, apply_fault)
@@ -414,6 +414,45 @@ async def error_injection(h):
 
 def test_scrubber_and_injection():
     run(chain(scrubber_findings, error_injection))
+
+
+async def scrub_skips_freed_rows(h):
+    """Issue 11 defect 3: a scrub pass reads the ident and data words only of rows that
+    are offloaded and not failed, so lost words in freed (or never used) rows are not
+    reported. A stale-handle TERMINATE of such a row does read it (the engine's
+    speculative row read, documented): STALE_HANDLE, one uncorrectable error, no event."""
+    rng = random.Random(12)
+    e = h.entry
+    nb, pa, (t0, t1, t2) = await tree(h, rng, 3)
+    h.flip("tcp_ident", index(t1), 0b11 << 33)                    # lost ident: FAILURE, then freed
+    h.flip("tcp_data", index(t2) * 10 + 3, 0b11 << 12)            # lost data: the same
+    for t in (t1, t2):
+        for _ in range(2):
+            assert (await h.terminate([e(t, index(pa))]))["result"] == 1
+    h.flip("tcp_ident", 12, 0b11 << 50)                           # a row never offloaded
+    assert (await h.query([e(t1, index(pa))]))["detail"] == ErrorCode.STALE_HANDLE
+    await h.regs.write("ERR_STATUS", 1 << ErrorCode.ECC_UNCORRECTABLE)
+    before = await h.checkpoint("before pass")
+    await h.scrub_pass()
+    after = await h.checkpoint("after pass")
+    for reg in ("ECC_UE_COUNT", "ECC_LAST_UE", "ECC_LAST_UE_SYN", "ECC_CE_COUNT", "ERR_STATUS"):
+        assert after[reg] == before[reg], (h.side.name, reg, before[reg], after[reg])
+    assert not after["ERR_STATUS"] >> ErrorCode.ECC_UNCORRECTABLE & 1
+    # the stale-handle terminate of the freed row with the lost ident word
+    cpl = await h.terminate([e(t1, index(pa))])
+    assert (cpl["detail"], cpl["err_index"]) == (ErrorCode.STALE_HANDLE, 0), cpl
+    assert h.last_events == []
+    stale = await h.checkpoint("stale terminate")
+    assert stale["ECC_UE_COUNT"] == after["ECC_UE_COUNT"] + 1
+    loc = h.regs.decode("ECC_LAST_UE", stale["ECC_LAST_UE"])
+    assert (loc["MEM"], loc["ADDR"]) == (MEMORY_ID["tcp_ident"], index(t1)), loc
+    assert stale["ERR_STATUS"] >> ErrorCode.ECC_UNCORRECTABLE & 1
+    # the rest of the tree is untouched (the tables are compared word for word at the end)
+    assert (await h.terminate([e(t0, index(pa)), e(pa, index(nb)), e(nb, 0)]))["result"] == 0
+
+
+def test_scrub_skips_freed_rows():
+    run(scrub_skips_freed_rows)
 
 
 # ======================================================================================

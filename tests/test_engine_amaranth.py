@@ -6,7 +6,6 @@ from chimney.contract import EngineParams
 from chimney.sw.regs import Registers
 from chimney.tb.amaranth_backend import run_engine
 from scenarios import engine
-from scenarios.raw import RawRings
 
 SMALL = EngineParams(n_neighbor=4, n_path=8, n_tcp=16, n_req=32, dma_timeout=2000)
 
@@ -15,9 +14,10 @@ def _scenario(name):
     """A run_engine body: bring the rings up, then the scenario `name` of scenarios/engine.py."""
     async def bench(ctx, dut, device, memory, axi):
         regs = Registers(device, SMALL)
-        rings = RawRings(regs, memory)
+        body = engine.ALL[name]
+        rings = engine.rings_for(body, regs, memory)
         await rings.start()
-        await engine.ALL[name](rings, regs, memory, SMALL)
+        await body(rings, regs, memory, SMALL)
     return bench
 
 

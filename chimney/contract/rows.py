@@ -22,7 +22,9 @@ from .status import ObjType
 
 WORD = 64
 GEN_BITS = 8
-TAG_BITS = 8
+#: freed_tag holds the whole CMD_COUNT: with fewer bits a stale handle presented
+#: 2**TAG_BITS commands after the free looked like a duplicate (issue 11, defect 2)
+TAG_BITS = 32
 
 # --- data words ---------------------------------------------------------
 #: TCP_OFFLOAD_STATE_DELEGATED variables in NDIS declaration order, at the widths
@@ -99,7 +101,7 @@ def _meta(name, live_fields):
         Union("u", {
             "live": Layout(name + "_live", live_fields),
             "free": Layout(name + "_free", [
-                Field("freed_tag", TAG_BITS, "low bits of CMD_COUNT when the row was freed (duplicate detection)"),
+                Field("freed_tag", TAG_BITS, "CMD_COUNT of the command that freed the row (duplicate detection)"),
             ]),
         }, doc="live when valid, free otherwise"),
     ], size=WORD)

@@ -543,8 +543,8 @@ class RefEngine:
         return entries, True
 
     def _end_row(self, t, idx, m, gen, entry_parent, walked=()):
-        """TERMINATE ends an object: free the row (generation + 1, freed_tag = low 8 bits
-        of CMD_COUNT) or, if poisoned, leave it quarantined (valid 0, failed, poisoned);
+        """TERMINATE ends an object: free the row (generation + 1, freed_tag = CMD_COUNT,
+        all 32 bits) or, if poisoned, leave it quarantined (valid 0, failed, poisoned);
         free its request entries; take one off the parent's reference count (a poisoned
         row trusts the entry's parent) unless the row is detached (its reference was
         released by the terminate that found it failed)."""
@@ -552,7 +552,7 @@ class RefEngine:
             self.tables.write_meta(t, idx, Meta(valid=0, failed=1, poisoned=1, gen=gen))
             parent = entry_parent
         else:
-            self.tables.write_meta(t, idx, Meta(valid=0, gen=(m.gen + 1) & 0xFF, freed_tag=self.cmd_count & 0xFF))
+            self.tables.write_meta(t, idx, Meta(valid=0, gen=(m.gen + 1) & 0xFF, freed_tag=self.cmd_count))
             parent = m.parent
         for e_idx, _ in walked:
             self.tables.write_entry(e_idx, PoolEntry())
@@ -800,7 +800,7 @@ class RefEngine:
         # 4. offloaded and generation (a poisoned row accepts any generation)
         if not m.valid:
             dup = (terminate and not m.poisoned and m.gen == (gen + 1) & 0xFF
-                   and m.freed_tag == self.cmd_count & 0xFF)
+                   and m.freed_tag == self.cmd_count)
             return self._refuse_entry(e, ErrorCode.DUPLICATE if dup else ErrorCode.STALE_HANDLE)
         if not m.poisoned and m.gen != gen:
             return self._refuse_entry(e, ErrorCode.STALE_HANDLE)
@@ -924,8 +924,9 @@ class RefEngine:
     # ======================================================================
     def _scrub_rows(self):
         """One pass, one step per row (or pool entry), yielding after each: for the
-        neighbor, path and TCP tables in turn, every row's meta and ident words and, for
-        rows offloaded and not failed, its data words and the row CRC; then every
+        neighbor, path and TCP tables in turn, every row's meta word and, only for rows
+        offloaded and not failed or poisoned, its ident word, data words and the row CRC
+        (as the RTL: a free row's ident word is not read, so not counted); then every
         request-pool entry. A step is never split by a command (as in the RTL).
         What a step cannot correct it reports to the engine (`_scrub_report`), which
         acts on it as a command would: a lost meta poisons the row (generation 0 in the
@@ -933,11 +934,11 @@ class RefEngine:
         lost pool entry is quarantined."""
         for t in (ObjType.NEIGHBOR, ObjType.PATH, ObjType.TCP):
             for r in range(self.params.depth(t)):
-                m, ident = self._read_meta_ident(t, r)
+                m = self.tables.read_meta(t, r)
                 if m is None:
                     self._scrub_report(t, r, meta_lost=True)
                 elif m.valid and not m.failed and not m.poisoned:
-                    if self._row_data(t, r, ident) is None:
+                    if self._row_data(t, r, self.tables.read_ident(t, r)) is None:
                         self._scrub_report(t, r, meta_lost=False)
                 yield
         for i in range(self.params.n_req):

@@ -42,7 +42,7 @@ class Meta:
     req_head: int = 0        # TCP only
     req_tail: int = 0
     req_count: int = 0
-    freed_tag: int = 0       # when not valid: low 8 bits of CMD_COUNT at the free
+    freed_tag: int = 0       # when not valid: CMD_COUNT (32 bits) of the freeing command
 
     @property
     def free(self):

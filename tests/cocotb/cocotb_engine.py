@@ -6,7 +6,6 @@ from chimney.sw.regs import Registers
 from chimney.tb.backend import CocotbDevice, CocotbHostMemory, start
 from chimney.tb.env import params_from_env
 from scenarios import engine
-from scenarios.raw import RawRings
 
 
 @cocotb.test()
@@ -16,6 +15,7 @@ async def scenario(dut, scenario):
     await start(dut)
     memory = CocotbHostMemory(dut)
     regs = Registers(CocotbDevice(dut), params)
-    rings = RawRings(regs, memory)
+    body = engine.ALL[scenario]
+    rings = engine.rings_for(body, regs, memory)
     await rings.start()
-    await engine.ALL[scenario](rings, regs, memory, params)
+    await body(rings, regs, memory, params)

@@ -1,6 +1,8 @@
-"""Whole-engine scenarios over raw rings; each runs on Amaranth-sim and on cocotb.
+"""Whole-engine scenarios over raw rings; each runs on Amaranth-sim, on cocotb and on
+the reference model (tests/test_engine_model.py).
 
-`body(rings, regs, mem, params)`: rings is a started tests.scenarios.raw.RawRings.
+`body(rings, regs, mem, params)`: rings is a started tests.scenarios.raw.RawRings
+(`rings_for`: 16-entry rings unless the scenario is marked `@ring_log2(n)`).
 Faults are injected through the engine's own ERRINJ registers, so the scenarios
 need no simulator back door.
 """
@@ -9,6 +11,8 @@ import random
 
 from chimney.contract import (ObjType, Opcode, NdisStatus, TCP_DATA, WRITE_BACK, ErrorCode, split_handle,
                               Disposition, TcpEventType, TcpUploadReason, ReqKind, NO_INDEX, MEMORY_ID)
+
+from scenarios.raw import RawRings
 
 
 def tcp_fields(rng):
@@ -175,5 +179,135 @@ async def corrected_error_is_transparent(rings, regs, mem, params):
     assert await regs.read("ECC_CE_COUNT") == 1
 
 
+def ring_log2(log2):
+    """A scenario that needs bigger rings than RawRings' default (a long batch)."""
+    def mark(body):
+        body.ring_log2 = log2
+        return body
+    return mark
+
+
+def rings_for(body, regs, mem):
+    """The RawRings a runner gives `body` (not started)."""
+    return RawRings(regs, mem, log2=getattr(body, "ring_log2", 4))
+
+
+async def terminate_one(rings, handle, parent_index, obj_type=ObjType.TCP, req_cap=0):
+    lst, bufs = rings.list_for([(handle, parent_index, obj_type)], req_cap=req_cap)
+    return await rings.run(Opcode.TERMINATE, addr=lst.addr, count=1), bufs
+
+
+def assert_stale(rings, cpl, bufs):
+    """A one-entry list refused because its handle is stale (detail 3, not 4)."""
+    assert (cpl["status"], cpl["detail"], cpl["err_index"]) == \
+        (NdisStatus.INVALID_PARAMETER, ErrorCode.STALE_HANDLE, 0), cpl
+    assert [rings.read_status(b) for b in bufs] == [NdisStatus.INVALID_PARAMETER]
+
+
+@ring_log2(8)
+async def stale_handle_not_duplicate_256_later(rings, regs, mem, params):
+    """Issue 11 defect 2: a freed row keeps the whole CMD_COUNT of the command that freed
+    it, so its handle presented 1, 256 or 257 commands later is STALE_HANDLE (an 8-bit tag
+    made 256 look like DUPLICATE); the same handle twice in one list is still DUPLICATE."""
+    rng = random.Random(13)
+    nh, ph, [(th, _), (t2, _)] = await offload_tree(rings, rng, n_tcp=2)
+    freed_at = await regs.read("CMD_COUNT")              # the terminate below is command `freed_at`
+    cpl, _ = await terminate_one(rings, th, idx(ph))
+    assert (cpl["status"], cpl["result"]) == (NdisStatus.SUCCESS, 0), cpl
+    cpl, bufs = await terminate_one(rings, th, idx(ph))                 # command freed_at + 1
+    assert_stale(rings, cpl, bufs)
+    # 254 NOPs and the stale terminate in one batch: it is command freed_at + 256
+    assert await regs.read("CMD_COUNT") == freed_at + 2
+    lst, bufs = rings.list_for([(th, idx(ph), ObjType.TCP)])
+    cpls = await rings.batch([(Opcode.NOP, {})] * 254 + [(Opcode.TERMINATE, dict(addr=lst.addr, count=1))])
+    assert all(c["status"] == NdisStatus.SUCCESS for c in cpls[:-1])
+    assert await regs.read("CMD_COUNT") == freed_at + 257
+    assert_stale(rings, cpls[-1], bufs)
+    cpl, bufs = await terminate_one(rings, th, idx(ph))                 # command freed_at + 257
+    assert_stale(rings, cpl, bufs)
+    # a real duplicate, with CMD_COUNT past 255: the second entry is DUPLICATE
+    lst, bufs = rings.list_for([(t2, idx(ph), ObjType.TCP), (t2, idx(ph), ObjType.TCP)])
+    cpl = await rings.run(Opcode.TERMINATE, addr=lst.addr, count=2)
+    assert (cpl["status"], cpl["detail"], cpl["err_index"], cpl["result"]) == \
+        (NdisStatus.INVALID_PARAMETER, ErrorCode.DUPLICATE, 1, 1), cpl
+    assert [rings.read_status(b) for b in bufs] == [NdisStatus.SUCCESS, NdisStatus.INVALID_PARAMETER]
+
+
+async def lost_then_freed(rings, regs, ph, rng, mem_name, host_handle):
+    """Offload a connection with a double flip in its first `mem_name` word (ERRINJ), then
+    terminate it twice: FAILURE with Retrieve + Abort, then FAILURE again and the row is
+    freed. Returns its (now stale) handle."""
+    await regs.write("ERRINJ_MASK_LO", 0b11 << 8)
+    await regs.write_fields("ERRINJ_CTRL", ARM=1, MEM=MEMORY_ID[mem_name])
+    cpl = await rings.offload(ObjType.TCP, tcp_fields(rng), parent=ph, host_handle=host_handle)
+    assert cpl["status"] == NdisStatus.SUCCESS and await regs.read_field("ERRINJ_CTRL.ARM") == 0
+    th = cpl["result"]
+    for _ in range(2):
+        cpl, bufs = await terminate_one(rings, th, idx(ph))
+        assert (cpl["status"], cpl["result"]) == (NdisStatus.SUCCESS, 1), cpl
+        assert [rings.read_status(b) for b in bufs] == [NdisStatus.FAILURE]
+    assert [e["type"] for e in rings.events if e["handle"] == th] == [TcpEventType.RETRIEVE, TcpEventType.ABORT]
+    lst, _ = rings.list_for([(th, idx(ph), ObjType.TCP)])
+    cpl = await rings.run(Opcode.QUERY, addr=lst.addr, count=1)
+    assert cpl["detail"] == ErrorCode.STALE_HANDLE, cpl
+    return th
+
+
+async def ecc_view(regs):
+    return {r: await regs.read(r) for r in ("ECC_UE_COUNT", "ECC_LAST_UE", "ECC_LAST_UE_SYN", "ECC_CE_COUNT")}
+
+
+async def clear_ue_status(regs):
+    await regs.write("ERR_STATUS", regs.encode("ERR_STATUS", ECC_UNCORRECTABLE=1))
+    assert not regs.decode("ERR_STATUS", await regs.read("ERR_STATUS"))["ECC_UNCORRECTABLE"]
+
+
+async def scrub_pass(regs, params):
+    """SCRUB_CTRL.PASS, then wait until SCRUB_PASSES moves (at once on the model). A pass
+    is one step per row and pool entry; a CSR read takes about as long as a step."""
+    before = await regs.read("SCRUB_PASSES")
+    await regs.write_fields("SCRUB_CTRL", PASS=1)
+    for _ in range(4 * (params.n_neighbor + params.n_path + params.n_tcp + params.n_req) + 1000):
+        if await regs.read("SCRUB_PASSES") != before:
+            return
+    raise AssertionError("scrub pass did not finish")
+
+
+async def scrub_skips_freed_rows(rings, regs, mem, params):
+    """Issue 11 defect 3: a scrub pass reads ident and data words only for rows that are
+    offloaded and not failed, so a freed row whose ident (or data) word was lost is not
+    reported again. A stale-handle TERMINATE of that row still reads it (the engine's
+    speculative row read): STALE_HANDLE and one more uncorrectable error, nothing else."""
+    rng = random.Random(17)
+    nh, ph, [(ta, fa)] = await offload_tree(rings, rng)
+    tv = await lost_then_freed(rings, regs, ph, rng, "tcp_ident", 0x778)
+    await lost_then_freed(rings, regs, ph, rng, "tcp_data", 0x779)     # last UE: the data row
+    await clear_ue_status(regs)
+    before, n_events = await ecc_view(regs), len(rings.events)
+    await scrub_pass(regs, params)
+    after = await ecc_view(regs)
+    assert after == before, f"the scrub pass reported freed rows: {before} -> {after}"
+    assert not regs.decode("ERR_STATUS", await regs.read("ERR_STATUS"))["ECC_UNCORRECTABLE"]
+    # the documented exception: a stale handle makes the engine read the freed row
+    cpl, bufs = await terminate_one(rings, tv, idx(ph))
+    assert_stale(rings, cpl, bufs)
+    after = await ecc_view(regs)
+    assert after["ECC_UE_COUNT"] == before["ECC_UE_COUNT"] + 1, (before, after)
+    loc = regs.decode("ECC_LAST_UE", after["ECC_LAST_UE"])
+    assert (loc["MEM"], loc["ADDR"], loc["VALID"]) == (MEMORY_ID["tcp_ident"], idx(tv), 1)
+    assert regs.decode("ERR_STATUS", await regs.read("ERR_STATUS"))["ECC_UNCORRECTABLE"]
+    rings.poll_events()
+    assert len(rings.events) == n_events                              # nothing failed, no event
+    # no other row touched: the healthy connection still reads back, the path still ends
+    lst, bufs = rings.list_for([(ta, idx(ph), ObjType.TCP)])
+    cpl = await rings.run(Opcode.QUERY, addr=lst.addr, count=1)
+    assert (cpl["status"], cpl["result"]) == (NdisStatus.SUCCESS, 0), cpl
+    assert rings.read_delegated(bufs[0]) == WRITE_BACK[ObjType.TCP].image(fa)
+    lst, bufs = rings.list_for([(ta, idx(ph), ObjType.TCP), (ph, idx(nh), ObjType.PATH), (nh, 0, ObjType.NEIGHBOR)])
+    cpl = await rings.run(Opcode.TERMINATE, addr=lst.addr, count=3)
+    assert (cpl["status"], cpl["result"]) == (NdisStatus.SUCCESS, 0), cpl
+
+
 ALL = {f.__name__: f for f in (nop_and_unknown_opcode, offload_query_terminate, requests_handed_back_in_order,
-                                bad_inputs_refused, hardware_failure_sequence, corrected_error_is_transparent)}
+                                bad_inputs_refused, hardware_failure_sequence, corrected_error_is_transparent,
+                                stale_handle_not_duplicate_256_later, scrub_skips_freed_rows)}

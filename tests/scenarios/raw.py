@@ -47,14 +47,19 @@ class RawRings:
             raise AssertionError("engine did not enable: " + str(self.regs.decode("ERR_STATUS", await self.regs.read("ERR_STATUS"))))
 
     # ---- commands ---------------------------------------------------------------------
-    async def submit(self, opcode, **fields):
+    def _put(self, opcode, fields):
+        """Write one descriptor into the next slot (no doorbell); returns its tag."""
         self.tag = (self.tag + 1) & 0xFFFF
         slot = self.cmd_prod % self.size
         self.mem.write(self.cmdq.addr + 32 * slot,
                        COMMAND.to_bytes(opcode=int(opcode), tag=self.tag, **fields))
         self.cmd_prod = (self.cmd_prod + 1) & 0xFFFF
-        await self.regs.write_fields("CMDQ_PROD", INDEX=self.cmd_prod)
         return self.tag
+
+    async def submit(self, opcode, **fields):
+        tag = self._put(opcode, fields)
+        await self.regs.write_fields("CMDQ_PROD", INDEX=self.cmd_prod)
+        return tag
 
     def _entry(self, ring, layout, index):
         raw = self.mem.read(ring.addr + 16 * (index % self.size), 16)
@@ -71,19 +76,26 @@ class RawRings:
         return new
 
     async def completion(self):
+        return (await self.completions(1))[0]
+
+    async def completions(self, n):
+        """The next n completions; CPLQ_CONS is written once they are all in (a batch's
+        completions fit the ring, so the engine never waits for it)."""
+        got = []
         waited = 0
         step = 2000
         while True:
-            cpl = self._entry(self.cplq, COMPLETION, self.cpl_cons)
-            if cpl is not None:
+            while len(got) < n and (cpl := self._entry(self.cplq, COMPLETION, self.cpl_cons)) is not None:
+                got.append(cpl)
                 self.cpl_cons = (self.cpl_cons + 1) & 0xFFFF
+            if len(got) == n:
                 await self.regs.write("IRQ_STATUS", self.regs.encode("IRQ_STATUS", CPL=1, EVT=1))
                 await self.regs.write_fields("CPLQ_CONS", INDEX=self.cpl_cons)
                 if self.poll_events():
                     await self.regs.write_fields("EVTQ_CONS", INDEX=self.evt_cons)
-                return cpl
-            if waited > self.timeout_ns:
-                raise DeviceTimeout(f"no completion within {self.timeout_ns} ns")
+                return got
+            if waited > self.timeout_ns * n:
+                raise DeviceTimeout(f"{len(got)} of {n} completions within {self.timeout_ns * n} ns")
             try:
                 await self.dev.wait_irq(step)
             except DeviceTimeout:
@@ -92,10 +104,18 @@ class RawRings:
             await self.regs.write("IRQ_STATUS", self.regs.encode("IRQ_STATUS", CPL=1, EVT=1))
 
     async def run(self, opcode, **fields):
-        tag = await self.submit(opcode, **fields)
-        cpl = await self.completion()
-        assert cpl["tag"] == tag and cpl["opcode"] == int(opcode), (cpl, tag, opcode)
-        return cpl
+        return (await self.batch([(opcode, fields)]))[0]
+
+    async def batch(self, cmds):
+        """(opcode, fields) pairs behind one doorbell; their completions in order.
+        At most a ring's worth: the engine takes them back to back."""
+        assert len(cmds) <= self.size, f"{len(cmds)} commands for a {self.size}-entry ring"
+        tags = [self._put(opcode, fields) for opcode, fields in cmds]
+        await self.regs.write_fields("CMDQ_PROD", INDEX=self.cmd_prod)
+        cpls = await self.completions(len(cmds))
+        for cpl, tag, (opcode, _) in zip(cpls, tags, cmds):
+            assert cpl["tag"] == tag and cpl["opcode"] == int(opcode), (cpl, tag, opcode)
+        return cpls
 
     # ---- objects ------------------------------------------------------------------------
     async def offload(self, obj_type, fields, *, parent=0, host_handle=0):
