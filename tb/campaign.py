@@ -4,7 +4,12 @@ Shards the injections over JOBS simulator processes (each a cocotb run of
 tests/cocotb/cocotb_campaign.py), shows a progress bar, and writes
 build/campaign.json (simulator, seed, injections, by_class, outcomes, plus every
 sdc/hang case in `cases`) and build/campaign.png (outcomes by fault class).
-Injection i depends only on (seed, i): any sharding gives the same result.
+Injection i depends only on (seed, i) (and the class list, `--classes`, used
+round-robin): any sharding gives the same result. The default classes are the first
+campaigns' five; `--classes meta_multi,meta_word` (or `all`) adds the issue-11 meta
+classes. Each record says why it was classified so; an sdc found in the engine's own
+view (chimney.tb.classify.engine_view) has `"evidence": "used_as_intact"`, counted in
+the summary's `used_as_intact`.
 """
 
 import argparse
@@ -17,7 +22,7 @@ from collections import Counter, defaultdict
 
 from chimney.tb import simbuild
 from chimney.tb.classify import OUTCOMES
-from chimney.tb.faults import FAULT_CLASSES
+from chimney.tb.faults import FAULT_CLASSES, ALL_CLASSES
 
 
 def _shards(n, jobs):
@@ -39,15 +44,39 @@ def _read(paths):
     return records
 
 
+def parse_classes(tokens, error=None):
+    """['meta_multi,meta_word'] or ['single', 'fsm'] or ['all'] -> a tuple of class names."""
+    names = [t for tok in tokens for t in tok.split(",") if t]
+    if names == ["all"]:
+        return ALL_CLASSES
+    bad = [n for n in names if n not in ALL_CLASSES]
+    if bad or not names:
+        msg = f"unknown fault class(es) {bad}; choose from {', '.join(ALL_CLASSES)} or all"
+        if error:
+            error(msg)
+        raise ValueError(msg)
+    return tuple(names)
+
+
 def _bar(done, total, counts, width=30):
     filled = int(width * done / max(total, 1))
     tally = " ".join(f"{k} {counts.get(k, 0)}" for k in OUTCOMES)
     return f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {tally}"
 
 
-def summarise(records, sim, seed):
+def run_injections(sim, seed, out, *, start=0, count=0, only=None, classes=FAULT_CLASSES, test_dir=None):
+    """One shard in one simulator process: injections start..start+count-1 (or `only`)
+    of campaign `seed`; returns their records (a list of dicts, in order). The shard's
+    JSON lines go to `out` (appended)."""
+    env = {"CHIMNEY_CAMPAIGN": json.dumps({"seed": seed, "start": start, "count": count, "out": str(out),
+                                            "only": list(only) if only else None, "classes": list(classes)})}
+    simbuild.run(sim, "cocotb_campaign", extra_env=env, test_dir=test_dir)
+    return sorted(_read([str(out)]), key=lambda r: r["i"])
+
+
+def summarise(records, sim, seed, classes=FAULT_CLASSES):
     by_class = {}
-    for kind in FAULT_CLASSES:
+    for kind in [k for k in ALL_CLASSES if k in classes or any(r["class"] == k for r in records)]:
         mine = [r for r in records if r["class"] == kind]
         c = Counter(r["outcome"] for r in mine)
         by_class[kind] = {"count": len(mine), "outcomes": {o: c.get(o, 0) for o in OUTCOMES}}
@@ -58,6 +87,7 @@ def summarise(records, sim, seed):
         "injections": len(records),
         "by_class": by_class,
         "outcomes": {o: total.get(o, 0) for o in OUTCOMES},
+        "used_as_intact": sum(r.get("evidence") == "used_as_intact" for r in records),
         "cases": [r for r in records if r["outcome"] in ("sdc", "hang")],
     }
 
@@ -99,9 +129,12 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="simulator processes")
     parser.add_argument("--out", default=str(simbuild.BUILD / "campaign.json"))
     parser.add_argument("--only", type=int, nargs="*", help="re-run these injection numbers (one shard)")
-    parser.add_argument("--classes", nargs="*", default=list(FAULT_CLASSES), choices=FAULT_CLASSES,
-                        help="fault classes, used round-robin (default all)")
+    parser.add_argument("--classes", nargs="*", default=list(FAULT_CLASSES),
+                        help="fault classes, used round-robin (injection i gets class i mod count), "
+                             f"space- or comma-separated, 'all' for every one; default {','.join(FAULT_CLASSES)} "
+                             f"(the numbering of the first campaigns); also {','.join(c for c in ALL_CLASSES if c not in FAULT_CLASSES)}")
     args = parser.parse_args(argv)
+    args.classes = parse_classes(args.classes, parser.error)
 
     print(f"fault campaign: {args.n} injections on {args.sim}, seed {args.seed}, {args.jobs} shards")
     simbuild.build(args.sim)                      # once, before the shards start
@@ -114,11 +147,9 @@ def main(argv=None):
     failures = []
 
     def shard(k, start, count):
-        env = {"CHIMNEY_CAMPAIGN": json.dumps({"seed": args.seed, "start": start, "count": count,
-                                                "out": outs[k], "only": args.only,
-                                                "classes": args.classes})}
         try:
-            simbuild.run(args.sim, "cocotb_campaign", extra_env=env, test_dir=run_dir / f"shard{k}")
+            run_injections(args.sim, args.seed, outs[k], start=start, count=count, only=args.only,
+                           classes=args.classes, test_dir=run_dir / f"shard{k}")
         except Exception as e:                    # a shard that dies is reported, never ignored
             failures.append(f"shard {k}: {e}")
 
@@ -133,13 +164,13 @@ def main(argv=None):
         time.sleep(1.0)
     records = sorted(_read(outs), key=lambda r: r["i"])
     sys.stdout.write(_bar(len(records), args.n, Counter(r["outcome"] for r in records)) + "\n")
-    summary = summarise(records, args.sim, args.seed)
+    summary = summarise(records, args.sim, args.seed, args.classes)
     summary["seconds"] = round(time.time() - started, 1)
     with open(args.out, "w") as f:
         json.dump(summary, f, indent=1)
     png = os.path.splitext(args.out)[0] + ".png"
     drawn = chart(summary, png)
-    print(json.dumps({k: summary[k] for k in ("simulator", "seed", "injections", "outcomes")}))
+    print(json.dumps({k: summary[k] for k in ("simulator", "seed", "injections", "outcomes", "used_as_intact")}))
     print(f"wrote {args.out}" + (f" and {png}" if drawn else ""))
     if failures or len(records) != args.n:
         print("campaign incomplete:", *failures, sep="\n  ")

@@ -10,13 +10,39 @@ Outcomes (docs/verification.md):
              a TCP connection with Status FAILURE, Retrieve(HardwareFailure), Abort,
              and every outstanding request completed once with REQUEST_ABORTED; a
              path or neighbor with Status FAILURE; everything else as fault-free
-  sdc        any other difference: silent data corruption at the NDIS edge
+  sdc        any other difference: silent data corruption at the NDIS edge; or
+             (evidence `used_as_intact`, the engine's own view) the engine reported
+             nothing lost, yet what it did or what it holds differs from the
+             fault-free run: it used a damaged word as if it were intact
   hang       the run did not finish (driver or simulator timeout)
+
+The engine's view (`engine_view`, passed to `classify` as `engine`): when the engine
+reported no loss at all (ECC_UE_COUNT 0, not halted, no INTERNAL/DMA error), the
+run must match the fault-free one not only at the NDIS edge but also inside:
+
+* what the engine wrote: every completion entry (status, result, tag, err_index,
+  detail, opcode), every event (handle, host_handle, type, info) and every TERMINATE's
+  request header and records, compared with the fault-free run's in order; and no
+  driver consistency report (the driver's shadow repairing a wrong record hides it
+  from the host, not from this check);
+* what it holds: every meta word and request-pool entry after the run, decoded with
+  SECDED (`chimney.tb.faults.decode_stored`), equal to the fault-free run's. The
+  injected word itself is left out while it still holds exactly the injected value
+  (nothing read and rewrote it: a latent fault, judged by what it caused, if anything).
+
+A single flip that is read is corrected and rewritten as the fault-free word, so it
+passes; a word reported uncorrectable is judged by the NDIS edge alone, as before. The
+check applies only where the NDIS edge saw exactly the fault-free run (corrected,
+masked): it can turn those into sdc, never the reverse. A `detected` run keeps its
+outcome: the host was given the failure sequence, even when it was the driver, not the
+engine, that found the damage (its differences are still in the record).
 """
 
 from collections import defaultdict
 
 from chimney.contract import NdisStatus, TcpEventType, TcpUploadReason
+from chimney.contract.ecc import EccStatus
+from chimney.tb.faults import decode_stored
 
 OUTCOMES = ("corrected", "detected", "masked", "sdc", "hang")
 
@@ -85,11 +111,54 @@ def _first_difference(rtl, gold):
     return "same"
 
 
-def classify(rtl_log, gold_log, *, tcp_names, nbl_owner, noticed, hang=False):
+def _view(word, ecc):
+    status, data, high = decode_stored(word, ecc)
+    return ("uncorrectable", high) if status == EccStatus.UNCORRECTABLE else (data, high)
+
+
+def engine_view(rtl_out, gold_out, rtl_words, gold_words, *, injected=None, driver_errors=(), ecc=True,
+                describe=None):
+    """Differences between the engine's own view of the faulty run and the fault-free one.
+
+    `rtl_out`/`gold_out`: what each engine wrote, in order (tuples, see
+    cocotb_campaign.EngineLog). `rtl_words`/`gold_words`: (memory, address) -> stored word
+    after the run (meta words and pool entries). `injected`: (memory, address, stored word
+    right after the injection), left out while unchanged. `driver_errors`: the faulty run's
+    driver consistency reports (halts excluded). `describe(mem, addr, a, b)`: optional
+    text for a word difference. Returns a list of short strings (empty: same view)."""
+    diffs = [f"driver: {e}" for e in driver_errors]
+    for i in range(max(len(rtl_out), len(gold_out))):
+        a = rtl_out[i] if i < len(rtl_out) else None
+        b = gold_out[i] if i < len(gold_out) else None
+        if a != b:
+            diffs.append(f"output {i}: rtl {a} / fault-free {b}")
+            break
+    for key in sorted(set(rtl_words) | set(gold_words)):
+        a, b = rtl_words.get(key), gold_words.get(key)
+        if injected is not None and key == tuple(injected[:2]) and a == injected[2]:
+            continue                  # untouched since the injection: latent
+        if a == b or (a is not None and b is not None and _view(a, ecc) == _view(b, ecc)):
+            continue
+        mem, addr = key
+        text = describe(mem, addr, a, b) if describe else f"{a:#x} / fault-free {b:#x}"
+        diffs.append(f"holds {mem}[{addr}]: {text}")
+    return diffs
+
+
+def classify(rtl_log, gold_log, *, tcp_names, nbl_owner, noticed, hang=False, engine=None):
     """`nbl_owner`: NBL name -> connection name. `noticed`: the hardware or driver
-    reported something (ECC counters, driver consistency errors, halt)."""
+    reported something (ECC counters, driver consistency errors, halt). `engine`:
+    {"reported": the engine reported a loss (uncorrectable, halt), "differences":
+    engine_view(...)}; None: the NDIS edge alone, as the first campaigns judged."""
     if hang:
         return "hang", "run did not finish"
+    outcome, why = _host_view(rtl_log, gold_log, tcp_names=tcp_names, nbl_owner=nbl_owner, noticed=noticed)
+    if outcome in ("corrected", "masked") and engine and not engine["reported"] and engine["differences"]:
+        return "sdc", "used_as_intact: " + "; ".join(engine["differences"][:4])
+    return outcome, why
+
+
+def _host_view(rtl_log, gold_log, *, tcp_names, nbl_owner, noticed):
     rb, rn = outcome_of(rtl_log)
     gb, gn = outcome_of(gold_log)
     failed = set()

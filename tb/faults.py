@@ -10,13 +10,41 @@ import random
 from dataclasses import dataclass
 
 from chimney.contract import MEMORIES, memory_depth
+from chimney.contract.ecc import CODE_BITS, DATA_BITS, EccStatus, ecc_decode
+
+
+def stored_width(params, mem, name_map=None):
+    """Bits of one stored word of memory `mem` (data, SECDED check bits and any guard bits).
+
+    `chimney.contract.rows.stored_width(params, name)` when the contract has it; else the
+    width the name map gives the generated array; else 72 (64 without ECC)."""
+    try:
+        from chimney.contract.rows import stored_width as contract_width
+    except ImportError:
+        contract_width = None
+    if contract_width is not None:
+        return contract_width(params, mem)
+    width = ((name_map or {}).get("memories", {}).get(mem) or {}).get("width")
+    if width:
+        return int(width)
+    return CODE_BITS if params.ecc else DATA_BITS
+
+
+def decode_stored(word, ecc=True):
+    """A stored word as the engine would use it: (EccStatus, 64-bit data, bits above the
+    SECDED codeword). SECDED over bits 71:0; bits from 72 up (guard bits, when a memory
+    has them) are returned as stored, so two words compare equal only if both agree."""
+    if not ecc:
+        return EccStatus.OK, word & ((1 << DATA_BITS) - 1), word >> DATA_BITS
+    data, status, _ = ecc_decode(word & ((1 << CODE_BITS) - 1))
+    return status, data, word >> CODE_BITS
 
 
 @dataclass(frozen=True)
 class Fault:
     """One injection: `mem` (memory name) or `signal` (probe name), an address, a mask
     (bits to flip) or a whole new value."""
-    kind: str                  # single | double | triple | multi | word | fsm
+    kind: str                  # single | double | triple | word | fsm | meta_multi | meta_word
     target: str                # memory name, or probe name for kind == "fsm"
     addr: int = 0
     mask: int = 0
@@ -70,7 +98,14 @@ def random_mask(rng, bits, width=72):
     return sum(1 << b for b in rng.sample(range(width), bits))
 
 
+#: The default classes, used round-robin (injection i gets class i % len(classes)): this
+#: tuple and its order fix what every existing (seed, i) means, so it stays as it is.
 FAULT_CLASSES = ("single", "double", "triple", "word", "fsm")
+#: Meta words of offloaded rows and in-use request-pool entries only (issue 11): 3..8
+#: random distinct bits over the whole stored width, or the whole stored word replaced.
+#: Selected with --classes; not in the default round-robin (that would renumber it).
+META_CLASSES = ("meta_multi", "meta_word")
+ALL_CLASSES = FAULT_CLASSES + META_CLASSES
 
 
 def make_fault(rng: random.Random, kind, params, name_map, *, mem=None, addr=None):
@@ -79,8 +114,18 @@ def make_fault(rng: random.Random, kind, params, name_map, *, mem=None, addr=Non
         enc = name_map["signals"]["engine.state"]
         width = enc["width"]
         return Fault("fsm", "engine.state", value=rng.randrange(1 << width))
+    if kind in META_CLASSES:
+        if mem is None:            # no live target given: any meta word or pool entry
+            mem = rng.choice([n for n, _, k in MEMORIES if k in ("meta", "pool")])
+        addr = rng.randrange(memory_depth(params, mem)) if addr is None else addr
+        width = stored_width(params, mem, name_map)
+        if kind == "meta_word":
+            return Fault("meta_word", mem, addr, value=rng.getrandbits(width))
+        return Fault("meta_multi", mem, addr, mask=random_mask(rng, rng.randint(3, 8), width))
     mem = mem or rng.choice([n for n, _, _ in MEMORIES])
     addr = rng.randrange(memory_depth(params, mem)) if addr is None else addr
+    # the classes of the first campaigns flip bits of the 72-bit SECDED codeword: kept at
+    # 72 so every existing (seed, i) draws the same fault
     width = 72 if params.ecc else 64
     if kind == "word":
         return Fault("word", mem, addr, value=rng.getrandbits(width))

@@ -9,8 +9,11 @@ after the query, or in the middle of the terminate.
 
 import random
 
-from chimney.contract import ObjType, data_words, memory_depth, MEMORIES
-from chimney.tb.faults import Fault, make_fault, FAULT_CLASSES
+from chimney.contract import ObjType, data_words, memory_depth, meta_layout, pool_layout, MEMORIES
+from chimney.contract.ecc import EccStatus
+from chimney.tb.faults import Fault, make_fault, decode_stored, FAULT_CLASSES, META_CLASSES
+
+MEM_PREFIX = {ObjType.NEIGHBOR: "neighbor", ObjType.PATH: "path", ObjType.TCP: "tcp"}
 
 SHAPE = [[2, 1], [3]]
 
@@ -46,8 +49,50 @@ def live_words(cs, params):
     return words
 
 
-def choose_fault(rng, kind, params, names, live):
-    """Mostly words in use (a fault in an unused word can only be masked), some anywhere."""
+def in_use_pool(cs, params, peek):
+    """Pool entries reachable from a live connection's request list, read through the
+    back door: each offloaded TCP row's meta word (req_head, req_count), then each entry's
+    `next`. `peek(mem, addr)` -> stored word. A walk stops at a word that does not decode
+    or an entry that is not in use; it never takes more entries than the driver's shadow
+    holds for that connection (so it cannot wander into free entries)."""
+    tcp_lay, pool_lay = meta_layout(params, ObjType.TCP), pool_layout(params)
+    entries = []
+    for (t, index), obj in sorted(cs.rtl.driver.objects.items()):
+        if ObjType(t) != ObjType.TCP or not obj.requests:
+            continue
+        status, word, _ = decode_stored(peek("tcp_meta", index), params.ecc)
+        if status == EccStatus.UNCORRECTABLE:
+            continue
+        meta = tcp_lay.unpack(word, variant={"u": "live"})
+        if not meta["valid"]:
+            continue
+        live = meta["u"][1]
+        idx = live["req_head"]
+        for _ in range(min(live["req_count"], len(obj.requests))):
+            status, word, _ = decode_stored(peek("req_pool", idx), params.ecc)
+            entry = pool_lay.unpack(word)
+            if status == EccStatus.UNCORRECTABLE or not entry["used"] or idx in entries:
+                break
+            entries.append(idx)
+            idx = entry["next"]
+    return [("req_pool", i) for i in entries]
+
+
+def meta_targets(cs, params, peek):
+    """(memory, address) of the meta word of every offloaded row (neighbor, path, TCP)
+    and of every in-use request-pool entry: the targets of the meta_multi/meta_word classes."""
+    rows = [(f"{MEM_PREFIX[ObjType(t)]}_meta", index) for (t, index) in sorted(cs.rtl.driver.objects)]
+    return rows + in_use_pool(cs, params, peek)
+
+
+def choose_fault(rng, kind, params, names, live, meta_live=None):
+    """Mostly words in use (a fault in an unused word can only be masked), some anywhere.
+    The meta classes take only `meta_live` words (meta_targets), never an unused one."""
+    if kind in META_CLASSES:
+        if meta_live:
+            mem, addr = rng.choice(meta_live)
+            return make_fault(rng, kind, params, names, mem=mem, addr=addr)
+        return make_fault(rng, kind, params, names)
     if kind == "fsm" or not live or rng.random() < 0.2:
         return make_fault(rng, kind, params, names)
     pool_words = [("req_pool", a) for a in range(min(params.n_req, 32))]
