@@ -1,4 +1,94 @@
-"""The prose of docs/interface.md. Tables in braces are generated from the contract."""
+"""The prose of docs/interface.md. Tables in braces are generated from the contract.
+
+`export.interface_md` fills the tables ({registers}, {rows}, ...). The values below
+(`VALUES`) come from contract constants too and are filled in here, so the prose never
+repeats a number the contract already holds.
+"""
+
+from .descriptors import COMPLETION, NO_INDEX, MAX_POST_LENGTH, MAX_LIST_ENTRIES
+from .ecc import DATA_BITS, CHECK_BITS, CODE_BITS
+from .ndis import WRITE_BACK, DELEGATED, row_field_name
+from .rows import DATA, MEMORIES, GEN_BITS, TAG_BITS
+from .status import ObjType, TcpConnectionState
+
+import textwrap
+
+
+def _ranges(offsets):
+    """Sorted byte offsets -> "a-b, c" text."""
+    out, run = [], []
+    for o in sorted(offsets):
+        if run and o != run[-1] + 1:
+            out.append(run)
+            run = []
+        run.append(o)
+    if run:
+        out.append(run)
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in out)
+
+
+def _zero_bytes(t):
+    """The write-back bytes the engine writes as zero: padding, and members it does not hold."""
+    wb, struct = WRITE_BACK[t], DELEGATED[t]
+    covered = {o for _, off, size in wb.fields for o in range(off, off + size)}
+    members = [(name, off, c.size) for name, off, c in struct.fields()
+               if not name.startswith("Header.") and row_field_name(name) not in DATA[t]]
+    member_bytes = {o for _, off, size in members for o in range(off, off + size)} - covered
+    padding = set(range(wb.start, wb.end)) - covered - member_bytes
+    return wb, struct, padding, member_bytes, members
+
+
+def _deleg_zero_text():
+    wb, struct, padding, member_bytes, members = _zero_bytes(ObjType.TCP)
+    names = " / ".join(name for name, _, _ in members)
+    return textwrap.fill(f"Of [{wb.start}, {wb.end}) of {struct.name} the engine writes every byte: the members "
+            f"listed, and zeros in every byte that is no listed member: the padding bytes "
+            f"{_ranges(padding)} and bytes {_ranges(member_bytes)} ({names}, host pointers and "
+            f"backlog sizes the engine does not hold). The driver fills those after the completion "
+            f"(the reference driver, for a TERMINATE: SendDataHead/SendDataTail = the chain of returned "
+            f"sends, BufferedData = NULL). Bytes [0, {wb.start}) (the header) and "
+            f"[{wb.end}, {struct.size}) are not written.", width=88)
+
+
+_OPCODE_BITS = COMPLETION.field("opcode").width
+_TAG_TEXT = ("the full 32-bit `CMD_COUNT`" if TAG_BITS >= 32
+             else f"the low {TAG_BITS} bits of `CMD_COUNT`")
+
+VALUES = {
+    "no_index": f"0x{NO_INDEX:04X}",
+    "max_post": MAX_POST_LENGTH,
+    "max_post_plus1": MAX_POST_LENGTH + 1,
+    "max_list": MAX_LIST_ENTRIES,
+    "state_max": max(TcpConnectionState).value,
+    "opcode_bits": _OPCODE_BITS,
+    "opcode_example": f"0x85 comes back as {0x85 & ((1 << _OPCODE_BITS) - 1)}",
+    "gen_bits": GEN_BITS,
+    "tag_bits": TAG_BITS,
+    "tag_text": _TAG_TEXT,
+    "tag_cmp": ("this command's `CMD_COUNT`" if TAG_BITS >= 32
+                else f"the low {TAG_BITS} bits of this command's `CMD_COUNT`"),
+    "data_msb": DATA_BITS - 1,
+    "check_msb": CODE_BITS - 1,
+    "check_lsb": DATA_BITS,
+    "check_bits": CHECK_BITS,
+    "code_bits": CODE_BITS,
+    "guarded": ", ".join(f"`{name}` ({i})" for i, (name, _, kind) in enumerate(MEMORIES)
+                         if kind in ("meta", "pool")),
+    "deleg_zero": _deleg_zero_text(),
+}
+
+
+# TODO(guard_split): when chimney.contract.rows.guard_split(params, memory_name) ->
+# (in_word_bits, extra_bits) lands, add VALUES["guard_split"] (a table: memory, guard
+# bits in the word, extra RAM bits, stored width) and put {guard_split} in place of the
+# "TODO(guard_split)" paragraph of *ECC and error injection* below.
+
+
+def _fill(template):
+    for key, value in VALUES.items():
+        template = template.replace("{" + key + "}", str(value))
+    return template
+
 
 SECTIONS = """\
 # chimney hardware/software interface
@@ -24,6 +114,19 @@ connections, 4096 request entries); widths that depend on table depths follow fr
   *Addresses*; anything else is refused with `BAD_ADDRESS`.
 - Bits marked reserved are written as zero by the engine and ignored on input.
 
+## Which Verilog to simulate
+
+`python -m chimney generate` writes `chimney_engine.v` (the other files it writes and the
+ports: docs/integration.md). Verilator, lint and synthesis use that file as written.
+**On Icarus simulate `chimney_engine.icarus.v` instead**, which
+`chimney.tb.simbuild.icarus_source(folder)` writes next to it (the cocotb benches do so
+on every Icarus build). Yosys gives each module a register `dump_module$N`, initialised
+to 0, that its `always @*` blocks read so that they run at time zero; Icarus may apply
+that initialiser before the blocks wait on it, those blocks then stay X, and the engine
+as written never takes its first command there. The copy also sets the register to 1
+at time 1, which runs every block once more. (A later change will make the generated
+file itself work on Icarus.)
+
 ## Bring-up
 
 1. After reset the engine clears its tables (one pass over the largest memory);
@@ -32,13 +135,24 @@ connections, 4096 request entries); widths that depend on table depths follow fr
    ECC, scrub and quarantine counters, `DMA_ERR_*`, `STATUS.HALTED` and `ENABLED`.
    Register storage (ring bases and sizes, masks, `IRQ_STATUS`, `ERR_STATUS`, the last
    values written to doorbells) is kept; the driver clears the status registers and
-   starts its ring indices at 0 again. Reset only an idle or halted engine: a reset
-   with DMA transactions in flight abandons them.
+   starts its ring indices at 0 again. It need not write 0 to `CMDQ_PROD`, `CPLQ_CONS`
+   or `EVTQ_CONS`: the engine's own copies of those doorbells restart at 0 with its ring
+   indices (the registers read back the last value written until the next write, and
+   writing 0 is harmless). The first completion after a reset has `seq` 0. Every row is
+   free with generation 0 again, so the driver forgets every handle it held. A write
+   with both `RESET` and `ENABLE` set only resets: the engine stays disabled until
+   `ENABLE=1` is written again. Reset only an idle or halted engine: a reset with DMA
+   transactions in flight abandons them.
 2. The driver programs the three rings (`*_BASE_LO/HI`, `*_SIZE`), clears the
    completion and event rings to zero, sets `IRQ_MASK`, then writes `CTRL.ENABLE=1`.
    The engine latches the ring configuration on that write (`STATUS.ENABLED`). A base
    that is zero or not 64-byte aligned, or a size outside 1..15, sets `ERR_STATUS.RING_CONFIG`
    and the engine stays disabled. Writing `ENABLE=0` stops it after the current command.
+   `ENABLE=1` latches only a disabled engine that is not halted; written while enabled
+   or halted it changes nothing. Disabling and enabling again keeps the ring indices
+   (`CMDQ_CONS`, `CPLQ_PROD`, `EVTQ_PROD` and the doorbell copies), `seq`, `CMD_COUNT`
+   and the tables: only the ring bases and sizes are latched anew, and the engine goes
+   on from the indices it had (only `CTRL.RESET` rewinds them).
 3. Commands are submitted by writing descriptors into the command ring and the new
    producer index into `CMDQ_PROD`.
 
@@ -85,11 +199,20 @@ A handle (the block's MiniportOffloadContext) is returned by OFFLOAD:
 
 {handle}
 
+A row's generation is 0 after reset and goes up by one (modulo 2^{gen_bits}) each time the
+row is freed; OFFLOAD hands out the row with its current generation, so the first
+handle of every row has generation 0.
+
 A handle is refused with `BAD_HANDLE` when its type is not 1..3, its reserved bits are
 not zero, its type is not the one the command needs, or its index is outside the table
 (OFFLOAD's parent handle is refused with `PARENT` for any of these);
 with `STALE_HANDLE` when the row is not offloaded or its generation differs; with
-`DUPLICATE` when the same command already freed that row earlier in its list.
+`DUPLICATE` (TERMINATE only) when the row is free, not poisoned, its generation is one
+past the handle's, and its `u.free.freed_tag` equals {tag_cmp}: that is,
+this TERMINATE freed the row earlier in its list. A freed row stores {tag_text} of the
+command that freed it, so a handle whose row an earlier command freed is told apart
+(`STALE_HANDLE`) at any distance below 2^{tag_bits} commands; exactly a multiple of
+2^{tag_bits} commands later it would read as `DUPLICATE`.
 
 ## Commands
 
@@ -100,11 +223,11 @@ with `STALE_HANDLE` when the row is not offloaded or its generation differs; wit
 - **NOP**: completes with SUCCESS. Lets a driver test the rings.
 - **OFFLOAD** (`obj_type`, `handle` = parent handle or 0 for a neighbor, `addr` = load
   block, `cookie` = host offload handle): reads the load block (the object's data words,
-  exactly the data-row layout below), checks it (TCP `State` <= 10), checks the parent
+  exactly the data-row layout below), checks it (TCP `State` <= {state_max}), checks the parent
   (offloaded, not failed, right type), takes a free row, stores data words, ident
   (with the row CRC) and meta, adds one to the parent's reference count and completes
   with the new handle in `result`. No free row: `TABLE_FULL`.
-- **POST_SEND / POST_RECV** (`handle`, `cookie`, `count` = length 1..65535): appends a
+- **POST_SEND / POST_RECV** (`handle`, `cookie`, `count` = length 1..{max_post}): appends a
   request to the connection's list, in posted order. A connection whose state was lost
   refuses it with `CONN_FAILED` (NDIS_STATUS_REQUEST_ABORTED: the driver completes the
   request at once); a full pool gives `TABLE_FULL`.
@@ -117,14 +240,45 @@ with `STALE_HANDLE` when the row is not offloaded or its generation differs; wit
   changes nothing in the engine (the driver keeps TCP cached state) and succeeds.
   A failed object refuses it with `CONN_FAILED`.
 
-Any other opcode completes with NDIS_STATUS_NOT_SUPPORTED (`BAD_OPCODE`).
+Any other opcode completes with NDIS_STATUS_NOT_SUPPORTED (`BAD_OPCODE`). The completion's
+`opcode` field keeps only the low {opcode_bits} bits of the command's opcode ({opcode_example},
+completed as `BAD_OPCODE`): match completions to commands by `tag`.
 Commands execute one at a time, in ring order. `CMD_COUNT` counts completed commands;
-its low 8 bits are the tag a TERMINATE stores in the rows it frees.
+while a command runs it holds the number of commands completed before it, and a
+TERMINATE stores {tag_text} in `u.free.freed_tag` of each row it frees (see *Handles*).
+
+**Check order.** A command is checked in this order and refused at the first check that
+fails; a refused command changes nothing unless noted, and its completion has
+`err_index` = {no_index}, `detail` = the ErrorCode and `result` 0.
+
+- **OFFLOAD**: (1) `obj_type` 1..3, else `BAD_HANDLE`; (2) `addr`: `BAD_ADDRESS`;
+  (3) the parent handle: 0 for a neighbor; otherwise of the parent's type (path for TCP,
+  neighbor for a path), reserved bits zero, index inside the table: `PARENT`; (4) the
+  parent row's meta word: readable, offloaded, not failed or poisoned, same generation:
+  `PARENT`; (5) the load block is read: a read error gives `DMA_READ`
+  (DEVICE_DATA_ERROR); (6) TCP `State` <= {state_max}: `BAD_STATE`; (7) a free row: `TABLE_FULL`.
+- **POST_SEND / POST_RECV**: (1) `handle`: type TCP, reserved bits zero, index inside the
+  table: `BAD_HANDLE`; (2) `count` 1..{max_post} (0 and {max_post_plus1} or more: `BAD_LENGTH`);
+  (3) the row's meta word (read with its ident word) cannot be read: the row is poisoned
+  and gets its events (*Hardware failure*), `CONN_FAILED`; (4) not offloaded:
+  `STALE_HANDLE`; (5) poisoned, whatever the generation: `CONN_FAILED`; (6) another
+  generation: `STALE_HANDLE`; (7) failed: `CONN_FAILED`; (8) a free pool entry:
+  `TABLE_FULL`; (9) when the list is not empty, its tail entry: lost, not in use or
+  poisoned, the new entry is given back, the connection is marked failed and gets its
+  events, `CONN_FAILED`.
+- **UPDATE**: (1) `obj_type` 1..3 and a `handle` of that type, reserved bits zero, index
+  inside the table: `BAD_HANDLE`; (2) `addr`: `BAD_ADDRESS`; (3)-(7) the meta-word
+  checks of POST (3)-(7); (8) a TCP UPDATE succeeds here (its load block is not read);
+  (9) the load block is read: `DMA_READ`; (10) the row's data words, ident word and row
+  CRC: lost, the row is marked failed, `CONN_FAILED`.
+- **QUERY / TERMINATE**: (1) `count` 1..{max_list}: `BAD_LENGTH`; (2) `addr` (the list):
+  `BAD_ADDRESS`; then each entry, as below.
 
 **Allocation.** Each table and the request pool keep a next-allocation pointer (0 after
 reset). OFFLOAD and POST scan from it upwards, wrapping, for the first row (entry) that
 is free and not quarantined, take it and move the pointer past it. A full scan without a
-free row gives `TABLE_FULL`. A row whose meta word cannot be read is skipped by the scan.
+free row gives `TABLE_FULL`. A row whose meta word cannot be read, or a pool entry that
+cannot be read, is skipped by the scan (counted by the ECC counters, not quarantined).
 `count` 0 or above {max_entries} for a list gives `BAD_LENGTH`.
 
 ### QUERY and TERMINATE lists
@@ -169,8 +323,8 @@ header to `req_addr`:
 
 ### Hardware failure
 
-An uncorrectable SECDED error in any word of the object's row or request list, or a
-row-CRC mismatch, found by TERMINATE, QUERY or the patrol scrubber:
+An uncorrectable error (SECDED, or the guard of a meta word or pool entry) in any word
+of the object's row or request list, or a row-CRC mismatch, found by TERMINATE, QUERY or the patrol scrubber:
 
 - the object's Status word is NDIS_STATUS_FAILURE and none of its delegated bytes are
   written (for a TCP TERMINATE the request header says 0 records);
@@ -190,17 +344,26 @@ If the lost word is the meta word itself, the row's generation and links are unk
 the row is rewritten as *poisoned* (failed, any generation accepted, the entry's
 `parent` trusted), its request list is lost (the TERMINATE's request header says
 `list_lost`; the driver completes the requests it still tracks with REQUEST_ABORTED),
-and on its final terminate the row is quarantined rather than freed (`QUARANTINED`
-counts it). A lost pool entry is quarantined the same way and ends its connection's
-list. Entries that a lost word cuts off from every list stay allocated until
-`CTRL.RESET` (the engine cannot tell whose they were); the driver still completes
-their requests from its shadow.
+and the row is withheld: `QUARANTINED` counts it when the lost meta word is found (by
+a command or the scrubber), and its final terminate leaves it quarantined rather than
+freed, without counting it again (a path or neighbor TERMINATE that finds its meta word
+lost ends it at once: counted once). A lost pool entry is quarantined and counted the
+same way, when found, and ends its connection's list. Entries that a lost word cuts off
+from every list stay allocated until `CTRL.RESET` (the engine cannot tell whose they
+were) and are not counted; the driver still completes their requests from its shadow.
+
+**What POST notices.** POST reads the connection's meta and ident words and pool
+entries, never its data words: a lost data word goes unnoticed by POST (it succeeds),
+and a lost ident word is counted (`ECC_UE_COUNT`, `ERR_STATUS.ECC_UNCORRECTABLE`) but
+fails nothing; the next QUERY, TERMINATE or scrub pass finds either. POST fails the
+connection only for a lost meta word (poisoned) or a lost list tail (failed).
 
 **Patrol scrubber.** With `CTRL.SCRUB_EN`, one row (or pool entry) every
 `SCRUB_INTERVAL` cycles between commands, never split by a command; `SCRUB_CTRL.PASS` runs one whole pass at once (deterministic, for
 tests). A pass visits, for the neighbor, path and TCP tables in turn, every row's meta
-word and, for rows that are offloaded and not failed, its ident and data words and row
-CRC; then every request-pool entry. A corrected word is written back. A lost data or
+word and, only once that word says the row is offloaded and not failed, its ident and
+data words and row CRC (a free row's ident and data words are never read by the
+scrubber); then every request-pool entry. A corrected word is written back. A lost data or
 ident word, or a CRC mismatch, marks the row failed; a lost meta word poisons the row;
 a lost pool entry is quarantined. For a TCP row this posts Retrieve(HardwareFailure) and
 Abort (for a poisoned row the event's handle carries generation 0: the driver matches
@@ -219,7 +382,7 @@ reference count of a poisoned parent.
 Drivers and the reference model rely on these; co-verification compares them byte
 for byte.
 
-- Every command gets exactly one completion. `err_index` is `0xFFFF` and `detail` 0
+- Every command gets exactly one completion. `err_index` is `{no_index}` and `detail` 0
   unless a list entry was refused (then: the first refused entry) or the command itself
   was refused (then `detail` is its ErrorCode). `result`: OFFLOAD the new handle (0 if
   refused); QUERY/TERMINATE the number of entries whose Status is not SUCCESS, refused
@@ -258,9 +421,17 @@ A DMA read error while fetching a command descriptor has no tag to complete: the
 engine sets `ERR_STATUS.DMA_READ` and `STATUS.HALTED` and stops, like a write error.
 `DMA_WRITE` has no completion: a write that fails or times out leaves host memory
 undefined, so the engine sets `ERR_STATUS.DMA_WRITE`, records the address in
-`DMA_ERR_*`, raises `STATUS.HALTED` and stops until `CTRL.RESET`. A read that fails
-(`DMA_READ`) ends the command: entries before `err_index` were processed, the rest
-were not touched.
+`DMA_ERR_*`, raises `STATUS.HALTED` and stops until `CTRL.RESET`. A read answered with
+SLVERR or DECERR (`DMA_READ`) ends the command: entries before `err_index` were
+processed, the rest were not touched. It ends that command only: the list FIFO and
+the read collector are emptied before the next command's first read, so the next
+command starts with nothing left of it (the same for a load block).
+A read that makes no progress for `dma_timeout` cycles sets `ERR_STATUS.DMA_READ` with
+`DMA_ERR_INFO.TIMEOUT` = 1 and `RESP` = 0. What follows a read timeout (a completion or
+a halt) is not settled yet: a driver that sees `TIMEOUT` checks `STATUS.HALTED`.
+`DMA_ERR_ADDR_*` holds an address inside the failed read or write, at or before its
+first failing byte; it need not be the address of the failing list entry or structure
+(the entry is `err_index`).
 
 ## Addresses
 
@@ -271,27 +442,60 @@ Non-zero and aligned to: ring bases 64 bytes; list, load block, `state_addr`,
 
 {write_back}
 
+{deleg_zero}
+
 ## State table rows
 
 Each row is data words (CRC-covered), one ident word and one meta word, each stored
-as 64 data bits plus 8 SECDED check bits. The load block of OFFLOAD and UPDATE is the
-data words exactly as below.
+as {code_bits} bits: data in bits {data_msb}:0, SECDED check bits in {check_msb}:{check_lsb}; meta words and
+pool entries also carry a guard (*ECC and error injection*). The load block of OFFLOAD
+and UPDATE is the data words exactly as below.
 
 {rows}
 
 ## ECC and error injection
 
-Every stored word is a (72,64) Hsiao SECDED codeword: single-bit errors are corrected
+Every stored word is a ({code_bits},{check_lsb}) Hsiao SECDED codeword, data in bits {data_msb}:0 and the
+{check_bits} check bits in {check_msb}:{check_lsb}: single-bit errors are corrected
 (`ECC_CE_COUNT`, `ECC_LAST_CE*`) and the corrected word is written back; double-bit
-errors are detected (`ECC_UE_COUNT`, `ECC_LAST_UE*`). The counters count reads: a QUERY
-or TERMINATE entry that passes its handle and address checks reads its row's meta,
-ident and data words (the data while the meta word is checked), whatever it then
-decides. Because three or more flips can
+errors are detected (`ECC_UE_COUNT`, `ECC_LAST_UE*`). Because three or more flips can
 look like one, each row also holds a CRC-32C over its data words and host handle,
-checked whenever state leaves the engine; a mismatch counts as uncorrectable
-(`ECC_LAST_UE_SYN.KIND` = 2). The parity-check matrix is in build/regmap.json.
+checked whenever state leaves the engine; a mismatch counts as uncorrectable.
+The parity-check matrix is in build/regmap.json. `ECC_LAST_UE_SYN.KIND` says what
+found the last uncorrectable error:
 
-To test a board: set `ERRINJ_MASK_*` to the bits to flip (data 63:0, check 7:0), set
-`ERRINJ_CTRL.MEM` and `ARM`; the next word written to that memory is stored with those
-bits flipped and `ARM` clears.
+| KIND | found by | `ECC_LAST_UE` / `SYNDROME` |
+|---|---|---|
+| 1 | SECDED | the word's memory and address; its syndrome |
+| 2 | row CRC | `MEM` = the row's data memory, `ADDR` = the row index (not a word address); `SYNDROME` 0 |
+| 3 | guard (meta words and pool entries, below) | |
+
+**Guard on meta words and pool entries.** Meta words and request-pool entries
+({guarded}) have no row CRC, so each is stored with SECDED plus 16 guard
+check bits computed from the word: in the word's unused top 16 bits where its layout
+leaves them free, otherwise in 16 extra RAM bits beside the {code_bits}. A read corrects a
+single flipped bit anywhere; any other damage the guard sees is uncorrectable (KIND 3)
+and runs the sequence of *Hardware failure* exactly like an uncorrectable SECDED error
+(a lost meta word poisons its row, a lost pool entry is quarantined), so a multi-bit
+error that SECDED alone would "correct" into another valid-looking word is detected.
+
+TODO(guard_split): where each memory keeps its guard bits (in the word, extra RAM bits),
+generated from `chimney.contract.rows.guard_split(params, memory_name)`.
+
+**The ECC counters report RAM health, not object failures.** They count reads, whatever
+the reader then decides. A QUERY or TERMINATE entry that passes its handle and address
+checks reads its row's meta, ident and data words at once (the ident and data words
+while the meta word is checked): a stale handle that names a free row whose ident or
+data word is damaged counts in `ECC_UE_COUNT` and `ECC_LAST_UE` and sets
+`ERR_STATUS.ECC_UNCORRECTABLE` though no object fails. POST reads the meta and ident
+words and the pool entries it passes, UPDATE the meta and ident words and, once the
+meta checks pass, the data words; OFFLOAD reads its parent's meta word and the meta
+words its scan passes. The scrubber reads a row's ident and data words only after its meta word says the row is
+offloaded and not failed.
+
+To test a board: set `ERRINJ_MASK_*` to the bits to flip (`ERRINJ_MASK_LO`/`HI`: data
+bits {data_msb}:0, `ERRINJ_MASK_ECC`: check bits {check_msb}:{check_lsb}), set `ERRINJ_CTRL.MEM` and `ARM`; the
+next word written to that memory is stored with those bits flipped and `ARM` clears.
 """
+
+SECTIONS = _fill(SECTIONS)
