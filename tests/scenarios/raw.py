@@ -46,6 +46,11 @@ class RawRings:
         else:
             raise AssertionError("engine did not enable: " + str(self.regs.decode("ERR_STATUS", await self.regs.read("ERR_STATUS"))))
 
+    async def restart(self):
+        """After CTRL.RESET: host indices from 0 again, fresh rings, enable."""
+        self.cmd_prod = self.cpl_cons = self.evt_cons = 0
+        await self.start()
+
     # ---- commands ---------------------------------------------------------------------
     async def submit(self, opcode, **fields):
         self.tag = (self.tag + 1) & 0xFFFF
