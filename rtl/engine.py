@@ -11,7 +11,7 @@ Every memory access goes through the tables' engine port; every host write throu
 the emitter; every host read through the DMA read channel and `ReadCollector`.
 """
 
-from amaranth.hdl import Module, Signal, Cat, Const, Mux, Value
+from amaranth.hdl import Module, Signal, Cat, Const, Mux, Value, ResetInserter
 from amaranth.lib import wiring, data, stream
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -68,7 +68,10 @@ class ReadCollector(wiring.Component):
     """Consumes DMA read beats: into a word buffer (descriptors, load blocks) or as
     32-byte list entries into a small FIFO (QUERY/TERMINATE lists). `drain` discards
     the rest of the current request, so a command that stops early never leaves beats
-    behind for the next one. `start` marks the beginning of a new request."""
+    behind for the next one. `start` marks the beginning of a new request and empties
+    the FIFO. `done` says the collector is idle: the request's last beat has arrived
+    and every list entry has left the FIFO (a buffered FIFO shows an entry on its read
+    side only two cycles after the write, so its level, not `entry.valid`, says empty)."""
 
     def __init__(self):
         super().__init__({
@@ -78,22 +81,24 @@ class ReadCollector(wiring.Component):
             "start": In(1),
             "buf": Out(data.ArrayLayout(64, MAX_WORDS)),
             "buf_count": Out(8), "buf_err": Out(1),
-            "done": Out(1),                          # the last beat of the request has arrived
+            "done": Out(1),                          # last beat arrived, no entry left
             "entry": Out(stream.Signature(data.StructLayout({"raw": 256, "err": 1}))),
         })
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=257, depth=4)
+        fifo = SyncFIFOBuffered(width=257, depth=4)
+        # whatever an earlier request left (it never should) cannot reach this one
+        m.submodules.fifo = ResetInserter(self.start)(fifo)
         acc = Signal(192)                             # first three beats of an entry
         acc_n = Signal(2)
         acc_err = Signal()
-        done = Signal(init=1)
+        done = Signal(init=1)                         # the request's last beat has arrived
         m.d.comb += [
             self.entry.payload.eq(fifo.r_data),
             self.entry.valid.eq(fifo.r_rdy),
             fifo.r_en.eq(self.entry.ready),
-            self.done.eq(done),
+            self.done.eq(done & (fifo.level == 0)),
         ]
         beat = self.beats.payload
         with m.If(self.start):
@@ -953,7 +958,7 @@ def _list_states(m, d):
 
     with m.State("L_DRAIN"):
         m.d.comb += [e.busy.eq(1), d.col.drain.eq(1), d.col.entry.ready.eq(1)]
-        with m.If(d.col.done & ~d.col.entry.valid):
+        with m.If(d.col.done):                  # every beat in and every entry dropped
             m.next = "L_DONE"
 
     with m.State("L_DONE"):

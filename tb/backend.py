@@ -11,7 +11,7 @@ import random
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge, Timer, with_timeout, SimTimeoutError, ClockCycles
-from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiBus, AxiSlave
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiBus, AxiSlave, AxiResp
 
 from chimney.sw.bus import BusError, DeviceTimeout, BumpAllocator
 
@@ -76,8 +76,8 @@ class CocotbHostMemory:
     """Host RAM behind the engine's DMA port (an AXI4 subordinate from cocotbext-axi).
 
     Address 0 .. 4 KiB is never allocated, so 0 stays an invalid pointer. `fail()` makes
-    a range answer SLVERR (reads, writes or both); `pause()` adds random back-pressure on
-    every AXI channel."""
+    a range answer SLVERR (reads, writes or both; reads may answer DECERR instead);
+    `pause()` adds random back-pressure on every AXI channel."""
 
     def __init__(self, dut, *, size=1 << 24):
         bus = AxiBus.from_prefix(dut, "dma", bus_separator="__", case_insensitive=False)
@@ -87,21 +87,38 @@ class CocotbHostMemory:
         for side in (self.axi.write_if, self.axi.read_if):
             side.log.setLevel(logging.ERROR)
         self.alloc_ = BumpAllocator(0x1000, size - 0x1000)
-        self.faults = []               # (lo, hi, on_read, on_write)
+        self.faults = []               # (lo, hi, on_read, on_write, read resp)
         self.errors_answered = 0
+        self._read_resp = AxiResp.SLVERR
+        self._answer_read_resp()
 
-    def fail(self, lo, hi, *, read=True, write=True):
-        self.faults.append((lo, hi, read, write))
+    def _answer_read_resp(self):
+        """AxiSlave answers every failed read beat SLVERR; this gives the beat the failing
+        range's response instead (it reads each beat from the target just before sending it)."""
+        r_channel = self.axi.read_if.r_channel
+        send = r_channel.send
+
+        async def send_with_resp(r):
+            if int(r.rresp):
+                r.rresp = self._read_resp
+            await send(r)
+        r_channel.send = send_with_resp
+
+    def fail(self, lo, hi, *, read=True, write=True, resp=AxiResp.SLVERR):
+        """Accesses touching [lo, hi) fail: reads answer `resp` (SLVERR or DECERR), writes SLVERR."""
+        self.faults.append((lo, hi, read, write, AxiResp(resp)))
 
     def clear_faults(self):
         self.faults.clear()
 
     def _check(self, address, length, write):
-        for lo, hi, on_read, on_write in self.faults:
+        for lo, hi, on_read, on_write, resp in self.faults:
             if address < hi and address + length > lo and (on_write if write else on_read):
                 self.errors_answered += 1
+                self._read_resp = resp
                 raise IOError(f"{'write' if write else 'read'} {address:#x} in a failing range")
         if address + length > self.size:
+            self._read_resp = AxiResp.SLVERR
             raise IOError(f"access {address:#x} outside host memory")
 
     def reset(self):
@@ -111,14 +128,18 @@ class CocotbHostMemory:
         self.faults.clear()
 
     def pause(self, probability, seed=1):
+        """Random stalls: `probability` for every channel, or a dict {"aw": p, ..., "r": p}."""
         rng = random.Random(seed)
+        channels = {"aw": self.axi.write_if.aw_channel, "w": self.axi.write_if.w_channel,
+                    "b": self.axi.write_if.b_channel, "ar": self.axi.read_if.ar_channel,
+                    "r": self.axi.read_if.r_channel}
 
-        def gen():
+        def gen(p):
             while True:
-                yield rng.random() < probability
-        for ch in (self.axi.write_if.aw_channel, self.axi.write_if.w_channel, self.axi.write_if.b_channel,
-                   self.axi.read_if.ar_channel, self.axi.read_if.r_channel):
-            ch.set_pause_generator(gen())
+                yield rng.random() < p
+        for name, ch in channels.items():
+            p = probability.get(name, 0.0) if isinstance(probability, dict) else probability
+            ch.set_pause_generator(gen(p))
 
     def alloc(self, size, align=64):
         return self.alloc_.alloc(size, align)

@@ -170,6 +170,38 @@ def test_commands_and_refusals(scenarios):
     run(chain(*scenarios))
 
 
+def list_dma_errors_then_healthy(seed, rounds=3):
+    """Issue 11: a list read error at every entry position under back-pressure, each
+    followed by a QUERY of healthy connections; the RTL must leave nothing behind."""
+    async def scenario(h):
+        rng = random.Random(seed)
+        nb, pa, live = await tree(h, rng, 6)
+        for i in range(4 * rounds):
+            k, op = i % 4, (Opcode.QUERY, Opcode.TERMINATE)[i // 4 % 2]
+            es = [h.entry(x, index(pa)) for x in live[:4]]
+            lst = h.alloc(32 * len(es), 8)
+            h.mem.write(lst, b"".join(LIST_ENTRY.to_bytes(x) for x, _ in es))
+            lo = lst + 32 * k + 8 * rng.randrange(4)
+            h.dma_error(lo, lo + 8 if rng.random() < 0.5 else lst + 32 * len(es))
+            await h.run(op, addr=lst, count=len(es))
+            h.observe(op, es)
+            h.clear_dma_errors()
+            if op == Opcode.TERMINATE:
+                del live[:k]
+            while len(live) < 6:
+                live.append((await h.offload(TCP, tcp_fields(rng), parent=pa))["result"])
+            await h.query([h.entry(x, index(pa)) for x in live[-2:]])
+    scenario.__name__ = f"list dma errors seed {seed}"
+    return scenario
+
+
+def test_list_dma_errors_under_back_pressure():
+    seed = seed_from_env(1101)
+    print(f"list dma errors under back-pressure: CHIMNEY_SEED={seed}")
+    run(list_dma_errors_then_healthy(seed), until_s=20e-3,
+        axi_kw=dict(seed=seed, pause={"aw": 0.2, "w": 0.2, "b": 0.2, "ar": 0.2, "r": 0.6}, read_latency=3))
+
+
 # ======================================================================================
 # back-door faults in every memory: single, double, triple flips, whole-word corruption
 # ======================================================================================

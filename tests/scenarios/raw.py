@@ -46,6 +46,11 @@ class RawRings:
         else:
             raise AssertionError("engine did not enable: " + str(self.regs.decode("ERR_STATUS", await self.regs.read("ERR_STATUS"))))
 
+    async def restart(self):
+        """After CTRL.RESET: host indices from 0 again, fresh rings, enable."""
+        self.cmd_prod = self.cpl_cons = self.evt_cons = 0
+        await self.start()
+
     # ---- commands ---------------------------------------------------------------------
     def _put(self, opcode, fields):
         """Write one descriptor into the next slot (no doorbell); returns its tag."""
