@@ -14,7 +14,7 @@ from amaranth.back import verilog
 from amaranth.hdl import _ir
 from amaranth.lib import wiring
 
-from .contract import EngineParams, ObjType, memory_depth, meta_layout, pool_layout
+from .contract import EngineParams, ObjType, memory_depth, meta_layout, pool_layout, stored_width
 from .contract import export
 
 TOP_NAME = "chimney_engine"
@@ -42,7 +42,7 @@ def build_name_map(top, amaranth_names, text, params):
     for name, path in top.memory_paths().items():
         module = ".".join((TOP_NAME,) + tuple(path[:-1]))
         depth = memory_depth(params, name)
-        width = 72 if params.ecc else 64
+        width = stored_width(params, name)        # 72, more where a guard sits beside the word
         decl = rf"reg \[{width - 1}:0\] {re.escape(path[-1])} \[{depth - 1}:0\];"
         if module not in bodies or not re.search(decl, bodies[module]):
             raise RuntimeError(f"memory {name} not found as {decl!r} in module {module}")

@@ -46,7 +46,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .contract import EngineParams, MEMORIES, memory_depth
+from .contract import EngineParams, MEMORIES, memory_depth, stored_width
 
 ROOT = Path(__file__).resolve().parent.parent
 TOP = "chimney_engine"
@@ -92,6 +92,8 @@ class Config:
 LARGEST_CANDIDATES = (
     EngineParams(n_tcp=8192, n_req=2048),
     EngineParams(n_tcp=4096, n_req=1024),
+    # 4096 connections with the meta guard inside the word (n_req <= 512 leaves it 16 free bits)
+    EngineParams(n_tcp=4096, n_req=512),
     EngineParams(n_tcp=2048, n_req=2048),
 )
 
@@ -116,12 +118,12 @@ def bram_estimate(params: EngineParams, device: Device = ECP5_85F):
     On ECP5 this is what yosys maps (76 at the default size, 208 at 4096 connections);
     on iCE40, which has no LUT RAM, yosys puts the smallest memories into flops and
     uses fewer. The rest of the engine uses no block RAM (its FIFOs go to LUT RAM)."""
-    width = 72 if params.ecc else 64
     if device.family == "ecp5":
         word, rows = 36, 512
     else:
         word, rows = 16, 256
-    return sum(math.ceil(width / word) * math.ceil(memory_depth(params, name) / rows) for name, _, _ in MEMORIES)
+    return sum(math.ceil(stored_width(params, name) / word) * math.ceil(memory_depth(params, name) / rows)
+               for name, _, _ in MEMORIES)
 
 
 # --- the Verilog yosys reads -------------------------------------------------------------

@@ -26,7 +26,7 @@ run must match the fault-free one not only at the NDIS edge but also inside:
   driver consistency report (the driver's shadow repairing a wrong record hides it
   from the host, not from this check);
 * what it holds: every meta word and request-pool entry after the run, decoded with
-  SECDED (`chimney.tb.faults.decode_stored`), equal to the fault-free run's. The
+  the memory's own code (`chimney.tb.faults.decode_stored`: SECDED and the guard), equal to the fault-free run's. The
   injected word itself is left out while it still holds exactly the injected value
   (nothing read and rewrote it: a latent fault, judged by what it caused, if anything).
 
@@ -42,6 +42,7 @@ from collections import defaultdict
 
 from chimney.contract import NdisStatus, TcpEventType, TcpUploadReason
 from chimney.contract.ecc import EccStatus
+from chimney.contract import EngineParams
 from chimney.tb.faults import decode_stored
 
 OUTCOMES = ("corrected", "detected", "masked", "sdc", "hang")
@@ -111,12 +112,12 @@ def _first_difference(rtl, gold):
     return "same"
 
 
-def _view(word, ecc):
-    status, data, high = decode_stored(word, ecc)
+def _view(word, params, mem):
+    status, data, high = decode_stored(word, params, mem)
     return ("uncorrectable", high) if status == EccStatus.UNCORRECTABLE else (data, high)
 
 
-def engine_view(rtl_out, gold_out, rtl_words, gold_words, *, injected=None, driver_errors=(), ecc=True,
+def engine_view(rtl_out, gold_out, rtl_words, gold_words, *, injected=None, driver_errors=(), params=None,
                 describe=None):
     """Differences between the engine's own view of the faulty run and the fault-free one.
 
@@ -126,6 +127,7 @@ def engine_view(rtl_out, gold_out, rtl_words, gold_words, *, injected=None, driv
     right after the injection), left out while unchanged. `driver_errors`: the faulty run's
     driver consistency reports (halts excluded). `describe(mem, addr, a, b)`: optional
     text for a word difference. Returns a list of short strings (empty: same view)."""
+    params = params or EngineParams()
     diffs = [f"driver: {e}" for e in driver_errors]
     for i in range(max(len(rtl_out), len(gold_out))):
         a = rtl_out[i] if i < len(rtl_out) else None
@@ -137,7 +139,7 @@ def engine_view(rtl_out, gold_out, rtl_words, gold_words, *, injected=None, driv
         a, b = rtl_words.get(key), gold_words.get(key)
         if injected is not None and key == tuple(injected[:2]) and a == injected[2]:
             continue                  # untouched since the injection: latent
-        if a == b or (a is not None and b is not None and _view(a, ecc) == _view(b, ecc)):
+        if a == b or (a is not None and b is not None and _view(a, params, key[0]) == _view(b, params, key[0])):
             continue
         mem, addr = key
         text = describe(mem, addr, a, b) if describe else f"{a:#x} / fault-free {b:#x}"

@@ -9,8 +9,8 @@ particle strike does anyway. Works on Icarus and Verilator alike.
 import random
 from dataclasses import dataclass
 
-from chimney.contract import MEMORIES, memory_depth
-from chimney.contract.ecc import CODE_BITS, DATA_BITS, EccStatus, ecc_decode
+from chimney.contract import MEMORIES, memory_depth, word_code
+from chimney.contract.ecc import CODE_BITS, DATA_BITS, EccStatus
 
 
 def stored_width(params, mem, name_map=None):
@@ -30,14 +30,15 @@ def stored_width(params, mem, name_map=None):
     return CODE_BITS if params.ecc else DATA_BITS
 
 
-def decode_stored(word, ecc=True):
+def decode_stored(word, params, mem):
     """A stored word as the engine would use it: (EccStatus, 64-bit data, bits above the
-    SECDED codeword). SECDED over bits 71:0; bits from 72 up (guard bits, when a memory
-    has them) are returned as stored, so two words compare equal only if both agree."""
-    if not ecc:
+    stored width). Decoded with the memory's own code (`chimney.contract.word_code`:
+    SECDED, and the guard on meta words and pool entries)."""
+    code = word_code(params, mem)
+    if code is None:
         return EccStatus.OK, word & ((1 << DATA_BITS) - 1), word >> DATA_BITS
-    data, status, _ = ecc_decode(word & ((1 << CODE_BITS) - 1))
-    return status, data, word >> CODE_BITS
+    data, status = code.decode(word & ((1 << code.width) - 1))[:2]
+    return status, data, word >> code.width
 
 
 @dataclass(frozen=True)

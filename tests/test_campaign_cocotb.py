@@ -18,8 +18,7 @@ import random
 
 import pytest
 
-from chimney.contract import EngineParams, memory_depth
-from chimney.contract.ecc import ecc_encode
+from chimney.contract import EngineParams, memory_depth, word_code
 from chimney.tb.campaign import parse_classes, run_injections
 from chimney.tb.classify import classify, engine_view
 from chimney.tb.faults import FAULT_CLASSES, META_CLASSES, make_fault, stored_width
@@ -72,8 +71,10 @@ def test_meta_faults_span_the_stored_width():
 
 
 def test_engine_view():
-    good, other = ecc_encode(0x1234), ecc_encode(0x1235)
-    gold = {("tcp_meta", 0): good, ("req_pool", 0): good}
+    # tcp_meta and req_pool of the default build share neither split nor width: one word each
+    meta, pool = word_code(EngineParams(), "tcp_meta"), word_code(EngineParams(), "req_pool")
+    good, other = meta.encode(0x1234), pool.encode(0x1235)
+    gold = {("tcp_meta", 0): good, ("req_pool", 0): pool.encode(0x1234)}
     # the same words, and a correctable word holding the same data: no difference
     assert engine_view([], [], dict(gold), gold) == []
     assert engine_view([], [], {**gold, ("tcp_meta", 0): good ^ 1 << 5}, gold) == []

@@ -106,3 +106,68 @@ def test_neighbor_and_path_write_back_and_cached_masks():
     assert mask & ((1 << 32) - 1) == 0                       # NicReachabilityDelta is delegated
     assert mask >> NEIGHBOR_DATA.offset("HostReachabilityDelta") & 0xFFFFFFFF == 0xFFFFFFFF
     assert data_words(ObjType.TCP) == 10 and data_words(ObjType.NEIGHBOR) == 2
+
+
+# --- the guard on meta words and pool entries -----------------------------------------
+def _polymod(a, g):
+    """a(x) mod g(x) over GF(2), by long division (an implementation apart from the contract's)."""
+    while a.bit_length() >= g.bit_length():
+        a ^= g << (a.bit_length() - g.bit_length())
+    return a
+
+
+def test_guard_columns_are_the_cyclic_code():
+    g = 1 << ecc.GUARD_BITS | ecc.GUARD_POLY
+    assert list(ecc.GUARD_COLUMNS) == [_polymod(1 << (16 + j), g) for j in range(64)]
+
+
+def _min_weight_at_most_6(cols):
+    """Smallest number of columns that XOR to zero, if it is 6 or less (else 7)."""
+    from itertools import combinations
+    sums = {}
+    for k in (1, 2, 3):
+        for sub in combinations(range(len(cols)), k):
+            x = 0
+            for i in sub:
+                x ^= cols[i]
+            if x == 0:
+                return k
+            sums.setdefault(x, []).append(sub)
+    best = 7
+    for subs in sums.values():
+        for a, b in combinations(subs, 2):
+            if not set(a) & set(b):
+                best = min(best, len(a) + len(b))
+    return best
+
+
+@pytest.mark.parametrize("guard_in", range(17))
+def test_guard_code_distance(guard_in):
+    """SECDED with the guard has minimum distance 6 for every split: 2-4 bit errors are
+    always detected, single flips always corrected (and the columns are distinct)."""
+    code = ecc.WordCode(guard_in)
+    cols = code.columns()
+    assert len(set(cols)) == len(cols) == code.width
+    assert _min_weight_at_most_6(cols) == 6
+
+
+@pytest.mark.parametrize("params", [EngineParams(), EngineParams(n_tcp=4096, n_req=512),
+                                    EngineParams(n_neighbor=4, n_path=8, n_tcp=16, n_req=32)],
+                         ids=["default", "4096x512", "small"])
+def test_guard_split_fits_every_layout(params):
+    from chimney.contract import MEMORIES, guard_split, stored_width, meta_layout, pool_layout
+    for name, t, kind in MEMORIES:
+        split = guard_split(params, name)
+        if kind not in ("meta", "pool"):
+            assert split is None and stored_width(params, name) == 72
+            continue
+        lay = pool_layout(params) if kind == "pool" else meta_layout(params, t)
+        inside, beside = split
+        assert inside + beside == ecc.GUARD_BITS and lay.used + inside <= 64
+        assert inside == min(16, 64 - lay.used)          # the free top bits are used first
+        assert stored_width(params, name) == 72 + beside
+        code = ecc.WordCode(inside)
+        for j in range(code.width):                      # every single flip corrected
+            w = code.encode((1 << lay.used) - 1)
+            data, status, _, _, fixed = code.decode(w ^ 1 << j)
+            assert (data, status, fixed) == ((1 << lay.used) - 1, ecc.EccStatus.CORRECTED, w), (name, j)

@@ -3,11 +3,12 @@
 import json
 
 from . import descriptors as d
-from .ecc import H_COLUMNS
+from .ecc import GUARD_BITS, GUARD_COLUMNS, GUARD_POLY, H_COLUMNS, UeKind
 from .ndis import WRITE_BACK
 from .params import EngineParams, VERSION
 from .regmap import register_map
-from .rows import DATA, IDENT, HANDLE, MEMORIES, CACHED_FIELDS, meta_layout, pool_layout, memory_depth
+from .rows import (DATA, IDENT, HANDLE, MEMORIES, CACHED_FIELDS, meta_layout, pool_layout, memory_depth,
+                   guard_split, stored_width)
 from .status import (NdisStatus, ErrorCode, ERROR_STATUS, Opcode, ObjType, Disposition, ReqKind,
                      TcpEventType, TcpUploadReason)
 
@@ -46,7 +47,15 @@ def as_json(params: EngineParams = EngineParams()):
                                 "fields": [{"name": n, "offset": o, "size": s} for n, o, s in wb.fields]}
                        for t, wb in WRITE_BACK.items()},
         "ecc": {"code": "Hsiao SECDED (72,64)", "h_columns": list(H_COLUMNS),
-                "row_check": "CRC-32C over data words then host_handle"},
+                "row_check": "CRC-32C over data words then host_handle",
+                "guard": {"bits": GUARD_BITS, "poly": GUARD_POLY, "columns": list(GUARD_COLUMNS),
+                          "doc": "meta words and pool entries: 16 more check bits; guard bits 0..in-1 in the "
+                                 "word's top bits, in..15 stored from bit 72 up",
+                          "memories": {name: {"in_word": split[0], "beside": split[1],
+                                              "stored_width": stored_width(params, name)}
+                                       for name, _, _ in MEMORIES
+                                       if (split := guard_split(params, name)) is not None}},
+                "ue_kinds": {k.name: int(k) for k in UeKind if k}},
     }
 
 

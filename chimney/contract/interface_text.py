@@ -6,9 +6,10 @@ repeats a number the contract already holds.
 """
 
 from .descriptors import COMPLETION, NO_INDEX, MAX_POST_LENGTH, MAX_LIST_ENTRIES
-from .ecc import DATA_BITS, CHECK_BITS, CODE_BITS
+from .ecc import DATA_BITS, CHECK_BITS, CODE_BITS, GUARD_POLY
+from .params import EngineParams
 from .ndis import WRITE_BACK, DELEGATED, row_field_name
-from .rows import DATA, MEMORIES, GEN_BITS, TAG_BITS
+from .rows import DATA, MEMORIES, GEN_BITS, TAG_BITS, guard_split, stored_width
 from .status import ObjType, TcpConnectionState
 
 import textwrap
@@ -78,10 +79,20 @@ VALUES = {
 }
 
 
-# TODO(guard_split): when chimney.contract.rows.guard_split(params, memory_name) ->
-# (in_word_bits, extra_bits) lands, add VALUES["guard_split"] (a table: memory, guard
-# bits in the word, extra RAM bits, stored width) and put {guard_split} in place of the
-# "TODO(guard_split)" paragraph of *ECC and error injection* below.
+def _guard_table(params=EngineParams()):
+    rows = ["| memory | guard bits in the word | guard bits beside the 72 | stored width |", "|---|---|---|---|"]
+    for name, _, _ in MEMORIES:
+        split = guard_split(params, name)
+        if split is not None:
+            top = f"{DATA_BITS - split[0]}..{DATA_BITS - 1}" if split[0] else "none"
+            beside = f"{CODE_BITS}..{CODE_BITS + split[1] - 1}" if split[1] else "none"
+            rows.append(f"| `{name}` | {split[0]} (bits {top}) | {split[1]} (bits {beside}) | "
+                        f"{stored_width(params, name)} |")
+    return "\n".join(rows)
+
+
+VALUES["guard_table"] = _guard_table()
+VALUES["guard_poly"] = f"0x{GUARD_POLY:04X}"
 
 
 def _fill(template):
@@ -468,19 +479,31 @@ found the last uncorrectable error:
 |---|---|---|
 | 1 | SECDED | the word's memory and address; its syndrome |
 | 2 | row CRC | `MEM` = the row's data memory, `ADDR` = the row index (not a word address); `SYNDROME` 0 |
-| 3 | guard (meta words and pool entries, below) | |
+| 3 | guard (meta words and pool entries, below): SECDED alone would have taken the word | the word's memory and address; its SECDED syndrome (0 if SECDED saw nothing) |
 
 **Guard on meta words and pool entries.** Meta words and request-pool entries
 ({guarded}) have no row CRC, so each is stored with SECDED plus 16 guard
-check bits computed from the word: in the word's unused top 16 bits where its layout
-leaves them free, otherwise in 16 extra RAM bits beside the {code_bits}. A read corrects a
+check bits computed from the word: as many as its layout leaves free at the top of the
+word, the rest in extra RAM bits beside the {code_bits}. A read corrects a
 single flipped bit anywhere; any other damage the guard sees is uncorrectable (KIND 3)
 and runs the sequence of *Hardware failure* exactly like an uncorrectable SECDED error
 (a lost meta word poisons its row, a lost pool entry is quarantined), so a multi-bit
 error that SECDED alone would "correct" into another valid-looking word is detected.
 
-TODO(guard_split): where each memory keeps its guard bits (in the word, extra RAM bits),
-generated from `chimney.contract.rows.guard_split(params, memory_name)`.
+The guard is 16 check bits of a shortened cyclic code (generator {guard_poly}, CRC-16/DNP):
+the column of payload bit j is x^(16+j) mod g(x) (`guard.columns` in build/regmap.json).
+Its bits 0..k-1 take the word's top k free bits, the rest are stored from bit {code_bits}
+up; the SECDED check bits cover the 64-bit word, guard bits in it included. Clients
+never see guard bits: they read as zero and are ignored on write. Together with SECDED
+the code has minimum distance 6: every error of 2 to 4 bits is detected, and a wider
+one passes only if it lands within one bit of another codeword (about 89 in 2^24 for a
+random word). Where the default build keeps it (from `chimney.contract.guard_split`;
+other depths change the split):
+
+{guard_table}
+
+`ERRINJ_MASK_*` reach the first {code_bits} bits only; a guard bit beside them flipped
+by anything else is corrected like any other single bit.
 
 **The ECC counters report RAM health, not object failures.** They count reads, whatever
 the reader then decides. A QUERY or TERMINATE entry that passes its handle and address

@@ -72,7 +72,7 @@ def _describe(params):
         def fields(word):
             if word is None:
                 return None
-            status, data, _ = decode_stored(word, params.ecc)
+            status, data, _ = decode_stored(word, params, mem)
             if status.name == "UNCORRECTABLE":
                 return "uncorrectable"
             lay = lays[mem]
@@ -177,7 +177,7 @@ async def one(dut, device, memory, params, names, seed, i, classes=FAULT_CLASSES
         differences = engine_view(rtl_log.entries, gold_log.entries, rtl_words, gold_words,
                                   injected=injected[0] if injected else None,
                                   driver_errors=[str(e) for e in drv.errors if e not in halts],
-                                  ecc=params.ecc, describe=_describe(params))
+                                  params=params, describe=_describe(params))
         engine = {"reported": reported, "differences": differences}
         record["engine"] = {"reported": reported, "differences": [d[:200] for d in differences[:4]]}
     outcome, why = classify(rtl.trace, gold.trace, tcp_names=set(gold.tcp_names()),

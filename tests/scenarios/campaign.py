@@ -60,7 +60,7 @@ def in_use_pool(cs, params, peek):
     for (t, index), obj in sorted(cs.rtl.driver.objects.items()):
         if ObjType(t) != ObjType.TCP or not obj.requests:
             continue
-        status, word, _ = decode_stored(peek("tcp_meta", index), params.ecc)
+        status, word, _ = decode_stored(peek("tcp_meta", index), params, "tcp_meta")
         if status == EccStatus.UNCORRECTABLE:
             continue
         meta = tcp_lay.unpack(word, variant={"u": "live"})
@@ -69,7 +69,7 @@ def in_use_pool(cs, params, peek):
         live = meta["u"][1]
         idx = live["req_head"]
         for _ in range(min(live["req_count"], len(obj.requests))):
-            status, word, _ = decode_stored(peek("req_pool", idx), params.ecc)
+            status, word, _ = decode_stored(peek("req_pool", idx), params, "req_pool")
             entry = pool_lay.unpack(word)
             if status == EccStatus.UNCORRECTABLE or not entry["used"] or idx in entries:
                 break
