@@ -11,7 +11,7 @@ Give `ecc_correct`/`ecc_decode` a syndrome held in a Signal: as an expression it
 would be copied into all 72 comparators (harmless in hardware, slow in simulation).
 """
 
-from amaranth.hdl import Cat, Const, Value
+from amaranth.hdl import Cat, Const, Signal, Value
 
 from chimney.contract.ecc import (CHECK_BITS, CHECK_MASKS, CODE_BITS, DATA_BITS, GUARD_BITS,
                                   GUARD_COLUMNS, H_COLUMNS, WordCode)
@@ -81,13 +81,15 @@ def guard_bits(payload):
                  for b in range(GUARD_BITS)))
 
 
-def word_encode(data, code: WordCode):
-    """64-bit data -> stored word of `code` (the data's top guard_in bits are replaced)."""
+def word_encode(m, data, code: WordCode):
+    """64-bit data -> stored word of `code` (the data's top guard_in bits are replaced).
+    The guard bits are a Signal of module `m`, so the SECDED trees over them do not copy them."""
     data = Value.cast(data)
     if not code.guarded:
         return ecc_encode(data)
     payload = data[:code.payload_bits]
-    g = guard_bits(payload)
+    g = Signal(GUARD_BITS, name="wr_guard")
+    m.d.comb += g.eq(guard_bits(payload))
     return Cat(ecc_encode(Cat(payload, g[:code.guard_in])), g[code.guard_in:])
 
 
@@ -97,22 +99,31 @@ def guard_syndrome(stored, code: WordCode):
     return guard_bits(stored[:code.payload_bits]) ^ Cat(stored[code.payload_bits:DATA_BITS], stored[CODE_BITS:])
 
 
-def guarded_correct(stored, syndrome, gsyn, code: WordCode):
+def guarded_correct(m, stored, syndrome, gsyn, code: WordCode):
     """(stored word, SECDED syndrome, guard syndrome) -> (corrected stored word, ce, ue, guard_ue).
 
     The same decision as `WordCode.decode`: a SECDED column match corrects only if the
     guard syndrome is that bit's guard column; with a clean SECDED syndrome, a guard
     syndrome of one bit stored beside the 72 is that bit flipped. Anything else non-zero
-    is uncorrectable; `guard_ue` marks those SECDED alone would have accepted."""
+    is uncorrectable; `guard_ue` marks those SECDED alone would have accepted. The match
+    vector and the fixed-up guard syndrome are Signals (module `m`): as expressions they
+    would be copied into every use, tenfold the Verilog."""
     stored, syndrome, gsyn = Value.cast(stored), Value.cast(syndrome), Value.cast(gsyn)
-    flips = Cat(*(syndrome == Const(col, CHECK_BITS) for col in H_COLUMNS))
+    flips = Signal(CODE_BITS, name="guard_flips")
+    m.d.comb += flips.eq(Cat(*(syndrome == Const(col, CHECK_BITS) for col in H_COLUMNS)))
     # the guard syndrome once the SECDED flip is applied (flips is one-hot or zero)
-    gfix = Cat(*(gsyn[b] ^ Cat(*(flips[j] for j in range(CODE_BITS) if code.guard_of_bit(j) >> b & 1)).any()
-                 for b in range(GUARD_BITS)))
+    gfix = Signal(GUARD_BITS, name="guard_fixed")
+    m.d.comb += gfix.eq(Cat(*(gsyn[b] ^ Cat(*(flips[j] for j in range(CODE_BITS)
+                                                if code.guard_of_bit(j) >> b & 1)).any()
+                              for b in range(GUARD_BITS))))
     sec_clean = ~syndrome.any()
-    ext = Cat(*(sec_clean & (gsyn == Const(1 << i, GUARD_BITS)) for i in range(code.guard_in, GUARD_BITS)))
-    ce = (flips.any() & ~gfix.any()) | (ext.any() if code.guard_ext else Const(0))
+    ext = Signal(max(code.guard_ext, 1), name="guard_ext_flips")
+    if code.guard_ext:
+        m.d.comb += ext.eq(Cat(*(sec_clean & (gsyn == Const(1 << i, GUARD_BITS))
+                                 for i in range(code.guard_in, GUARD_BITS))))
+    ce = (flips.any() & ~gfix.any()) | ext.any()
     ue = (syndrome.any() | gsyn.any()) & ~ce
     sec_ue = syndrome.any() & ~flips.any()
-    fixed = Cat(stored[:CODE_BITS] ^ flips, stored[CODE_BITS:] ^ ext) if code.guard_ext else stored ^ flips
+    fixed = Cat(stored[:CODE_BITS] ^ flips, stored[CODE_BITS:] ^ ext[:code.guard_ext]) if code.guard_ext \
+        else stored ^ flips
     return fixed, ce, ue, ue & ~sec_ue

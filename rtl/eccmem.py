@@ -110,7 +110,7 @@ class EccMemory(wiring.Component):
             m.d.sync += inj_used.eq(0)
         with m.Elif(inject):
             m.d.sync += inj_used.eq(1)
-        wr_code = word_encode(self.wr_data, self.code) if self.ecc else self.wr_data
+        wr_code = word_encode(m, self.wr_data, self.code) if self.ecc else self.wr_data
         client_code = Signal(width)
         m.d.comb += client_code.eq(wr_code ^ Mux(inject, self.inj_mask[:min(width, CODE_BITS)], 0))
 
@@ -158,7 +158,7 @@ class EccMemory(wiring.Component):
         ue_raw = Signal(name="ue_raw")
         guard_raw = Signal(name="guard_ue_raw")
         if guarded:
-            fixed, fixed_ce, fixed_ue, fixed_guard = guarded_correct(code, syn, gsyn, self.code)
+            fixed, fixed_ce, fixed_ue, fixed_guard = guarded_correct(m, code, syn, gsyn, self.code)
             m.d.comb += guard_raw.eq(fixed_guard)
         else:
             fixed, fixed_ce, fixed_ue = ecc_correct(code, syn)
