@@ -9,25 +9,8 @@ particle strike does anyway. Works on Icarus and Verilator alike.
 import random
 from dataclasses import dataclass
 
-from chimney.contract import MEMORIES, memory_depth, word_code
-from chimney.contract.ecc import CODE_BITS, DATA_BITS, EccStatus
-
-
-def stored_width(params, mem, name_map=None):
-    """Bits of one stored word of memory `mem` (data, SECDED check bits and any guard bits).
-
-    `chimney.contract.rows.stored_width(params, name)` when the contract has it; else the
-    width the name map gives the generated array; else 72 (64 without ECC)."""
-    try:
-        from chimney.contract.rows import stored_width as contract_width
-    except ImportError:
-        contract_width = None
-    if contract_width is not None:
-        return contract_width(params, mem)
-    width = ((name_map or {}).get("memories", {}).get(mem) or {}).get("width")
-    if width:
-        return int(width)
-    return CODE_BITS if params.ecc else DATA_BITS
+from chimney.contract import MEMORIES, memory_depth, stored_width, word_code
+from chimney.contract.ecc import DATA_BITS, EccStatus
 
 
 def decode_stored(word, params, mem):
@@ -119,7 +102,7 @@ def make_fault(rng: random.Random, kind, params, name_map, *, mem=None, addr=Non
         if mem is None:            # no live target given: any meta word or pool entry
             mem = rng.choice([n for n, _, k in MEMORIES if k in ("meta", "pool")])
         addr = rng.randrange(memory_depth(params, mem)) if addr is None else addr
-        width = stored_width(params, mem, name_map)
+        width = stored_width(params, mem)
         if kind == "meta_word":
             return Fault("meta_word", mem, addr, value=rng.getrandbits(width))
         return Fault("meta_multi", mem, addr, mask=random_mask(rng, rng.randint(3, 8), width))

@@ -21,7 +21,8 @@ import pytest
 from chimney.contract import EngineParams, memory_depth, word_code
 from chimney.tb.campaign import parse_classes, run_injections
 from chimney.tb.classify import classify, engine_view
-from chimney.tb.faults import FAULT_CLASSES, META_CLASSES, make_fault, stored_width
+from chimney.tb.faults import FAULT_CLASSES, META_CLASSES, make_fault
+from chimney.contract import stored_width
 
 #: (name, seed, selection, classes); selection: ("only", ids) or ("first", count)
 CASES = [
