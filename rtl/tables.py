@@ -29,6 +29,13 @@ def mem_port_signature(depth):
     })
 
 
+def table_memory(params: EngineParams, name):
+    """The EccMemory StateTables builds for memory `name` (also synthesised alone by
+    `python -m chimney.synth --component eccmem_<name>`)."""
+    return EccMemory(memory_depth(params, name), ecc=params.ecc, latency=params.ram_latency,
+                     guard_in=(guard_split(params, name) or (None,))[0])
+
+
 def tables_signature(params: EngineParams):
     """A client's view of all memories, one member per memory name."""
     return wiring.Signature({name: Out(mem_port_signature(memory_depth(params, name)))
@@ -40,9 +47,7 @@ class StateTables(wiring.Component):
 
     def __init__(self, params: EngineParams = EngineParams()):
         self.params = params
-        self.mems = {name: EccMemory(memory_depth(params, name), ecc=params.ecc, latency=params.ram_latency,
-                                     guard_in=(guard_split(params, name) or (None,))[0])
-                     for name, _, _ in MEMORIES}
+        self.mems = {name: table_memory(params, name) for name, _, _ in MEMORIES}
         n = len(MEMORIES)
         super().__init__({
             "engine": In(tables_signature(params)),
