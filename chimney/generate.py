@@ -1,6 +1,7 @@
 """Verilog generation: the engine top, its name map, and the contract exports.
 
-The name map (`<top>.names.json`) tells testbenches where each ECC memory and each
+The name map (`<top>.names.json`) tells testbenches where each ECC memory (the array
+of every bank, with the first word it holds, and the memory's write register) and each
 registered probe signal ended up in the generated Verilog. It is built from
 Amaranth's own name map and checked against the emitted text, so nothing that
 reads it has to guess Yosys' naming.
@@ -36,17 +37,47 @@ def _module_bodies(text):
     return bodies
 
 
+def _register_of(body, name):
+    """The register a deposit must go to for signal `name` of a module: `name` itself when
+    it is a `reg`; else (yosys merged it with a net named otherwise: a memory port's signal)
+    the plain-named `reg` it is assigned from. None if neither is there."""
+    if re.search(rf"^\s*reg (\[\d+:0\] )?{re.escape(name)}( = [^;]*)?;", body, re.M):
+        return name
+    alias = re.search(rf"^\s*assign {re.escape(name)} = (\w+)\s*;", body, re.M)
+    if alias and re.search(rf"^\s*reg (\[\d+:0\] )?{re.escape(alias.group(1))}( = [^;]*)?;", body, re.M):
+        return alias.group(1)
+    return None
+
+
 def build_name_map(top, amaranth_names, text, params):
     bodies = _module_bodies(text)
     memories = {}
-    for name, path in top.memory_paths().items():
-        module = ".".join((TOP_NAME,) + tuple(path[:-1]))
-        depth = memory_depth(params, name)
+    write_registers = top.write_registers()
+    for name, banks in top.memory_paths().items():
         width = stored_width(params, name)        # 72, more where a guard sits beside the word
-        decl = rf"reg \[{width - 1}:0\] {re.escape(path[-1])} \[{depth - 1}:0\];"
-        if module not in bodies or not re.search(decl, bodies[module]):
-            raise RuntimeError(f"memory {name} not found as {decl!r} in module {module}")
-        memories[name] = {"path": ".".join(path), "width": width, "depth": depth}
+        entry = {"width": width, "depth": memory_depth(params, name), "banks": []}
+        for path, base, depth in banks:
+            module = ".".join((TOP_NAME,) + tuple(path[:-1]))
+            decl = rf"reg \[{width - 1}:0\] {re.escape(path[-1])} \[{depth - 1}:0\];"
+            if module not in bodies or not re.search(decl, bodies[module]):
+                raise RuntimeError(f"memory {name} not found as {decl!r} in module {module}")
+            entry["banks"].append({"path": ".".join(path), "base": base, "depth": depth})
+        if sum(b["depth"] for b in entry["banks"]) != entry["depth"]:
+            raise RuntimeError(f"memory {name}: its banks do not hold {entry['depth']} words")
+        if len(banks) == 1:
+            entry["path"] = entry["banks"][0]["path"]        # an unbanked memory's one array
+        # the word being written (its bank gets it at the next clock edge)
+        entry["write_register"] = {}
+        for key, signal in zip(("en", "addr", "code"), write_registers[name]):
+            names = amaranth_names.get(signal)
+            if names is None:
+                raise RuntimeError(f"memory {name}: write register {key} was optimised away")
+            module = ".".join((TOP_NAME,) + tuple(names[1:-1]))
+            reg = _register_of(bodies.get(module, ""), names[-1])
+            if reg is None:
+                raise RuntimeError(f"memory {name}: no register holds {'.'.join(names[1:])} in module {module}")
+            entry["write_register"][key] = ".".join(names[1:-1] + (reg,))
+        memories[name] = entry
     signals = {}
     for logical, (signal, encoding) in top.probe_signals().items():
         names = amaranth_names.get(signal)

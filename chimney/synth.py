@@ -17,7 +17,7 @@ Configurations (docs/performance.md):
   the largest down; one whose block-RAM estimate (`bram_estimate`) exceeds the 208
   DP16KD blocks is skipped without running the tools, and one that fails
   synthesis or place-and-route for lack of room falls through to the next.
-* `latency4`: the default with ram_latency=4 (only with --only ...,latency4).
+* `latency3`: the default with ram_latency=3, the default before issue 12 (only with --only ...,latency3).
 * `ice40`: a small configuration on an iCE40 (HX8K, the largest iCE40); its row says
   whether it fits.
 
@@ -119,8 +119,8 @@ def configs():
         "default": Config("default", EngineParams(), ECP5_85F, 150, "default parameters"),
         "largest": Config("largest", LARGEST_CANDIDATES[0], ECP5_85F, 150,
                           "largest TCP table that fits", LARGEST_CANDIDATES[1:]),
-        "latency4": Config("latency4", EngineParams(ram_latency=4), ECP5_85F, 150,
-                           "default parameters, ram_latency=4"),
+        "latency3": Config("latency3", EngineParams(ram_latency=3), ECP5_85F, 150,
+                           "default parameters, ram_latency=3 (the default before issue 12)"),
         "ice40": Config("ice40", SMALL, ICE40_HX8K, 50, "small configuration"),
     }
 
@@ -491,7 +491,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(ROOT / "build" / "synth.json"))
     parser.add_argument("--only", default=None,
-                        help="configurations: default, largest, latency4, ice40 (comma separated; "
+                        help="configurations: default, largest, latency3, ice40 (comma separated; "
                              "without --only and --component: default,largest,ice40 and every component)")
     parser.add_argument("--component", default=None,
                         help=f"components alone at {COMPONENT_MHZ} MHz (comma separated, or all): "

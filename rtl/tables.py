@@ -1,7 +1,8 @@
 """The state tables: the ten ECC-protected memories of `chimney.contract.MEMORIES`.
 
-Each memory is an `EccMemory` submodule named after it, so its array appears in
-the Verilog as `tables.<name>.mem` (recorded in the name map). Two clients share
+Each memory is an `EccMemory` submodule named after it, so its arrays appear in
+the Verilog as `tables.<name>.mem` (or `mem0`, `mem1`, ... when it is banked), recorded
+in the name map with the first word of each bank and the memory's write register. Two clients share
 the memories: the command engine and the patrol scrubber; `owner` picks which one
 drives the ports (the engine grants the scrubber only between commands, so the
 mux never switches under a transaction). After reset, and on `init`, a walker
@@ -67,7 +68,14 @@ class StateTables(wiring.Component):
         })
 
     def memory_paths(self):
-        return {name: (name, "mem") for name in self.mems}
+        """{memory name: [(path of a bank's array, first word, words)]}, banks in address order."""
+        return {name: [((name, sub), base, depth) for sub, base, depth in mem.bank_names()]
+                for name, mem in self.mems.items()}
+
+    def write_registers(self):
+        """{memory name: (wq_en, wq_addr, wq_code)}: the word each memory is about to write
+        (`EccMemory`: a back door reads and writes that word there)."""
+        return {name: (mem.wq_en, mem.wq_addr, mem.wq_code) for name, mem in self.mems.items()}
 
     def elaborate(self, platform):
         m = Module()

@@ -155,8 +155,13 @@ class ChimneyEngine(wiring.Component):
 
     # --- what the Verilog generator records in the name map ------------------
     def memory_paths(self):
-        """{memory name: submodule path of its array} for every ECC memory."""
-        return {name: ("tables",) + path for name, path in self.tables.memory_paths().items()}
+        """{memory name: [(submodule path of a bank's array, first word, words)]} for every ECC memory."""
+        return {name: [(("tables",) + path, base, depth) for path, base, depth in banks]
+                for name, banks in self.tables.memory_paths().items()}
+
+    def write_registers(self):
+        """{memory name: (wq_en, wq_addr, wq_code)} Signals of every ECC memory's write register."""
+        return self.tables.write_registers()
 
     def probe_signals(self):
         """{logical name: Signal} of internal registers testbenches may inspect or corrupt."""

@@ -41,7 +41,37 @@ class Fault:
         return f"{self.kind} {self.target}[{self.addr}] {what}"
 
 
+class _Word:
+    """One stored word as a deposit target: `.value` reads and writes it where it is."""
+
+    def __init__(self, faults, mem, addr):
+        self._faults, self._mem, self._addr = faults, mem, addr
+
+    @property
+    def value(self):
+        return self._faults.peek(self._mem, self._addr)
+
+    @value.setter
+    def value(self, value):
+        self._faults.poke(self._mem, self._addr, value)
+
+
+class _Words:
+    """`array(mem)[addr]`: word-addressed, across the memory's banks."""
+
+    def __init__(self, faults, mem):
+        self._faults, self._mem = faults, mem
+
+    def __getitem__(self, addr):
+        return _Word(self._faults, self._mem, addr)
+
+
 class RtlFaults:
+    """Word-addressed access to the RTL's memories through the name map: a memory may be
+    stored in several banks (`banks`, each with the first word it holds), and a word the
+    memory is about to write is in its write register (`write_register`), where a deposit
+    must go too or the pending write would overwrite it (rtl/eccmem.py)."""
+
     def __init__(self, dut, name_map):
         self.dut = dut
         self.names = name_map
@@ -52,14 +82,31 @@ class RtlFaults:
             h = getattr(h, part)
         return h
 
+    def _row(self, mem, addr):
+        for bank in self.names["memories"][mem]["banks"]:
+            if bank["base"] <= addr < bank["base"] + bank["depth"]:
+                return self._handle(bank["path"])[addr - bank["base"]]
+        raise IndexError(f"{mem}[{addr}]: no bank holds that word")
+
+    def _pending(self, mem, addr):
+        """The write register's data handle when it holds word `addr`, else None."""
+        reg = self.names["memories"][mem].get("write_register")
+        if reg and int(self._handle(reg["en"]).value) and int(self._handle(reg["addr"]).value) == addr:
+            return self._handle(reg["code"])
+        return None
+
     def array(self, mem):
-        return self._handle(self.names["memories"][mem]["path"])
+        return _Words(self, mem)
 
     def peek(self, mem, addr):
-        return int(self.array(mem)[addr].value)
+        pending = self._pending(mem, addr)
+        return int((pending if pending is not None else self._row(mem, addr)).value)
 
     def poke(self, mem, addr, value):
-        self.array(mem)[addr].value = value
+        pending = self._pending(mem, addr)
+        if pending is not None:
+            pending.value = value
+        self._row(mem, addr).value = value
 
     def flip(self, mem, addr, mask):
         old = self.peek(mem, addr)

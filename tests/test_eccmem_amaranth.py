@@ -271,7 +271,7 @@ def random_mirror_bench(dut, rng, cycles, depth):
     return bench, stats
 
 
-LATENCY = pytest.mark.parametrize("latency", [2, 3, 4], ids=["lat2", "lat3", "lat4"])
+LATENCY = pytest.mark.parametrize("latency", [2, 3, 4, 5], ids=["lat2", "lat3", "lat4", "lat5"])
 
 
 def test_eccmem_latency_attribute():
@@ -290,6 +290,125 @@ def test_eccmem_random_mirror(rng, ecc, latency):
     run(dut, bench)
     print(stats)
     assert stats["same_cycle_same_addr"] > 50 and stats["back_to_back"] > 500
+
+
+# --- banks (a depth multiplexer after the bank flops) -----------------------------------
+def test_eccmem_banks_layout_and_back_door():
+    dut = EccMemory(18, latency=3, bank_depth=4)
+    assert dut.bank_names() == [("mem0", 0, 4), ("mem1", 4, 4), ("mem2", 8, 4), ("mem3", 12, 4), ("mem4", 16, 2)]
+    assert [m.depth for _, m in dut.banks] == [4, 4, 4, 4, 2]
+    assert dut.bank_of(17) == (dut.banks[4][1], 1) and dut.bank_of(4) == (dut.banks[1][1], 0)
+    with pytest.raises(IndexError):
+        dut.bank_of(18)
+    text = verilog.convert(dut, name="m")
+    for sub, _, depth in dut.bank_names():
+        assert f"reg [71:0] {sub} [{depth - 1}:0]" in text, sub
+    assert "(* no_rw_check" in text
+    assert EccMemory(2048).bank_names() == [("mem", 0, 2048)]      # one bank: the array keeps its name
+    assert len(EccMemory(10240).banks) == 5
+
+    async def bench(ctx):
+        poke(ctx, dut, 17, 0x1234)              # word addresses reach the right bank and row
+        assert ctx.get(dut.banks[4][1].data[1]) == 0x1234 and peek(ctx, dut, 17) == 0x1234
+        assert ctx.get(dut.memory.data[17]) == 0x1234          # the word-addressed view
+        assert await flip(ctx, dut, 17, 0b11) == 0x1237 and peek(ctx, dut, 16) == 0
+
+    run(dut, bench)
+
+
+@pytest.mark.parametrize("latency", [2, 3, 4, 5], ids=["lat2", "lat3", "lat4", "lat5"])
+@pytest.mark.parametrize("ecc,guard_in", [(True, None), (False, None), (True, 7)], ids=["ecc", "plain", "guard"])
+def test_eccmem_banked_random_mirror(rng, latency, ecc, guard_in):
+    """Random reads and writes over five banks (the last one short), the same-address
+    read+write of one cycle and reads right after a write included."""
+    depth = 18
+    dut = EccMemory(depth, ecc=ecc, latency=latency, bank_depth=4, guard_in=guard_in)
+    assert len(dut.banks) == 5
+    if guard_in is None:
+        bench, stats = random_mirror_bench(dut, rng, 2500, depth)
+        run(dut, bench)
+        print(stats)
+        assert stats["same_cycle_same_addr"] > 30 and stats["back_to_back"] > 400
+    else:
+        _run_guarded_mirror(dut, rng, depth)
+
+
+def _run_guarded_mirror(dut, rng, depth):
+    code = dut.code
+    mirror = {a: 0 for a in range(depth)}
+
+    async def bench(ctx):
+        pending = [None] * dut.LATENCY
+        for cycle in range(2500):
+            rd = rng.randrange(depth) if rng.random() < 0.7 else None
+            wr = None
+            if rng.random() < 0.4:
+                wa = rd if rd is not None and rng.random() < 0.3 else rng.randrange(depth)
+                wr = (wa, rng.getrandbits(code.payload_bits))
+            out = await step(ctx, dut, rd=rd, wr=wr)
+            want = pending.pop(0)
+            assert out["rd_valid"] == (want is not None), cycle
+            if want is not None:
+                assert (out["rd_addr_out"], out["rd_data"], out["rd_ce"], out["rd_ue"]) == (*want, 0, 0), cycle
+            if wr is not None:
+                mirror[wr[0]] = wr[1]
+            pending.append(None if rd is None else (rd, mirror[rd]))
+        await idle(ctx, dut, dut.LATENCY)
+        for a in range(depth):
+            assert peek(ctx, dut, a) == code.encode(mirror[a]), a
+
+    run(dut, bench)
+
+
+@pytest.mark.parametrize("latency", [3, 4, 5], ids=["lat3", "lat4", "lat5"])
+def test_eccmem_banked_single_bit_corrected_and_scrubbed(rng, latency):
+    depth = 20
+    dut = EccMemory(depth, latency=latency, bank_depth=8)       # banks of 8, 8 and 4 words
+
+    async def bench(ctx):
+        words = [rng.getrandbits(64) for _ in range(depth)]
+        await fill(ctx, dut, words)
+        for n in range(60):
+            a = rng.randrange(depth)
+            bit = rng.randrange(72)
+            await flip(ctx, dut, a, 1 << bit)
+            out = await read(ctx, dut, a)
+            assert (out["rd_ce"], out["rd_ue"], out["rd_data"]) == (1, 0, words[a]), (a, bit)
+            await idle(ctx, dut, 3)
+            assert peek(ctx, dut, a) == encode(words[a]), f"word {a}: not scrubbed back"
+
+    run(dut, bench)
+
+
+def test_eccmem_back_door_sees_the_write_register(rng):
+    """A word written in the last cycle is still in the write register (its bank gets it
+    at the next edge): peek returns it, and a flip then lands in the word, not under it."""
+    dut = EccMemory(8, latency=4)
+
+    async def bench(ctx):
+        w = rng.getrandbits(64)
+        await step(ctx, dut, wr=(3, w))
+        assert ctx.get(dut.wq_en) and ctx.get(dut.wq_addr) == 3
+        assert ctx.get(dut.memory.data[3]) == 0, "the bank already has the word: no write register"
+        assert peek(ctx, dut, 3) == encode(w)
+        await flip(ctx, dut, 3, 1 << 5)
+        out = await read(ctx, dut, 3)
+        assert (out["rd_ce"], out["rd_data"]) == (1, w), "the flip was lost under the pending write"
+
+    run(dut, bench)
+
+
+def test_eccmem_stage_registers():
+    assert EccMemory(16, latency=2).stage_registers() == ()
+    assert EccMemory(16, latency=3).stage_registers() == ("syn",)
+    assert EccMemory(10240, latency=4).stage_registers() == ("mux", "syn")
+    assert EccMemory(1024, latency=4).stage_registers() == ("syn", "fix")          # one bank
+    assert EccMemory(4096, latency=4, guard_in=1).stage_registers() == ("syn", "fix")
+    assert EccMemory(10240, latency=5).stage_registers() == ("mux", "syn", "fix")
+    with pytest.raises(ValueError):
+        EccMemory(16, latency=6)
+    with pytest.raises(ValueError):
+        EccMemory(16, bank_depth=3)
 
 
 @LATENCY
@@ -548,7 +667,7 @@ def test_eccmem_plain_ram(rng, latency):
 
 
 def test_eccmem_verilog():
-    for latency in (2, 3, 4):
+    for latency in (2, 3, 4, 5):
         text = verilog.convert(EccMemory(64, latency=latency), name="m")
         assert "reg [71:0] mem [63:0]" in text
     text = verilog.convert(EccMemory(16, ecc=False), name="m")
@@ -731,8 +850,10 @@ def test_memory_to_reporter(rng):
 
 # --- the guard (meta words and pool entries) ------------------------------------------
 # every latency with the default TCP meta split, the other splits at the default latency
-GUARD_CASES = pytest.mark.parametrize("guard_in,latency", [(7, 2), (7, 3), (7, 4), (0, 3), (1, 3), (16, 3)],
-                                      ids=["in7-lat2", "in7-lat3", "in7-lat4", "in0-lat3", "in1-lat3", "in16-lat3"])
+GUARD_CASES = pytest.mark.parametrize("guard_in,latency", [(7, 2), (7, 3), (7, 4), (7, 5), (0, 3), (1, 3), (16, 3),
+                                                          (1, 4)],
+                                      ids=["in7-lat2", "in7-lat3", "in7-lat4", "in7-lat5", "in0-lat3", "in1-lat3",
+                                           "in16-lat3", "in1-lat4"])
 
 
 @GUARD_CASES

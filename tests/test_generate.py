@@ -38,3 +38,24 @@ def test_exports_follow_parameters():
     caps = {r["name"]: r["reset"] for r in small["registers"]}
     assert caps["CAP_TCP"] == 64 and caps["CAP_REQ"] == 256
     assert "#define CHIMNEY_PARAM_N_TCP 64u" in c_header(EngineParams(n_tcp=64, n_req=256))
+
+
+def test_name_map_lists_every_bank_and_the_write_register():
+    """Banked memories: the banks cover the memory's words in order, each array is declared
+    in the Verilog, and each write register's signals are registers of the memory's module."""
+    out = simbuild.generated(EngineParams())
+    names = json.loads((out / "chimney_engine.names.json").read_text())
+    text = (out / "chimney_engine.v").read_text()
+    assert len(names["memories"]["tcp_data"]["banks"]) == 5            # 10240 words, 2048 a bank
+    for name, mem in names["memories"].items():
+        at = 0
+        for bank in mem["banks"]:
+            assert bank["base"] == at, name
+            array = bank["path"].split(".")[-1]
+            assert re.search(rf"reg \[{mem['width'] - 1}:0\] {array} \[{bank['depth'] - 1}:0\];", text), bank
+            at += bank["depth"]
+        assert at == mem["depth"], name
+        assert ("path" in mem) == (len(mem["banks"]) == 1)
+        assert set(mem["write_register"]) == {"en", "addr", "code"}
+        for path in mem["write_register"].values():
+            assert path.startswith(f"tables.{name}.") and re.search(rf"reg (\[\d+:0\] )?{path.split('.')[-1]} ", text)

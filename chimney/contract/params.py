@@ -19,7 +19,8 @@ class EngineParams:
     dma_timeout: int = 1 << 16  # cycles without progress before a DMA transaction is abandoned
     scrub_interval: int = 1024  # reset value of SCRUB_INTERVAL (cycles between scrub steps)
     max_burst: int = 16         # beats per AXI burst (<= 256); bursts never cross 4 KiB
-    ram_latency: int = 3        # state-RAM read latency, 2..4 (3 meets 150 MHz on ECP5-8, see docs/performance.md)
+    ram_latency: int = 4        # state-RAM read latency, 2..5 (4: every memory >= 180 MHz alone on ECP5-8,
+                                # rtl/eccmem.py and docs/performance.md "Component timing"; 3 before issue 12)
 
     def __post_init__(self):
         for name in ("n_neighbor", "n_path", "n_tcp", "n_req"):
@@ -32,8 +33,8 @@ class EngineParams:
             raise ValueError("addr_width must be 32..64")
         if not 1 <= self.max_burst <= 256:
             raise ValueError("max_burst must be 1..256")
-        if not 2 <= self.ram_latency <= 4:
-            raise ValueError("ram_latency must be 2..4")
+        if not 2 <= self.ram_latency <= 5:
+            raise ValueError("ram_latency must be 2..5")
 
     # widths that follow from the depths
     @property

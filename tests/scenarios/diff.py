@@ -25,6 +25,7 @@ from chimney.contract import (EngineParams, ObjType, Opcode, COMMAND, COMPLETION
                               DELEGATED, WRITE_BACK, REQ_HEADER, REQ_RECORD, MEMORIES, memory_depth,
                               meta_layout, pool_layout, word_code)
 from chimney.contract.ecc import ecc_encode
+from chimney.rtl import eccmem
 from chimney.sw.bus import DeviceTimeout
 from chimney.sw.harness import run_sync
 from chimney.sw.regs import Registers
@@ -97,14 +98,12 @@ class RtlSide:
         for _ in range(n):
             await self.ctx.tick()
 
-    def _data(self, name, addr):
-        return self.dut.tables.mems[name].memory.data[addr]
-
     def peek(self, name, addr):
-        return self.ctx.get(self._data(name, addr))
+        return eccmem.peek(self.ctx, self.dut.tables.mems[name], addr)
 
     def poke(self, name, addr, value):
-        self.ctx.set(self._data(name, addr), value)
+        # through EccMemory's back door: across banks, and into a write still pending
+        eccmem.poke(self.ctx, self.dut.tables.mems[name], addr, value)
 
     def dma_error(self, lo, hi):
         self.axi.errors.append((lo, hi, 2))          # SLVERR on reads and writes
