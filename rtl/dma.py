@@ -29,7 +29,10 @@ Members (payload layouts: `read_req_layout`, `READ_BEAT`, `write_req_layout` bel
            every B received: wr_idle is the write fence before a completion entry
   rd_error, wr_error, fatal  sticky; err_addr (start address of the failed burst),
            err_resp, err_write, err_timeout describe the latest report, announced by
-           the one-cycle err_event pulse
+           the one-cycle err_event pulse, with `fatal` set in the same cycle (two cycles
+           after the failing response or the timeout's last cycle; rd_error/wr_error one
+           cycle earlier). The bus behaves as dead from the cycle after the failure, as
+           before: only the report comes a cycle later (timing: docs/performance.md)
 
 AW and W are independent, as AXI4 requires of a manager (A3.3.1): each burst from the
 splitter goes to the AW channel and to a queue of up to `wr_ahead` bursts for the W
@@ -58,9 +61,9 @@ payload stable while valid): W beats are wr_data beats passed straight through, 
 the AXI W-channel rules hold exactly when the wr_data producer keeps the stream rules.
 """
 
-from amaranth.hdl import Module, Signal, Mux
+from amaranth.hdl import Cat, Module, Signal, Mux
 from amaranth.lib import wiring, stream, data
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from chimney.contract import EngineParams
@@ -85,10 +88,26 @@ READ_BEAT = data.StructLayout({"data": 64, "last": 1, "err": 1})
 class BurstSplitter(wiring.Component):
     """Cuts requests into bursts of at most `max_burst` beats that never cross 4 KiB.
 
-    One burst per cycle, including back-to-back single-beat requests (the next request
-    is taken in the cycle the last burst of the current one leaves). `tag` rides along
-    unchanged; `first`/`last` mark the request's first and last burst. The output is
-    registered so AR/AW can be driven straight from it.
+    Ports: `req` In stream {addr, beats[, tag]}; `burst` Out stream {addr, len, first,
+    last[, tag]} (len = beats - 1); `busy` Out: a request is held, being cut, or a burst
+    waits.
+
+    One burst per cycle, including back-to-back single-beat requests; a request's first
+    burst leaves two cycles after the request is taken (a taken request waits one cycle
+    in the input register while its cut is computed). `tag` rides along unchanged;
+    `first`/`last` mark the request's first and last burst. The output is registered so
+    AR/AW can be driven straight from it, with one skid entry behind it: bursts are made
+    while the skid is empty, so `burst.ready` reaches no further than the output register.
+
+    Timing: every value a burst needs is a register, computed a burst ahead with one
+    short carry chain at most. Every burst but a request's last is `cap` =
+    min(beats to the 4 KiB boundary, max_burst) beats long, so the next address is the
+    low bits plus `cap` and the high bits plus `crosses` (the burst ends on the
+    boundary). The input register holds the request's beats-to-boundary, cap, crosses and
+    whether one burst takes it all; the job holds this burst's cap and crosses, the next
+    burst's beats-to-boundary, cap and crosses (512 after a crossing, else minus
+    max_burst), the beats left and the beats beyond this burst (`slack`): the next burst
+    is the last when slack <= the next cap.
     """
 
     def __init__(self, addr_width, max_burst, tag_width=0):
@@ -107,55 +126,94 @@ class BurstSplitter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         req, out = self.req, self.burst
+        mb = self.max_burst
+        aw = len(req.payload.addr)
 
-        job_valid = Signal()
-        job_addr = Signal.like(req.payload.addr)
-        job_left = Signal(16)
-        job_first = Signal()
-        job_tag = Signal(self.tag_width)
+        def regs(name, **shapes):
+            return {k: Signal(v, name=f"{name}_{k}") for k, v in shapes.items()}
 
-        # beats to the next 4 KiB boundary (1..512), then the burst length
-        to_4k = Signal(range(513))
-        cap = Signal(range(257))
-        n = Signal(range(257))
+        def following(to_4k, crosses):
+            """(beats to the boundary, cap, crosses) of the burst after a full `cap` one."""
+            t = Signal(range(513))
+            m.d.comb += t.eq(Mux(crosses, 512, to_4k - mb))
+            x = ~crosses & (to_4k <= 2 * mb)             # t <= mb, from the register itself
+            return t, Mux(x, to_4k - mb, mb), x
+
+        # --- input register: the request and its cut -------------------------------
+        p = regs("in", valid=1, addr=aw, beats=16, tag=max(self.tag_width, 1), to_4k=range(513),
+                 cap=range(257), crosses=1, last=1)
+        a9 = req.payload.addr[3:12]
+        beats = req.payload.beats
+        in_crosses = a9 >= 512 - min(mb, 512)             # 512 - a9 <= max_burst
+        # --- the job: the request being cut ----------------------------------------
+        j = regs("job", valid=1, addr=aw, left=16, slack=17, first=1, tag=max(self.tag_width, 1),
+                 cap=range(257), crosses=1, last=1, to_4k1=range(513), cap1=range(257), crosses1=1)
+
+        # The output register and a skid entry behind it: a burst is made whenever the skid
+        # is empty (a registered fact), so `burst.ready` (AWREADY, the W queue) reaches only
+        # the output's own load, not the cut or the input register.
+        skid_valid = Signal()
+        skid = Signal.like(out.payload, name="skid")
+        take = j["valid"] & ~skid_valid
+        job_free = ~j["valid"] | (take & j["last"])
+        p_move = p["valid"] & job_free
+        m.d.comb += req.ready.eq(~p["valid"] | p_move)
+
+        made = Signal.like(out.payload, name="made")        # the burst made this cycle
         m.d.comb += [
-            to_4k.eq(512 - job_addr[3:12]),
-            cap.eq(Mux(to_4k < self.max_burst, to_4k, self.max_burst)),
-            n.eq(Mux(job_left < cap, job_left, cap)),
+            made.addr.eq(j["addr"]),
+            made.len.eq(Mux(j["last"], j["left"][:8] - 1, j["cap"] - 1)),
+            made.first.eq(j["first"]),
+            made.last.eq(j["last"]),
         ]
-        is_last = job_left <= cap
+        if self.tag_width:
+            m.d.comb += made.tag.eq(j["tag"])
+        with m.If(~out.valid | out.ready):
+            with m.If(skid_valid):
+                m.d.sync += [out.payload.eq(skid), skid_valid.eq(0)]
+            with m.Elif(take):
+                m.d.sync += [out.valid.eq(1), out.payload.eq(made)]
+            with m.Else():
+                m.d.sync += out.valid.eq(0)
+        with m.Elif(take):
+            m.d.sync += [skid.eq(made), skid_valid.eq(1)]
 
-        take = job_valid & (~out.valid | out.ready)
-        with m.If(out.ready):
-            m.d.sync += out.valid.eq(0)
         with m.If(take):
+            t2, cap2, x2 = following(j["to_4k1"], j["crosses1"])
             m.d.sync += [
-                out.valid.eq(1),
-                out.payload.addr.eq(job_addr),
-                out.payload.len.eq(n - 1),
-                out.payload.first.eq(job_first),
-                out.payload.last.eq(is_last),
-                job_addr.eq(job_addr + (n << 3)),
-                job_left.eq(job_left - n),
-                job_first.eq(0),
+                j["addr"][3:12].eq(j["addr"][3:12] + j["cap"]),
+                j["addr"][12:].eq(j["addr"][12:] + j["crosses"]),
+                j["left"].eq(j["slack"]),
+                j["slack"].eq(j["slack"] - j["cap1"]),
+                j["last"].eq(j["slack"] <= j["cap1"]),
+                j["first"].eq(0),
+                j["cap"].eq(j["cap1"]), j["crosses"].eq(j["crosses1"]),
+                j["to_4k1"].eq(t2), j["cap1"].eq(cap2), j["crosses1"].eq(x2),
             ]
-            with m.If(is_last):
-                m.d.sync += job_valid.eq(0)
+            with m.If(j["last"]):
+                m.d.sync += j["valid"].eq(0)
 
-        m.d.comb += req.ready.eq(~job_valid | (take & is_last))
+        with m.If(p_move):
+            t1, cap1, x1 = following(p["to_4k"], p["crosses"])
+            m.d.sync += [
+                p["valid"].eq(0),
+                j["valid"].eq(p["beats"] != 0),
+                j["addr"].eq(p["addr"]), j["left"].eq(p["beats"]), j["slack"].eq(p["beats"] - p["cap"]),
+                j["first"].eq(1), j["tag"].eq(p["tag"]),
+                j["cap"].eq(p["cap"]), j["crosses"].eq(p["crosses"]), j["last"].eq(p["last"]),
+                j["to_4k1"].eq(t1), j["cap1"].eq(cap1), j["crosses1"].eq(x1),
+            ]
         with m.If(req.valid & req.ready):
             m.d.sync += [
-                job_valid.eq(req.payload.beats != 0),
-                job_addr.eq(req.payload.addr),
-                job_left.eq(req.payload.beats),
-                job_first.eq(1),
+                p["valid"].eq(1), p["addr"].eq(req.payload.addr), p["beats"].eq(beats),
+                p["to_4k"].eq(512 - a9), p["crosses"].eq(in_crosses),
+                p["cap"].eq(Mux(in_crosses, 512 - a9, mb)),
+                # beats <= min(512 - a9, max_burst), as two compares side by side
+                p["last"].eq((beats <= mb) & (beats[:9] + a9 <= 512)),
             ]
-        if self.tag_width:
-            with m.If(take):
-                m.d.sync += out.payload.tag.eq(job_tag)
-            with m.If(req.valid & req.ready):
-                m.d.sync += job_tag.eq(req.payload.tag)
-        m.d.comb += self.busy.eq(job_valid | out.valid)
+            if self.tag_width:
+                m.d.sync += p["tag"].eq(req.payload.tag)
+        m.d.comb += self.busy.eq(p["valid"] | j["valid"] | out.valid | skid_valid)
         return m
 
 
@@ -209,7 +267,9 @@ class DmaMaster(wiring.Component):
         p = self.params
         axi = self.axi
         aw = p.addr_width
-        fatal = self.fatal
+        # `fatal` below is the bus being dead (set the cycle after a fatal report); the
+        # `fatal` port is set a cycle later, with err_* (see the error capture)
+        fatal = Signal(name="dead")
 
         # constant attributes of every transaction
         for ch in ("ar", "aw"):
@@ -222,17 +282,19 @@ class DmaMaster(wiring.Component):
                 getattr(axi, ch + "prot").eq(0),
             ]
 
-        # error reports of this cycle; later m.If blocks take priority
-        ev = Signal()
+        # error reports of this cycle; later reports take priority. Each report site has its
+        # own registered slot (its event and address, captured in the event's cycle), and the
+        # slots are merged into err_* a cycle later: the conditions and the address sources
+        # (FIFO heads in LUT RAM) do not meet a 64-bit priority mux in one cycle. The bus is
+        # dead from the cycle after a fatal report, as before; the `fatal` port follows err_*.
         ev_fatal = Signal()
-        ev_addr = Signal(aw)
-        ev_resp = Signal(2)
-        ev_write = Signal()
-        ev_timeout = Signal()
+        slots = []
 
         def report(addr, resp, write, timeout, is_fatal):
-            return [ev.eq(1), ev_addr.eq(addr), ev_resp.eq(resp), ev_write.eq(write),
-                    ev_timeout.eq(timeout), ev_fatal.eq(is_fatal)]
+            """Statements for the m.If of a report site (its slot is registered below, unconditionally)."""
+            hit = Signal(name=f"report{len(slots)}")
+            slots.append((hit, addr, resp, write, timeout))
+            return [hit.eq(1), ev_fatal.eq(is_fatal)]
 
         # ---------------------------------------------------------------- read side
         m.submodules.rd_split = rs = BurstSplitter(aw, p.max_burst)
@@ -324,7 +386,8 @@ class DmaMaster(wiring.Component):
         # bursts whose W beats are still to send (strobes resolved per burst)
         winfo = data.StructLayout({"len": 8, "first_strb": 8, "last_strb": 8,
                                    **({"lane": lb} if lb else {})})
-        m.submodules.w_fifo = wf = SyncFIFO(width=winfo.size, depth=self.wr_ahead)
+        # buffered: the head burst comes from flops (its len meets the beat counter, then B)
+        m.submodules.w_fifo = wf = SyncFIFOBuffered(width=winfo.size, depth=self.wr_ahead)
         # addresses of bursts accepted on AW whose B is still owed, oldest first
         m.submodules.b_fifo = bf = SyncFIFO(width=aw, depth=self.wr_outstanding)
 
@@ -413,17 +476,25 @@ class DmaMaster(wiring.Component):
             m.d.sync += self.wr_error.eq(1)
             m.d.comb += report(bf.r_data, axi.bresp, 1, 0, 1)
 
-        m.d.comb += self.wr_idle.eq(~self.wr_req.valid & ~ws.busy & ~wf.r_rdy & ~bf.r_rdy)
+        # the W queue by its level: a buffered FIFO shows an entry on r_rdy a cycle after it has it
+        m.d.comb += self.wr_idle.eq(~self.wr_req.valid & ~ws.busy & (wf.level == 0) & ~bf.r_rdy)
 
         # ------------------------------------------------------------ error capture
-        m.d.sync += self.err_event.eq(ev)
-        with m.If(ev):
-            m.d.sync += [
-                self.err_addr.eq(ev_addr),
-                self.err_resp.eq(ev_resp),
-                self.err_write.eq(ev_write),
-                self.err_timeout.eq(ev_timeout),
-            ]
-            with m.If(ev_fatal):
-                m.d.sync += fatal.eq(1)
+        registered = []
+        for i, (hit, addr, resp, write, timeout) in enumerate(slots):
+            hit_r, addr_r, resp_r = (Signal(name=f"report{i}_r"), Signal(aw, name=f"report{i}_addr"),
+                                     Signal(2, name=f"report{i}_resp"))
+            m.d.sync += [hit_r.eq(hit), addr_r.eq(addr), resp_r.eq(resp)]
+            registered.append((hit_r, addr_r, resp_r, write, timeout))
+        m.d.sync += self.err_event.eq(Cat(*(hit_r for hit_r, *_ in registered)).any())
+        for hit_r, addr_r, resp_r, write, timeout in registered:      # the last slot has priority
+            with m.If(hit_r):
+                m.d.sync += [self.err_addr.eq(addr_r), self.err_resp.eq(resp_r),
+                             self.err_write.eq(write), self.err_timeout.eq(timeout)]
+        fatal_r = Signal()
+        m.d.sync += fatal_r.eq(ev_fatal)
+        with m.If(ev_fatal):
+            m.d.sync += fatal.eq(1)
+        with m.If(fatal_r):
+            m.d.sync += self.fatal.eq(1)
         return m
