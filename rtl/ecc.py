@@ -8,7 +8,7 @@ Depth, for timing: check bits / syndrome are 27- or 28-input XORs (3 LUT4 levels
 the correction matches the 8-bit syndrome against each column and ce is an
 8-input function of it (on ECP5 a LUT4 plus PFUMX/L6MUX levels), then one XOR.
 With the guard the whole correction is about ten LUT levels: `correct_fix` (flip
-applied, guard syndrome after the flip) and `correct_decide` (ce/ue) split it so a
+applied, guard columns matched) and `correct_decide` (ce/ue) split it so a
 register can go between them (`EccMemory`, latency 4 and 5).
 Give `ecc_correct`/`ecc_decode` a syndrome held in a Signal: as an expression it
 would be copied into all 72 comparators (harmless in hardware, slow in simulation).
@@ -133,9 +133,9 @@ def _one_bit_in(value, lo):
 def correct_fix(m, stored, syndrome, gsyn, code):
     """First half of the correction, from the stored word and its syndromes: the word
     with the single-bit flip applied, and the facts the decision needs. Returns a dict:
-    fixed, flip_any (the SECDED syndrome is a column), sec_nz, and with a guard gmis (the
-    guard syndrome once the flip is applied: 0 when the guard agrees), ext_any (a guard bit
-    beside the 72 flipped alone), g_nz. `code` None or unguarded: SECDED only (gsyn unused).
+    fixed, flip_any (the SECDED syndrome is a column), sec_nz, and with a guard ok_parts
+    (a SECDED column match whose guard column the guard syndrome is, ORed in groups of
+    four bits), ext_any (a guard bit beside the 72 flipped alone), g_nz. `code` None or unguarded: SECDED only (gsyn unused).
     Every value is a Signal of `m` (register them to cut the correction in two)."""
     stored, syndrome = Value.cast(stored), Value.cast(syndrome)
     guarded = code is not None and code.guarded
@@ -151,12 +151,16 @@ def correct_fix(m, stored, syndrome, gsyn, code):
         m.d.comb += out["fixed"].eq(stored ^ flips)
         return out
     gsyn = Value.cast(gsyn)
-    # the guard syndrome once the SECDED flip is applied (flips is one-hot or zero)
-    # (the flipped bit's guard column, looked up from the syndrome like flip_any)
-    gmis = Signal(GUARD_BITS, name="guard_fixed")
-    m.d.comb += gmis.eq(Cat(*(gsyn[b] ^ _syndrome_table(syndrome, {col: code.guard_of_bit(j) >> b & 1
-                                                                   for j, col in enumerate(H_COLUMNS)})
-                              for b in range(GUARD_BITS))))
+    # A SECDED column match is taken only when the guard syndrome is that bit's guard column:
+    # per bit, the 24-bit (syndrome, guard syndrome) pair against its constant pair, ORed in
+    # fours here (`ok_parts`) and across the fours in `correct_decide` (shallower than
+    # looking the guard column up from the syndrome and comparing it: abc makes that 6 LUT
+    # levels, and the whole correction about ten)
+    match = Signal(CODE_BITS, name="guard_match")
+    m.d.comb += match.eq(Cat(*(flips[j] & (gsyn == Const(code.guard_of_bit(j), GUARD_BITS))
+                               for j in range(CODE_BITS))))
+    ok_parts = Signal(-(-CODE_BITS // 4), name="guard_ok_parts")
+    m.d.comb += ok_parts.eq(Cat(*(match[k:k + 4].any() for k in range(0, CODE_BITS, 4))))
     sec_clean = ~syndrome.any()
     ext = Signal(max(code.guard_ext, 1), name="guard_ext_flips")
     if code.guard_ext:
@@ -164,7 +168,7 @@ def correct_fix(m, stored, syndrome, gsyn, code):
                                  for i in range(code.guard_in, GUARD_BITS))))
     fixed = Cat(stored[:CODE_BITS] ^ flips, stored[CODE_BITS:] ^ ext[:code.guard_ext]) if code.guard_ext \
         else stored ^ flips
-    out.update(gmis=gmis, ext_any=Signal(name="ext_any"), g_nz=Signal(name="g_nz"))
+    out.update(ok_parts=ok_parts, ext_any=Signal(name="ext_any"), g_nz=Signal(name="g_nz"))
     m.d.comb += [out["fixed"].eq(fixed), out["ext_any"].eq(sec_clean & _one_bit_in(gsyn, code.guard_in)),
                  out["g_nz"].eq(gsyn.any())]
     return out
@@ -176,10 +180,10 @@ def correct_decide(fix):
     guard agrees; with a clean SECDED syndrome, a guard syndrome of one bit stored beside
     the 72 is that bit flipped; anything else non-zero is uncorrectable; `guard_ue` marks
     those SECDED alone would have accepted."""
-    if "gmis" not in fix:
+    if "ok_parts" not in fix:
         ce = fix["flip_any"]
         return ce, fix["sec_nz"] & ~ce, Const(0, 1)
-    ce = (fix["flip_any"] & ~fix["gmis"].any()) | fix["ext_any"]
+    ce = fix["ok_parts"].any() | fix["ext_any"]
     ue = (fix["sec_nz"] | fix["g_nz"]) & ~ce
     sec_ue = fix["sec_nz"] & ~fix["flip_any"]
     return ce, ue, ue & ~sec_ue

@@ -267,7 +267,8 @@ class EccMemory(wiring.Component):
         # cycle n: which bank, and whether the word comes from the write register instead:
         # the write entering it now (fwd_new) or the one in it, reaching the RAM now (fwd_old)
         s1_sel = stage(Cat(*(bank_index(self.rd_addr) == i for i in range(nb))), "s1_sel")
-        s1_fwd_new = stage(w_en & (w_addr == self.rd_addr), "s1_fwd_new")
+        fwd_new_now = Signal()              # the write entering the register hits rd_addr (set below)
+        s1_fwd_new = stage(fwd_new_now, "s1_fwd_new")
         s1_fwd_old = stage(wq_en & (wq_addr == self.rd_addr), "s1_fwd_old")
         s1_old_code = stage(wq_code, "s1_old_code")
         # cycle n+1: every bank's output into its own plain flop (a flop with a reset or an
@@ -305,14 +306,23 @@ class EccMemory(wiring.Component):
             for k in range(len(regs) - ("mux" in regs)):
                 code = stage(code, f"sp{k}_code")
             m.d.comb += [self.rd_data.eq(code), w_en.eq(self.wr_en), w_addr.eq(self.wr_addr),
-                         w_code.eq(client_code)]
+                         w_code.eq(client_code), fwd_new_now.eq(client_writes(self.rd_addr))]
             return m
 
         syn = Signal(CHECK_BITS, name="syndrome")
         gsyn = Signal(GUARD_BITS, name="guard_syndrome")
-        m.d.comb += syn.eq(Mux(fwd, fwd_syn, ecc_syndrome(picked[:CODE_BITS])))
+        if nb > 1 and "mux" not in regs:
+            # the multiplexer shares this cycle: each bank's syndromes (they are linear), and
+            # the select after the XOR trees rather than in front of them
+            def picked_syndrome(fn, bits):
+                return _or_all([fn(q) & s2_sel[i].replicate(bits) for i, q in enumerate(banks_q)])
+        else:
+            def picked_syndrome(fn, bits):
+                return fn(picked)
+        m.d.comb += syn.eq(Mux(fwd, fwd_syn, picked_syndrome(lambda w: ecc_syndrome(w[:CODE_BITS]), CHECK_BITS)))
         if guarded:                                # beside the SECDED syndrome, not after it
-            m.d.comb += gsyn.eq(Mux(fwd, fwd_gsyn, guard_syndrome(picked, self.code)))
+            m.d.comb += gsyn.eq(Mux(fwd, fwd_gsyn, picked_syndrome(lambda w: guard_syndrome(w, self.code),
+                                                                  GUARD_BITS)))
         if "syn" in regs:                          # XOR trees and column match in separate cycles
             code, syn = stage(code, "ss_code"), stage(syn, "ss_syn")
             if guarded:
@@ -365,6 +375,8 @@ class EccMemory(wiring.Component):
             w_en.eq(self.wr_en | buf_valid),
             w_addr.eq(Mux(self.wr_en, self.wr_addr, buf_addr)),
             w_code.eq(Mux(self.wr_en, client_code, buf_code)),
+            # the client's and the buffer's address each compared, not their mux (timing)
+            fwd_new_now.eq(Mux(self.wr_en, self.wr_addr == self.rd_addr, buf_valid & (buf_addr == self.rd_addr))),
         ]
         return m
 

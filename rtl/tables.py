@@ -5,7 +5,17 @@ the Verilog as `tables.<name>.mem` (or `mem0`, `mem1`, ... when it is banked), r
 in the name map with the first word of each bank and the memory's write register. Two clients share
 the memories: the command engine and the patrol scrubber; `owner` picks which one
 drives the ports (the engine grants the scrubber only between commands, so the
-mux never switches under a transaction). After reset, and on `init`, a walker
+mux never switches under a transaction).
+
+Timing contract for the clients: a request (rd_en/rd_addr, wr_en/wr_addr/wr_data) is
+registered here after the owner mux and reaches the memory one cycle after the client
+drives it, so rd_valid comes `ram_latency + 1` cycles after the client's rd_en, and a
+write is in the memory one cycle later than the client's write cycle. Reads and writes
+are delayed alike: a read still sees every write of an earlier cycle and the write of
+its own cycle, in order. A request issued in the last cycle before `owner` changes is
+still carried out (it was registered with the owner of its cycle); its rd_valid reaches
+both clients, as every rd_valid does. Error injection: `inj_arm`/`inj_mem` are
+registered per memory and `inj_done` is registered (each a cycle later). After reset, and on `init`, a walker
 zeroes every meta word and pool entry (an all-zero word is a valid codeword and
 means "free, generation 0").
 """
@@ -101,24 +111,38 @@ class StateTables(wiring.Component):
             eng, scr = getattr(self.engine, name), getattr(self.scrub, name)
             depth = memory_depth(self.params, name)
             sel = self.owner == self.SCRUBBER
-            m.d.comb += [
-                mem.rd_addr.eq(Mux(sel, scr.rd_addr, eng.rd_addr)),
-                mem.rd_en.eq(Mux(sel, scr.rd_en, eng.rd_en) & ~walking),
-                mem.wr_addr.eq(Mux(sel, scr.wr_addr, eng.wr_addr)),
-                mem.wr_en.eq(Mux(sel, scr.wr_en, eng.wr_en) & ~walking),
-                mem.wr_data.eq(Mux(sel, scr.wr_data, eng.wr_data)),
+            # the request of this cycle (owner's, or the walker's), registered on its way to
+            # the memory: the owner mux and the walker never meet the memory's own logic
+            rq = {"rd_addr": Signal.like(mem.rd_addr, name=f"{name}_q_rd_addr"),
+                  "rd_en": Signal(name=f"{name}_q_rd_en"),
+                  "wr_addr": Signal.like(mem.wr_addr, name=f"{name}_q_wr_addr"),
+                  "wr_en": Signal(name=f"{name}_q_wr_en"),
+                  "wr_data": Signal.like(mem.wr_data, name=f"{name}_q_wr_data"),
+                  "walk": Signal(name=f"{name}_q_walk")}
+            m.d.sync += [
+                rq["rd_addr"].eq(Mux(sel, scr.rd_addr, eng.rd_addr)),
+                rq["rd_en"].eq(Mux(sel, scr.rd_en, eng.rd_en) & ~walking),
+                rq["wr_addr"].eq(Mux(sel, scr.wr_addr, eng.wr_addr)),
+                rq["wr_en"].eq(Mux(sel, scr.wr_en, eng.wr_en) & ~walking),
+                rq["wr_data"].eq(Mux(sel, scr.wr_data, eng.wr_data)),
+                rq["walk"].eq(walking),
             ]
             if kind in init_kinds:
                 with m.If(walking & (walk < depth)):
-                    m.d.comb += [mem.wr_addr.eq(walk), mem.wr_en.eq(1), mem.wr_data.eq(0)]
+                    m.d.sync += [rq["wr_addr"].eq(walk), rq["wr_en"].eq(1), rq["wr_data"].eq(0)]
+            m.d.comb += [getattr(mem, k).eq(v) for k, v in rq.items() if k != "walk"]
             for client in (eng, scr):
                 m.d.comb += [
                     client.rd_valid.eq(mem.rd_valid), client.rd_data.eq(mem.rd_data),
                     client.rd_ce.eq(mem.rd_ce), client.rd_ue.eq(mem.rd_ue),
                 ]
+            # the arm registered per memory (a cycle later; EccMemory arms once per ARM level);
+            # the reset walk's clearing writes never take an armed injection (q_walk: the
+            # registered request is the walker's)
+            arm = Signal(name=f"{name}_inj_arm")
+            m.d.sync += arm.eq(self.inj_arm & (self.inj_mem == mem_id))
             m.d.comb += [
-                # the reset walk's clearing writes never take an armed injection
-                mem.inj_arm.eq(self.inj_arm & (self.inj_mem == mem_id) & ~walking),
+                mem.inj_arm.eq(arm & ~rq["walk"]),
                 mem.inj_mask.eq(self.inj_mask),
             ]
             with m.If(mem.inj_done):
@@ -128,8 +152,10 @@ class StateTables(wiring.Component):
                 src.ce.eq(mem.ev_ce), src.ue.eq(mem.ev_ue),
                 src.addr.eq(mem.ev_addr), src.syndrome.eq(mem.ev_syndrome), src.guard.eq(mem.ev_guard),
             ]
+        inj_done_r = Signal()                  # registered: the OR of ten memories across the die
+        m.d.sync += inj_done_r.eq(inj_done_any)
         m.d.comb += [
-            self.inj_done.eq(inj_done_any),
+            self.inj_done.eq(inj_done_r),
             rep.crc_fail.eq(self.crc_fail), rep.crc_mem.eq(self.crc_mem), rep.crc_addr.eq(self.crc_addr),
             rep.clear.eq(self.ecc_clear),
             self.ce_count.eq(rep.ce_count), self.ue_count.eq(rep.ue_count),
