@@ -9,10 +9,12 @@ and each field a signal in it, by access kind:
   RW1C  field: Out, field_set: In      engine sets bits; host writes 1 to clear
   DB    field: Out, field_we: Out      stored value plus a one-cycle pulse once it is visible
 
-One read and one write are handled at a time; unmapped offsets answer SLVERR.
+One read and one write are handled at a time; unmapped offsets answer SLVERR. A read
+answers (RVALID) two cycles after its AR handshake, a write (BVALID) one cycle after its
+AW/W handshake.
 """
 
-from amaranth.hdl import Module, Signal, Const, Cat
+from amaranth.hdl import Module, Signal, Const, Cat, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -39,6 +41,13 @@ def regs_signature(regmap):
         reg.name: Out(wiring.Signature({k: v for f in reg.fields for k, v in _field_members(f).items()}))
         for reg in regmap
     })
+
+
+def _or_all(values):
+    out = values[0]
+    for v in values[1:]:
+        out = out | v
+    return out
 
 
 class CsrBlock(wiring.Component):
@@ -127,12 +136,18 @@ class CsrBlock(wiring.Component):
                 m.d.sync += bresp.eq(RESP_SLVERR)
 
         # --- read channel ------------------------------------------------------
+        # The address is registered when AR is taken and the register selected in the next
+        # cycle (timing: the ~60-way read mux does not follow araddr's routing in one
+        # cycle); RVALID comes two cycles after the AR handshake.
         rvalid = Signal()
         rdata = Signal(32)
         rresp = Signal(2)
         rd_take = Signal()
+        rd_pending = Signal()
+        regs = list(self.regmap)
+        rsel = Signal(len(regs))                 # one-hot: the register being read (0: unmapped)
         m.d.comb += [
-            rd_take.eq(bus.arvalid & ~rvalid),
+            rd_take.eq(bus.arvalid & ~rvalid & ~rd_pending),
             bus.arready.eq(rd_take),
             bus.rvalid.eq(rvalid),
             bus.rdata.eq(rdata),
@@ -140,11 +155,13 @@ class CsrBlock(wiring.Component):
         ]
         with m.If(rvalid & bus.rready):
             m.d.sync += rvalid.eq(0)
-        raddr = bus.araddr[2:]
         with m.If(rd_take):
-            m.d.sync += [rvalid.eq(1), rdata.eq(0), rresp.eq(RESP_SLVERR)]
-            with m.Switch(raddr):
-                for reg in self.regmap:
-                    with m.Case(reg.offset // 4):
-                        m.d.sync += [rdata.eq(read_value[reg.name]), rresp.eq(RESP_OKAY)]
+            m.d.sync += [rd_pending.eq(1),
+                         rsel.eq(Cat(*(bus.araddr[2:] == reg.offset // 4 for reg in regs)))]
+        with m.If(rd_pending):
+            # an AND-OR over the one-hot select: no address decode in front of the mux
+            m.d.sync += [rd_pending.eq(0), rvalid.eq(1),
+                         rdata.eq(_or_all([read_value[reg.name] & rsel[i].replicate(32)
+                                           for i, reg in enumerate(regs)])),
+                         rresp.eq(Mux(rsel.any(), RESP_OKAY, RESP_SLVERR))]
         return m
