@@ -29,10 +29,7 @@ Members (payload layouts: `read_req_layout`, `READ_BEAT`, `write_req_layout` bel
            every B received: wr_idle is the write fence before a completion entry
   rd_error, wr_error, fatal  sticky; err_addr (start address of the failed burst),
            err_resp, err_write, err_timeout describe the latest report, announced by
-           the one-cycle err_event pulse, with `fatal` set in the same cycle (two cycles
-           after the failing response or the timeout's last cycle; rd_error/wr_error one
-           cycle earlier). The bus behaves as dead from the cycle after the failure, as
-           before: only the report comes a cycle later (timing: docs/performance.md)
+           the one-cycle err_event pulse
 
 AW and W are independent, as AXI4 requires of a manager (A3.3.1): each burst from the
 splitter goes to the AW channel and to a queue of up to `wr_ahead` bursts for the W
@@ -61,7 +58,7 @@ payload stable while valid): W beats are wr_data beats passed straight through, 
 the AXI W-channel rules hold exactly when the wr_data producer keeps the stream rules.
 """
 
-from amaranth.hdl import Cat, Module, Signal, Mux
+from amaranth.hdl import Module, Signal, Mux
 from amaranth.lib import wiring, stream, data
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -257,19 +254,20 @@ class DmaMaster(wiring.Component):
 
     def _timeout(self, m, stalled, name):
         """True in the `dma_timeout`-th consecutive cycle of `stalled` (owed progress
-        that did not come)."""
+        that did not come). The count is compared a cycle ahead, into a register, so the
+        pulse is that register and this cycle's `stalled` (no counter compare behind it)."""
         timer = Signal(range(self.params.dma_timeout + 1), name=name)
-        m.d.sync += timer.eq(Mux(stalled, timer + 1, 0))
-        return stalled & (timer == self.params.dma_timeout - 1)
+        due = Signal(name=f"{name}_due")               # the last cycle was stalled cycle T - 1
+        m.d.sync += [timer.eq(Mux(stalled, timer + 1, 0)),
+                     due.eq(stalled & (timer == self.params.dma_timeout - 2))]
+        return stalled & due
 
     def elaborate(self, platform):
         m = Module()
         p = self.params
         axi = self.axi
         aw = p.addr_width
-        # `fatal` below is the bus being dead (set the cycle after a fatal report); the
-        # `fatal` port is set a cycle later, with err_* (see the error capture)
-        fatal = Signal(name="dead")
+        fatal = self.fatal
 
         # constant attributes of every transaction
         for ch in ("ar", "aw"):
@@ -282,19 +280,17 @@ class DmaMaster(wiring.Component):
                 getattr(axi, ch + "prot").eq(0),
             ]
 
-        # error reports of this cycle; later reports take priority. Each report site has its
-        # own registered slot (its event and address, captured in the event's cycle), and the
-        # slots are merged into err_* a cycle later: the conditions and the address sources
-        # (FIFO heads in LUT RAM) do not meet a 64-bit priority mux in one cycle. The bus is
-        # dead from the cycle after a fatal report, as before; the `fatal` port follows err_*.
+        # error reports of this cycle; later m.If blocks take priority
+        ev = Signal()
         ev_fatal = Signal()
-        slots = []
+        ev_addr = Signal(aw)
+        ev_resp = Signal(2)
+        ev_write = Signal()
+        ev_timeout = Signal()
 
         def report(addr, resp, write, timeout, is_fatal):
-            """Statements for the m.If of a report site (its slot is registered below, unconditionally)."""
-            hit = Signal(name=f"report{len(slots)}")
-            slots.append((hit, addr, resp, write, timeout))
-            return [hit.eq(1), ev_fatal.eq(is_fatal)]
+            return [ev.eq(1), ev_addr.eq(addr), ev_resp.eq(resp), ev_write.eq(write),
+                    ev_timeout.eq(timeout), ev_fatal.eq(is_fatal)]
 
         # ---------------------------------------------------------------- read side
         m.submodules.rd_split = rs = BurstSplitter(aw, p.max_burst)
@@ -480,21 +476,14 @@ class DmaMaster(wiring.Component):
         m.d.comb += self.wr_idle.eq(~self.wr_req.valid & ~ws.busy & (wf.level == 0) & ~bf.r_rdy)
 
         # ------------------------------------------------------------ error capture
-        registered = []
-        for i, (hit, addr, resp, write, timeout) in enumerate(slots):
-            hit_r, addr_r, resp_r = (Signal(name=f"report{i}_r"), Signal(aw, name=f"report{i}_addr"),
-                                     Signal(2, name=f"report{i}_resp"))
-            m.d.sync += [hit_r.eq(hit), addr_r.eq(addr), resp_r.eq(resp)]
-            registered.append((hit_r, addr_r, resp_r, write, timeout))
-        m.d.sync += self.err_event.eq(Cat(*(hit_r for hit_r, *_ in registered)).any())
-        for hit_r, addr_r, resp_r, write, timeout in registered:      # the last slot has priority
-            with m.If(hit_r):
-                m.d.sync += [self.err_addr.eq(addr_r), self.err_resp.eq(resp_r),
-                             self.err_write.eq(write), self.err_timeout.eq(timeout)]
-        fatal_r = Signal()
-        m.d.sync += fatal_r.eq(ev_fatal)
-        with m.If(ev_fatal):
-            m.d.sync += fatal.eq(1)
-        with m.If(fatal_r):
-            m.d.sync += self.fatal.eq(1)
+        m.d.sync += self.err_event.eq(ev)
+        with m.If(ev):
+            m.d.sync += [
+                self.err_addr.eq(ev_addr),
+                self.err_resp.eq(ev_resp),
+                self.err_write.eq(ev_write),
+                self.err_timeout.eq(ev_timeout),
+            ]
+            with m.If(ev_fatal):
+                m.d.sync += fatal.eq(1)
         return m
