@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from chimney.contract.ecc import CRC_INIT, CRC_XOROUT, crc_matrices
 
-__all__ = ["CRC_INIT", "CRC_XOROUT", "crc32c_step", "CrcAccumulator"]
+__all__ = ["CRC_INIT", "CRC_XOROUT", "crc32c_step", "crc32c_state_term", "crc32c_word_term", "CrcAccumulator"]
 
 _STATE_COLS, _DATA_COLS = crc_matrices()
 
@@ -30,6 +30,22 @@ def crc32c_step(state, word):
         terms += [word[j] for j, col in enumerate(_DATA_COLS) if col >> k & 1]
         bits.append(Cat(*terms).xor())
     return Cat(*bits)
+
+
+def crc32c_state_term(state):
+    """The state's part of a step: crc32c_step(state, word) == state_term ^ word_term(word)."""
+    state = Value.cast(state)
+    return Cat(*(Cat(*(state[i] for i, col in enumerate(_STATE_COLS) if col >> k & 1)).xor()
+                 for k in range(32)))
+
+
+def crc32c_word_term(word):
+    """The word's part of a step (the step is linear: a word's term can be computed, and
+    registered, before the state it joins is known)."""
+    word = Value.cast(word)
+    assert len(word) == 64, len(word)
+    return Cat(*(Cat(*(word[j] for j, col in enumerate(_DATA_COLS) if col >> k & 1)).xor()
+                 for k in range(32)))
 
 
 class CrcAccumulator(wiring.Component):

@@ -19,7 +19,7 @@ from chimney.contract import EngineParams, ObjType, data_words, meta_layout, poo
 from chimney.contract.ecc import CRC_INIT, CRC_XOROUT
 from chimney.contract.rows import IDENT
 
-from .crc import crc32c_step
+from .crc import crc32c_state_term, crc32c_word_term
 from .engine import _u64, SCRUB_REPORT, SCRUB_META_LOST, SCRUB_ROW_BAD, SCRUB_POOL_LOST, TYPE_NAME
 from .tables import tables_signature
 
@@ -58,8 +58,9 @@ class Scrubber(wiring.Component):
 
         with m.If(self.pass_req):
             m.d.sync += fast.eq(1)
-        with m.If(timer != 0):
-            m.d.sync += timer.eq(timer - 1)
+        timer_done = Signal(init=1)             # timer == 0, kept as a register (timing)
+        with m.If(~timer_done):
+            m.d.sync += [timer.eq(timer - 1), timer_done.eq(timer == 1)]
 
         def port(t, kind):
             return getattr(self.tables, f"{TYPE_NAME[t]}_{kind}")
@@ -72,25 +73,54 @@ class Scrubber(wiring.Component):
         with m.If(tbl == 3):
             m.d.comb += last_row.eq(p.n_req - 1)
 
+        # the row's first data word (row * data words of the table), kept beside `row`
+        # (timing: no multiply on the way to rd_addr); data_addr counts the words issued
+        data_base = Signal(range(max(p.depth(t) * data_words(t) for t in ORDER) + 1))
+        data_addr = Signal.like(data_base)
+        row_words = Signal(range(max(data_words(t) for t in ORDER) + 1))
+        for i, t in enumerate(ORDER):
+            with m.If(tbl == i):
+                m.d.comb += row_words.eq(data_words(t))
+
         def advance():
+            m.d.sync += data_base.eq(data_base + row_words)
             with m.If(row == last_row):
-                m.d.sync += row.eq(0)
+                m.d.sync += [row.eq(0), data_base.eq(0)]
                 with m.If(tbl == 3):
                     m.d.sync += [tbl.eq(0), self.passes.eq(self.passes + 1), fast.eq(0)]
                 with m.Else():
                     m.d.sync += tbl.eq(tbl + 1)
             with m.Else():
                 m.d.sync += row.eq(row + 1)
-            m.d.sync += timer.eq(self.interval)
+            m.d.sync += [timer.eq(self.interval), timer_done.eq(self.interval == 0)]
             m.next = "IDLE"
 
         def raise_report(kind, mem):
             m.d.sync += [report_valid.eq(1), report.kind.eq(kind), report.mem.eq(mem), report.addr.eq(row)]
 
+        # The row CRC, a word a cycle, pipelined: the arriving word is registered, its term
+        # computed from that register, then folded into the state (crc32c_step split in its
+        # linear parts: the table select, the word's XOR trees and the state's XOR trees are
+        # in separate cycles)
+        word_in = Signal(64)                    # the word that arrived (the table's rd_data), registered
+        word_in_valid = Signal()
+        word_term = Signal(32)
+        term_valid = Signal()
+        handle_term = Signal(32)                # the host handle's term, from the ident word
+        m.d.sync += [word_in_valid.eq(0), term_valid.eq(word_in_valid),
+                     word_term.eq(crc32c_word_term(word_in))]
+        with m.If(term_valid):
+            m.d.sync += crc.eq(crc32c_state_term(crc) ^ word_term)
+
+        seen_ue = Signal()
+        seen_live = Signal()
+        # crc_fail/crc_mem/crc_addr: a registered one-cycle pulse (the cycle after VERIFY), zero otherwise
+        m.d.sync += [self.crc_fail.eq(0), self.crc_mem.eq(0), self.crc_addr.eq(0)]
+
         with m.FSM(name="scrub"):
             with m.State("IDLE"):
                 go = Signal()
-                m.d.comb += go.eq(self.grant & ~report_valid & (fast | (self.enable & (timer == 0))))
+                m.d.comb += go.eq(self.grant & ~report_valid & (fast | (self.enable & timer_done)))
                 with m.If(go):
                     # `busy` stays a registered fact (later states), so the engine's grant
                     # never depends on it combinationally; a grant withdrawn this cycle stops `go`
@@ -105,13 +135,19 @@ class Scrubber(wiring.Component):
                                 m.d.comb += [port(t, "meta").rd_en.eq(1), port(t, "meta").rd_addr.eq(row)]
                         m.next = "META_WAIT"
 
+            # The read's outcome is registered (`seen_*`) and acted on in the next cycle
+            # (timing: rd_ue and the meta flags come straight from the memory's decision).
             with m.State("POOL_WAIT"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(pool.rd_valid):
-                    pe = data.View(pool_layout(p).amaranth(), pool.rd_data)
-                    with m.If(pool.rd_ue):
-                        raise_report(SCRUB_POOL_LOST, memory_id(None, "pool"))
-                    advance()
+                    m.d.sync += seen_ue.eq(pool.rd_ue)
+                    m.next = "POOL_SEEN"
+
+            with m.State("POOL_SEEN"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(seen_ue):
+                    raise_report(SCRUB_POOL_LOST, memory_id(None, "pool"))
+                advance()
 
             with m.State("META_WAIT"):
                 m.d.comb += self.busy.eq(1)
@@ -119,21 +155,28 @@ class Scrubber(wiring.Component):
                     mp = port(t, "meta")
                     with m.If((tbl == i) & mp.rd_valid):
                         mv = data.View(meta_layout(p, t).amaranth(), mp.rd_data)
-                        m.d.sync += [bad.eq(0), crc.eq(CRC_INIT), word.eq(0)]
-                        with m.If(mp.rd_ue):
+                        m.d.sync += [bad.eq(0), crc.eq(CRC_INIT), word.eq(0),
+                                     seen_ue.eq(mp.rd_ue), seen_live.eq(mv.valid & ~mv.failed & ~mv.poisoned)]
+                        m.next = "META_SEEN"
+
+            with m.State("META_SEEN"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(seen_ue):
+                    for i, t in enumerate(ORDER):
+                        with m.If(tbl == i):
                             raise_report(SCRUB_META_LOST, memory_id(t, "meta"))
-                            advance()
-                        with m.Elif(mv.valid & ~mv.failed & ~mv.poisoned):
-                            m.next = "DATA"
-                        with m.Else():
-                            advance()
+                    advance()
+                with m.Elif(seen_live):
+                    m.next = "DATA"
+                with m.Else():
+                    advance()
 
             # an offloaded, healthy row: its ident word now (one cycle ahead of the data
             # words, so the step is no longer than when both were read with the meta word)
             with m.State("DATA"):
                 m.d.comb += self.busy.eq(1)
                 issued = Signal(8)
-                m.d.sync += issued.eq(0)
+                m.d.sync += [issued.eq(0), data_addr.eq(data_base)]
                 for i, t in enumerate(ORDER):
                     with m.If(tbl == i):
                         m.d.comb += [port(t, "ident").rd_en.eq(1), port(t, "ident").rd_addr.eq(row)]
@@ -146,30 +189,48 @@ class Scrubber(wiring.Component):
                         ip, dp = port(t, "ident"), port(t, "data")
                         n = data_words(t)
                         with m.If(issued < n):
-                            m.d.comb += [dp.rd_en.eq(1), dp.rd_addr.eq(row * n + issued)]
-                            m.d.sync += issued.eq(issued + 1)
+                            m.d.comb += [dp.rd_en.eq(1), dp.rd_addr.eq(data_addr)]
+                            m.d.sync += [issued.eq(issued + 1), data_addr.eq(data_addr + 1)]
                         with m.If(ip.rd_valid):
-                            m.d.sync += ident_word.eq(ip.rd_data)
+                            m.d.sync += [ident_word.eq(ip.rd_data),
+                                         handle_term.eq(crc32c_word_term(
+                                             _u64(data.View(IDENT.amaranth(), ip.rd_data).host_handle)))]
                         # one expression: an ident and a data outcome in the same cycle both count
                         m.d.sync += bad.eq(bad | (ip.rd_valid & ip.rd_ue) | (dp.rd_valid & dp.rd_ue))
                         with m.If(dp.rd_valid):
-                            m.d.sync += [crc.eq(crc32c_step(crc, dp.rd_data)), word.eq(word + 1)]
+                            m.d.sync += [word_in.eq(dp.rd_data), word_in_valid.eq(1), word.eq(word + 1)]
                             with m.If(word == n - 1):
-                                m.next = "CHECK"
+                                m.next = "FOLD"
 
+            # the last word: its term is computed (FOLD), then joins the CRC (FOLD2), above
+            with m.State("FOLD"):
+                m.d.comb += self.busy.eq(1)
+                m.next = "FOLD2"
+
+            with m.State("FOLD2"):
+                m.d.comb += self.busy.eq(1)
+                m.next = "CHECK"
+
+            # the row CRC's last step (the host handle) in one cycle, its compare in the next
+            ident = data.View(IDENT.amaranth(), ident_word)
+            final = Signal(32)
             with m.State("CHECK"):
                 m.d.comb += self.busy.eq(1)
-                ident = data.View(IDENT.amaranth(), ident_word)
-                final = Signal(32)
-                m.d.comb += final.eq(crc32c_step(crc, _u64(ident.host_handle)) ^ CRC_XOROUT)
+                m.d.sync += final.eq(crc32c_state_term(crc) ^ handle_term ^ CRC_XOROUT)
+                m.next = "VERIFY"
+
+            with m.State("VERIFY"):
+                m.d.comb += self.busy.eq(1)
                 mismatch = Signal()
                 m.d.comb += mismatch.eq((final != ident.crc) & Const(int(p.ecc), 1))
+                # no report is pending during a step (IDLE starts one only without), so the
+                # payload is loaded whatever the outcome and only report_valid waits for it
+                m.d.sync += [report_valid.eq(bad | mismatch), report.kind.eq(SCRUB_ROW_BAD), report.addr.eq(row)]
                 for i, t in enumerate(ORDER):
                     with m.If(tbl == i):
-                        with m.If(bad | mismatch):
-                            raise_report(SCRUB_ROW_BAD, memory_id(t, "data"))
+                        m.d.sync += report.mem.eq(memory_id(t, "data"))
                         with m.If(~bad & mismatch):
-                            m.d.comb += [self.crc_fail.eq(1), self.crc_mem.eq(memory_id(t, "data")),
+                            m.d.sync += [self.crc_fail.eq(1), self.crc_mem.eq(memory_id(t, "data")),
                                          self.crc_addr.eq(row)]
                 advance()
         return m
