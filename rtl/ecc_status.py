@@ -135,7 +135,8 @@ class EccReporter(wiring.Component):
         # per source a compare of crc_mem with a constant, not a carry chain after the
         # priority encoder (the same as crc_fail & (~ue_any | (crc_mem < ue_mem)))
         crc_wins = Signal()
-        m.d.comb += crc_wins.eq(crc_fail & ~Cat(*(ue[i] & (crc_mem >= i) for i in range(n))).any())
+        m.d.comb += crc_wins.eq(crc_fail & ~Cat(*(ue[i] & (crc_mem >= i) if i else ue[i]
+                                                 for i in range(n))).any())
         with m.If(crc_wins):
             m.d.sync += [self.last_ue_valid.eq(1), self.last_ue_addr.eq(crc_addr),
                          self.last_ue_mem.eq(crc_mem), self.last_ue_syndrome.eq(0),
