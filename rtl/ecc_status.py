@@ -20,7 +20,7 @@ ECC_LAST_UE_SYN = {last_ue_kind, last_ue_syndrome}; ce_event/ue_event set
 ERR_STATUS.ECC_CORRECTED / ECC_UNCORRECTABLE.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -45,15 +45,6 @@ def connect_source(m, reporter, i, mem):
     src = reporter.sources[i]
     m.d.comb += [src.ce.eq(mem.ev_ce), src.ue.eq(mem.ev_ue),
                  src.addr.eq(mem.ev_addr), src.syndrome.eq(mem.ev_syndrome), src.guard.eq(mem.ev_guard)]
-
-
-def _popcount(bits):
-    """The number of set bits, as a balanced adder tree (`sum()` would chain the adds)."""
-    values = [Value.cast(b) for b in bits]
-    while len(values) > 1:
-        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
-                  for i in range(0, len(values), 2)]
-    return values[0]
 
 
 class EccReporter(wiring.Component):
@@ -101,12 +92,11 @@ class EccReporter(wiring.Component):
         m.d.comb += [self.ce_event.eq(ce_any), self.ue_event.eq(ue_any | crc_fail)]
 
         # --- saturating counters (all events of a cycle count) ---------------------
+        top = (1 << self.count_bits) - 1
 
         def count(counter, events):
-            # saturation: the add's carry out ORed into every bit (the top is all ones)
-            nxt = Signal(self.count_bits + 1, name=f"{counter.name}_next")
-            m.d.comb += nxt.eq(Mux(clear, 0, counter) + _popcount(events))
-            m.d.sync += counter.eq(nxt[:self.count_bits] | nxt[self.count_bits].replicate(self.count_bits))
+            nxt = Mux(clear, 0, counter) + sum(events)
+            m.d.sync += counter.eq(Mux(nxt > top, top, nxt))
 
         count(self.ce_count, ce)
         count(self.ue_count, ue + [crc_fail])
@@ -131,13 +121,7 @@ class EccReporter(wiring.Component):
         for i in reversed(range(n)):
             with m.If(ue[i]):
                 m.d.comb += [ue_mem.eq(i), ue_addr.eq(addr[i]), ue_syn.eq(syn[i]), ue_guard.eq(guard[i])]
-        # the CRC failure wins when no SECDED/guard UE of this cycle has a memory id <= crc_mem:
-        # per source a compare of crc_mem with a constant, not a carry chain after the
-        # priority encoder (the same as crc_fail & (~ue_any | (crc_mem < ue_mem)))
-        crc_wins = Signal()
-        m.d.comb += crc_wins.eq(crc_fail & ~Cat(*(ue[i] & (crc_mem >= i) if i else ue[i]
-                                                 for i in range(n))).any())
-        with m.If(crc_wins):
+        with m.If(crc_fail & (~ue_any | (crc_mem < ue_mem))):
             m.d.sync += [self.last_ue_valid.eq(1), self.last_ue_addr.eq(crc_addr),
                          self.last_ue_mem.eq(crc_mem), self.last_ue_syndrome.eq(0),
                          self.last_ue_kind.eq(UeKind.CRC)]
