@@ -24,7 +24,10 @@ from chimney.contract import (EngineParams, ObjType, Opcode, ErrorCode, ERROR_ST
 from chimney.contract.ecc import CRC_INIT, CRC_XOROUT
 from chimney.contract.rows import TCP_DATA, GEN_BITS, TAG_BITS
 
+from chimney.contract.checks import DISPOSITIONS
+
 from .crc import crc32c_step
+from .decide import CheckOutcome, evaluate_checks, facts_namespace
 from .dma import read_req_layout, READ_BEAT as ReadBeat
 from .emitter import EmitKind, emit_layout, SLOT_WORDS
 from .tables import tables_signature
@@ -913,16 +916,13 @@ def _list_states(m, d):
         le = data.View(LIST_ENTRY.amaranth(), raw.raw)
         base = d.row_base(h.type, h.index)
         depth = d.depth_of(h.type)
-        # the entry's own checks, on the entry as it leaves the list FIFO
-        bad_handle, bad_addr = Signal(), Signal()
-        needs_state = (h.type == ObjType.TCP) | (h.type == ObjType.NEIGHBOR)
-        needs_req = d.is_term & (h.type == ObjType.TCP)
-        m.d.comb += [
-            bad_handle.eq((h.type == 0) | (h.rsvd != 0) | (h.index >= depth)),
-            bad_addr.eq((le.status_addr == 0) | (le.status_addr[:2] != 0)
-                        | (needs_state & ((le.state_addr == 0) | (le.state_addr[:3] != 0)))
-                        | (needs_req & ((le.req_addr == 0) | (le.req_addr[:3] != 0)))),
-        ]
+        # the entry's own checks (chimney.contract.checks, stage "entry"), on the entry as
+        # it leaves the list FIFO
+        entry_out, entry_code = evaluate_checks(
+            m, facts_namespace(terminate=d.is_term, type=h.type, index=h.index, gen=h.gen, rsvd=h.rsvd,
+                               depth=depth, status_addr=le.status_addr, state_addr=le.state_addr,
+                               req_addr=le.req_addr, parent=le.parent, req_cap=le.req_cap),
+            "entry", name="entry_chk")
         take = Signal()
         with m.If(d.e_idx == d.desc.count):
             m.next = "L_DONE"
@@ -935,9 +935,9 @@ def _list_states(m, d):
                          d.err_index.eq(d.e_idx)]
             d.set_err(ErrorCode.DMA_READ)
             m.next = "L_DRAIN"
-        with m.Elif(d.col.entry.valid & (bad_handle | bad_addr)):
+        with m.Elif(d.col.entry.valid & (entry_out != CheckOutcome.PASS)):
             m.d.comb += take.eq(1)
-            m.d.sync += d.code.eq(Mux(bad_handle, ErrorCode.BAD_HANDLE, ErrorCode.BAD_ADDRESS))
+            m.d.sync += d.code.eq(entry_code)
             m.next = "L_REFUSE"
         with m.Elif(d.col.entry.valid & ~d.slot_busy_now()):
             # meta, ident and the first data word now, the other data words in the next
@@ -986,44 +986,33 @@ def _list_states(m, d):
             with m.If(d.recv_i == nwords - 1):
                 m.next = "FAST_DECIDE"
 
-    # the meta word's checks and the row's SECDED and CRC checks, decided together
+    # the row's checks (chimney.contract.checks, stage "row"): meta word, SECDED and CRC
     with m.State("FAST_DECIDE"):
         m.d.comb += e.busy.eq(1)
         f = lambda path: d.mfield(d.meta_raw, d.htype, path)
-        valid, failed, poisoned, gen = f("valid"), f("failed"), f("poisoned"), f("gen")
-        parent, refcount = f("u.live.parent"), f("u.live.refcount")
         req_count = f("u.live.req_count")
-        freed_tag = f("u.free.freed_tag")
-        gen_next = Signal(GEN_BITS)
-        m.d.comb += gen_next.eq(d.hgen + 1)
         final = Signal(32)
         m.d.comb += final.eq(crc32c_step(d.crc, _u64(d.ident.host_handle)) ^ CRC_XOROUT)
         crc_bad = Signal()
         m.d.comb += crc_bad.eq(Const(int(p.ecc), 1) & (final != d.ident.crc))
         lost = Signal()
         m.d.comb += lost.eq(d.row_bad | d.ident_ue | crc_bad)
-
-        def refuse(c):
-            m.d.sync += d.code.eq(c)
-            m.next = "L_REFUSE"
-        with m.If(d.meta_ue):
+        row_out, row_code = evaluate_checks(
+            m, facts_namespace(terminate=d.is_term, type=d.htype, gen=d.hgen, parent=ent.parent,
+                               req_cap=ent.req_cap, cmd_tag=d.cmd_count[:TAG_BITS],
+                               meta_lost=d.meta_ue, valid=f("valid"), failed=f("failed"),
+                               poisoned=f("poisoned"), row_gen=f("gen"), row_parent=f("u.live.parent"),
+                               refcount=f("u.live.refcount"), req_count=req_count,
+                               freed_tag=f("u.free.freed_tag"), state_lost=lost),
+            "row", name="row_chk")
+        with m.If(row_out == CheckOutcome.META_LOST):
             m.next = "L_POISON_NEW"
-        with m.Elif(~valid):
-            with m.If(d.is_term & ~poisoned & (gen == gen_next) & (freed_tag == d.cmd_count[:TAG_BITS])):
-                refuse(ErrorCode.DUPLICATE)
-            with m.Else():
-                refuse(ErrorCode.STALE_HANDLE)
-        with m.Elif(~poisoned & (gen != d.hgen)):
-            refuse(ErrorCode.STALE_HANDLE)
-        with m.Elif(~poisoned & (d.htype != ObjType.NEIGHBOR) & (ent.parent != parent)):
-            refuse(ErrorCode.PARENT)
-        with m.Elif(d.is_term & ~poisoned & (d.htype != ObjType.TCP) & (refcount != 0)):
-            refuse(ErrorCode.ORDER)
-        with m.Elif(d.is_term & ~poisoned & (d.htype == ObjType.TCP) & (req_count > ent.req_cap)):
-            refuse(ErrorCode.CAPACITY)
-        with m.Elif(failed | poisoned):
+        with m.Elif(row_out == CheckOutcome.REFUSE):
+            m.d.sync += d.code.eq(row_code)
+            m.next = "L_REFUSE"
+        with m.Elif(row_out == CheckOutcome.FAILED_ROW):
             m.next = "L_FAILED_ROW"
-        with m.Elif(lost):
+        with m.Elif(row_out == CheckOutcome.STATE_LOST):
             with m.If(~d.row_bad & ~d.ident_ue):
                 # the row check caught what SECDED could not (three or more flips)
                 m.d.comb += [e.crc_fail.eq(1), e.crc_addr.eq(d.hindex)]
@@ -1197,8 +1186,11 @@ def _list_states(m, d):
 
     with m.State("WALK_REC"):
         m.d.comb += e.busy.eq(1)
-        disp = Mux(d.walk_abort, Disposition.ABORTED,
-                   Mux(d.pe.kind, Disposition.UPLOAD_IN_PROGRESS, Disposition.RETURNED))
+        disp = Signal(8)
+        with m.Switch(Cat(d.pe.kind, d.walk_abort)):        # chimney.contract.checks.DISPOSITIONS
+            for (kind, aborted), value in DISPOSITIONS.items():
+                with m.Case(int(kind) | aborted << 1):
+                    m.d.comb += disp.eq(int(value))
         rec = pack(REQ_RECORD, cookie=d.pe.cookie, length=d.pe.length, kind=d.pe.kind, disposition=disp)
         m.d.comb += [e.rec.valid.eq(1), e.rec.payload.eq(rec)]
         with m.If(e.rec.ready):

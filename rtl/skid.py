@@ -1,0 +1,55 @@
+"""A register slice for `lib.stream`: the one registered boundary between two stages.
+
+    i  In(stream.Signature(shape))    upstream: ready comes from a flop
+    o  Out(stream.Signature(shape))   downstream: valid and payload come from flops
+
+A skid buffer (two entries: the output register and a skid register). Upstream sees
+`ready` = "the skid register is empty", which depends only on this component's flops, so
+neither valid/payload nor ready crosses it in one cycle; throughput stays one transfer
+per cycle, and a transfer entering at cycle n leaves at n+1 at the earliest. When the
+downstream stalls with the output register full, the beat in flight that cycle lands in
+the skid register and is sent next, so nothing is lost or reordered.
+"""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring, stream
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["SkidBuffer", "skid"]
+
+
+class SkidBuffer(wiring.Component):
+    def __init__(self, shape):
+        self.shape = shape
+        super().__init__({
+            "i": In(stream.Signature(shape)),
+            "o": Out(stream.Signature(shape)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        skid_valid = Signal()
+        skid_data = Signal.like(self.i.payload, name="skid_data")
+        m.d.comb += self.i.ready.eq(~skid_valid)
+
+        out_free = Signal()             # the output register can take a beat this cycle
+        m.d.comb += out_free.eq(~self.o.valid | self.o.ready)
+        with m.If(out_free):
+            with m.If(skid_valid):
+                m.d.sync += [self.o.payload.eq(skid_data), self.o.valid.eq(1), skid_valid.eq(0)]
+            with m.Else():
+                m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
+        with m.Elif(self.i.valid & self.i.ready):
+            # downstream stalled with the output full: park the beat in the skid register
+            m.d.sync += [skid_data.eq(self.i.payload), skid_valid.eq(1)]
+        return m
+
+
+def skid(m, name, source, sink, shape):
+    """Connect `source` (an Out stream) to `sink` (an In stream) through a SkidBuffer
+    submodule called `name`; returns the buffer."""
+    buf = SkidBuffer(shape)
+    m.submodules[name] = buf
+    wiring.connect(m, source, buf.i)
+    wiring.connect(m, buf.o, sink)
+    return buf
