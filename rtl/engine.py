@@ -30,6 +30,7 @@ from .crc import crc32c_step
 from .decide import CheckOutcome, evaluate_checks, facts_namespace
 from .dma import read_req_layout, READ_BEAT as ReadBeat
 from .emitter import EmitKind, emit_layout, SLOT_WORDS
+from .ringwriter import RingJob, RingWriter
 from .tables import tables_signature
 
 KINDS = ("data", "ident", "meta")
@@ -201,7 +202,8 @@ class CommandEngine(wiring.Component):
             m.d.comb += [self.emit.valid.eq(0), self.rec.valid.eq(0), self.rd_req.valid.eq(0),
                          self.slot_we.eq(0), self.irq_cpl.eq(0), self.irq_evt.eq(0),
                          self.tables_init.eq(0), self.crc_fail.eq(0), self.scrub_grant.eq(0),
-                         self.scrub_report.ready.eq(0), d.col.start.eq(0)]
+                         self.scrub_report.ready.eq(0), d.col.start.eq(0),
+                         d.writer.req.valid.eq(0), d.writer.emit.ready.eq(0)]
         with m.If(upset & ~dead):
             m.d.sync += [dead.eq(1), d.halted.eq(1)]
             d.set_err(ErrorCode.INTERNAL)
@@ -273,15 +275,20 @@ class _Datapath:
         self.cmdq_log2, self.cplq_log2, self.evtq_log2 = S(4), S(4), S(4)
         self.enabled, self.halted = S(), S()
         self.cmdq_prod, self.cmdq_cons = S(16), S(16)
-        self.cplq_next, self.evtq_next = S(16), S(16)
-        self.cplq_prod, self.evtq_prod = S(16), S(16)
         self.cplq_cons, self.evtq_cons = S(16), S(16)      # host consumer indices, from their doorbells
         self.ctrl_pending = S()                             # a CTRL write waits for IDLE
-        self.seq, self.cmd_count, self.quarantined = S(16), S(32), S(32)
+        self.quarantined = S(32)
+        # the completion and event rings belong to the writer; the sequencer hands it jobs
+        m.submodules.ring_writer = self.writer = w = RingWriter(self.p)
+        self.seq, self.cmd_count = w.seq, w.cmd_count
+        m.d.comb += [w.fence_done.eq(e.fence_done), w.halted.eq(self.halted),
+                     w.cplq_base.eq(self.cplq_base), w.cplq_log2.eq(self.cplq_log2), w.cplq_cons.eq(self.cplq_cons),
+                     w.evtq_base.eq(self.evtq_base), w.evtq_log2.eq(self.evtq_log2), w.evtq_cons.eq(self.evtq_cons),
+                     e.irq_cpl.eq(w.irq_cpl), e.irq_evt.eq(w.irq_evt)]
         self.err_bits = [S(name=f"err_{i}") for i in range(32)]      # ERR_STATUS bits to set now
         self.err = Cat(*self.err_bits)
         m.d.comb += [
-            e.cmdq_cons.eq(self.cmdq_cons), e.cplq_prod.eq(self.cplq_prod), e.evtq_prod.eq(self.evtq_prod),
+            e.cmdq_cons.eq(self.cmdq_cons), e.cplq_prod.eq(w.cplq_prod), e.evtq_prod.eq(w.evtq_prod),
             e.enabled.eq(self.enabled), e.halted.eq(self.halted), e.cmd_count.eq(self.cmd_count),
             e.quarantined.eq(self.quarantined), e.err_set.eq(self.err), e.ready.eq(e.tables_ready),
         ]
@@ -332,9 +339,13 @@ class _Datapath:
         self.hdr_val = S(64)
         self.status_val = S(32)
         self.ev_handle, self.ev_host = S(32), S(32)
-        self.ev_pending = S()
         self.events_after = S()             # PARENT_DEC continues with the failure events
-        self.emit = data.View(emit_layout(p.addr_width), e.emit.payload)
+        # the sequencer's own emit commands; the writer's join them (never both at once)
+        self.emit_valid = S()
+        self.emit = S(emit_layout(p.addr_width))
+        m.d.comb += [e.emit.valid.eq(self.emit_valid | w.emit.valid),
+                     e.emit.payload.eq(Mux(w.emit.valid, w.emit.payload, self.emit)),
+                     w.emit.ready.eq(e.emit.ready)]
         m.d.comb += [e.busy.eq(0), e.scrub_grant.eq(0)]
         self._responses()
         self._doorbell()
@@ -481,7 +492,7 @@ class _Datapath:
     # -- emitter ------------------------------------------------------------------------------
     def push(self, kind, **fields):
         m = self.m
-        m.d.comb += [self.eng.emit.valid.eq(1), self.emit.kind.eq(kind)]
+        m.d.comb += [self.emit_valid.eq(1), self.emit.kind.eq(kind)]
         for name, value in fields.items():
             m.d.comb += getattr(self.emit, name).eq(value)
         return self.eng.emit.ready
@@ -497,10 +508,6 @@ class _Datapath:
         mask = Signal(16, name=f"ring_mask_{entry_bytes}")
         self.m.d.comb += mask.eq((Const(1, 17) << log2) - 1)
         return base + (index & mask) * entry_bytes
-
-    def phase(self, log2, index):
-        return ~(index >> log2)[0]
-
 
 # ======================================================================================
 def _control_states(m, d):
@@ -557,15 +564,16 @@ def _control_states(m, d):
         m.d.comb += e.busy.eq(1)
         with m.If(d.col.done):
             m.d.sync += [d.desc.eq(Cat(*[d.col.buf[i] for i in range(4)])),
-                         d.cmdq_cons.eq(d.cmdq_cons + 1), d.cpl_seq.eq(d.seq), d.seq.eq(d.seq + 1),
+                         d.cmdq_cons.eq(d.cmdq_cons + 1), d.cpl_seq.eq(d.seq),
                          d.status.eq(NdisStatus.SUCCESS), d.detail.eq(0), d.err_index.eq(NO_INDEX),
                          d.result.eq(0), d.refused.eq(0)]
             with m.If(d.col.buf_err):
                 # no tag to complete: the command ring itself is unreadable, stop
-                m.d.sync += [d.halted.eq(1), d.cmdq_cons.eq(d.cmdq_cons), d.seq.eq(d.seq)]
+                m.d.sync += [d.halted.eq(1), d.cmdq_cons.eq(d.cmdq_cons)]
                 d.set_err(ErrorCode.DMA_READ)
                 m.next = "IDLE"
             with m.Else():
+                m.d.comb += d.writer.seq_take.eq(1)
                 m.next = "DECODE"
 
     with m.State("DECODE"):
@@ -603,42 +611,21 @@ def _control_states(m, d):
 def _completion_states(m, d):
     e = d.eng
 
+    # the writer fences, writes the completion entry and publishes both rings
     with m.State("COMPLETE"):
         m.d.comb += e.busy.eq(1)
-        with m.If(d.push(EmitKind.FENCE)):
-            m.next = "COMPLETE_FENCE"
-
-    with m.State("COMPLETE_FENCE"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(e.fence_done):
-            m.next = "COMPLETE_SLOT"
-
-    with m.State("COMPLETE_SLOT"):
-        m.d.comb += e.busy.eq(1)
-        c = pack(COMPLETION, status=d.status, result=d.result, tag=d.desc.tag, err_index=d.err_index,
-                 seq=d.cpl_seq, detail=d.detail, phase=d.phase(d.cplq_log2, d.cplq_next), opcode=d.desc.opcode)
-        space = Signal()
-        m.d.comb += space.eq((d.cplq_next - d.cplq_cons)[:16] < (Const(1, 17) << d.cplq_log2))
-        with m.If(d.halted):
+        _ring_job(m, d, RingJob.COMPLETE, status=d.status, result=d.result, tag=d.desc.tag,
+                  err_index=d.err_index, seq=d.cpl_seq, detail=d.detail, opcode=d.desc.opcode)
+        with m.If(d.writer.req.ready):
             m.next = "IDLE"
-        with m.Elif(space):
-            with m.If(d.push(EmitKind.RING, addr=d.ring_addr(d.cplq_base, d.cplq_log2, d.cplq_next, 16),
-                             data=c)):
-                m.d.sync += d.cplq_next.eq(d.cplq_next + 1)
-                m.next = "COMPLETE_PUBLISH"
 
-    with m.State("COMPLETE_PUBLISH"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(d.push(EmitKind.FENCE)):
-            m.next = "COMPLETE_PUBLISH_WAIT"
 
-    with m.State("COMPLETE_PUBLISH_WAIT"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(e.fence_done | d.halted):
-            m.d.sync += [d.cplq_prod.eq(d.cplq_next), d.evtq_prod.eq(d.evtq_next),
-                         d.cmd_count.eq(d.cmd_count + 1), d.ev_pending.eq(0)]
-            m.d.comb += [e.irq_cpl.eq(~d.halted), e.irq_evt.eq(d.ev_pending & ~d.halted)]
-            m.next = "IDLE"
+def _ring_job(m, d, job, **fields):
+    """Hand the ring writer a job (held until it is finished: `req.ready`)."""
+    w = d.writer
+    m.d.comb += [w.req.valid.eq(1), w.req.payload.job.eq(job)]
+    for name, value in fields.items():
+        m.d.comb += getattr(w.req.payload, name).eq(value)
 
 
 def _push_deleg(m, d, then):
@@ -685,28 +672,11 @@ def _subroutine_states(m, d):
                 m.d.sync += d.result.eq(d.result + 1)
             _goto_ret(m, d, d.ret)
 
-    # ---- Retrieve(HardwareFailure) then Abort for ev_handle ----
+    # ---- Retrieve(HardwareFailure) then Abort for ev_handle (the ring writer) ----
     with m.State("EVENTS"):
         m.d.comb += e.busy.eq(1)
-        space = Signal()
-        m.d.comb += space.eq((d.evtq_next - d.evtq_cons)[:16] + 2 <= (Const(1, 17) << d.evtq_log2))
-        v = pack(EVENT, handle=d.ev_handle, host_handle=d.ev_host, info=int(TcpUploadReason.HARDWARE_FAILURE),
-                 seq=d.seq, type=int(TcpEventType.RETRIEVE), phase=d.phase(d.evtq_log2, d.evtq_next))
-        with m.If(d.halted):
-            _goto_ret(m, d, d.ret2)
-        with m.Elif(space):
-            with m.If(d.push(EmitKind.RING, addr=d.ring_addr(d.evtq_base, d.evtq_log2, d.evtq_next, 16),
-                             data=v)):
-                m.d.sync += [d.evtq_next.eq(d.evtq_next + 1), d.seq.eq(d.seq + 1), d.ev_pending.eq(1)]
-                m.next = "EVENTS_ABORT"
-
-    with m.State("EVENTS_ABORT"):
-        m.d.comb += e.busy.eq(1)
-        v = pack(EVENT, handle=d.ev_handle, host_handle=d.ev_host,
-                 seq=d.seq, type=int(TcpEventType.ABORT), phase=d.phase(d.evtq_log2, d.evtq_next))
-        with m.If(d.push(EmitKind.RING, addr=d.ring_addr(d.evtq_base, d.evtq_log2, d.evtq_next, 16),
-                         data=v)):
-            m.d.sync += [d.evtq_next.eq(d.evtq_next + 1), d.seq.eq(d.seq + 1)]
+        _ring_job(m, d, RingJob.EVENTS, handle=d.ev_handle, host_handle=d.ev_host)
+        with m.If(d.writer.req.ready):
             _goto_ret(m, d, d.ret2)
 
     # ---- read the current row's data words into the emitter slot; check SECDED and CRC ----
@@ -1642,15 +1612,6 @@ def _scrub_fail_states(m, d):
 
     with m.State("SF_PUBLISH"):
         m.d.comb += e.busy.eq(1)
-        with m.If(~d.ev_pending):
-            m.next = "IDLE"
-        with m.Else():
-            with m.If(d.push(EmitKind.FENCE)):
-                m.next = "SF_PUBLISH_WAIT"
-
-    with m.State("SF_PUBLISH_WAIT"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(e.fence_done | d.halted):
-            m.d.sync += [d.evtq_prod.eq(d.evtq_next), d.ev_pending.eq(0)]
-            m.d.comb += e.irq_evt.eq(~d.halted)
+        _ring_job(m, d, RingJob.PUBLISH)
+        with m.If(d.writer.req.ready):
             m.next = "IDLE"
