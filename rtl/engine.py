@@ -31,6 +31,8 @@ from .decide import CheckOutcome, evaluate_checks, facts_namespace
 from .dma import read_req_layout, READ_BEAT as ReadBeat
 from .emitter import EmitKind, emit_layout, SLOT_WORDS
 from .ringwriter import RingJob, RingWriter
+from .portmux import merge_table_clients
+from .rowreader import RowReader
 from .tables import tables_signature
 
 KINDS = ("data", "ident", "meta")
@@ -197,7 +199,7 @@ class CommandEngine(wiring.Component):
         dead = Signal()
         m.d.comb += upset.eq(expected != check.reg)
         with m.If(upset | dead):
-            for port in d.ports.values():
+            for port in (getattr(self.tables, name) for name in tables_signature(self.params).members):
                 m.d.comb += [port.rd_en.eq(0), port.wr_en.eq(0)]
             m.d.comb += [self.emit.valid.eq(0), self.rec.valid.eq(0), self.rd_req.valid.eq(0),
                          self.slot_we.eq(0), self.irq_cpl.eq(0), self.irq_evt.eq(0),
@@ -268,7 +270,13 @@ class _Datapath:
                      e.rd_data.ready.eq(col.beats.ready)]
         self.metas = {t: meta_layout(p, t) for t in ObjType}
         self.pool_lay = pool_layout(p)
-        self.ports = {name: getattr(e.tables, name) for name in tables_signature(p).members}
+        # the sequencer's own table requests, merged with its stages' (rtl/portmux.py)
+        self.fsm_tables = tables_signature(p).create(path=("fsm_tables",))
+        self.ports = {name: getattr(self.fsm_tables, name) for name in tables_signature(p).members}
+        m.submodules.row_reader = self.rr = rr = RowReader(p)
+        merge_table_clients(m, p, e.tables, [self.fsm_tables, rr.tables])
+        m.d.comb += [e.slot_we.eq(rr.slot_we), e.slot_sel.eq(rr.slot_sel), e.slot_word.eq(rr.slot_word),
+                     e.slot_data.eq(rr.slot_data)]
         S = Signal
         # configuration latched at enable, ring state
         self.cmdq_base, self.cplq_base, self.evtq_base = S(64), S(64), S(64)
@@ -312,7 +320,8 @@ class _Datapath:
         self.parent_idx = S(16)
         self.ptype = S(2)
         self.slot = S()
-        self.row_bad = S()
+        self.row_bad = S()                  # the row's state is lost (RowReader `lost`)
+        self.crc_bad = S()                  # ... found by the row CRC alone
         self.crc = S(32)
         self.issue_i, self.recv_i = S(8), S(8)
         self.oldw = [S(64, name=f"oldw{i}") for i in range(2)]
@@ -637,6 +646,22 @@ def _push_deleg(m, d, then):
         m.next = then
 
 
+def _row_request(m, d, with_meta):
+    """Ask the row reader for the current object's row (into the current slot)."""
+    q = d.rr.req.payload
+    m.d.comb += [d.rr.req.valid.eq(1), q.type.eq(d.htype), q.index.eq(d.hindex), q.base.eq(d.base),
+                 q.slot.eq(d.slot), q.with_meta.eq(with_meta), q.ident.eq(d.ident_raw), q.ident_ue.eq(d.ident_ue)]
+
+
+def _report_crc(m, d):
+    """The row CRC caught what SECDED could not (three or more flips): tell the reporter."""
+    e = d.eng
+    m.d.comb += [e.crc_fail.eq(1), e.crc_addr.eq(d.hindex)]
+    for t in ObjType:
+        with m.If(d.htype == t):
+            m.d.comb += e.crc_mem.eq(memory_id(t, "data"))
+
+
 def _goto_ret(m, d, reg):
     with m.Switch(reg):
         for name, code in RET.items():
@@ -683,38 +708,24 @@ def _subroutine_states(m, d):
     with m.State("ROW_READ"):
         m.d.comb += e.busy.eq(1)
         with m.If(~d.slot_busy_now()):
-            m.d.sync += [d.issue_i.eq(0), d.recv_i.eq(0), d.row_bad.eq(d.ident_ue), d.crc.eq(CRC_INIT)]
-            m.next = "ROW_READ_RUN"
+            m.d.sync += d.base.eq(d.row_base(d.htype, d.hindex))
+            m.next = "ROW_READ_REQ"
 
-    with m.State("ROW_READ_RUN"):
+    with m.State("ROW_READ_REQ"):
         m.d.comb += e.busy.eq(1)
-        nwords = d.dwords(d.htype)
-        with m.If(d.issue_i < nwords):
-            d.read(d.htype, "data", d.data_addr(d.htype, d.hindex, d.issue_i))
-            m.d.sync += d.issue_i.eq(d.issue_i + 1)
-        valid, word, ue = d.rv["data"]
-        with m.If(valid):
-            m.d.comb += [e.slot_we.eq(1), e.slot_sel.eq(d.slot), e.slot_word.eq(d.recv_i), e.slot_data.eq(word)]
-            m.d.sync += [d.recv_i.eq(d.recv_i + 1), d.row_bad.eq(d.row_bad | ue),
-                         d.crc.eq(crc32c_step(d.crc, word))]
-            for i, reg in enumerate(d.oldw):
-                with m.If(d.recv_i == i):
-                    m.d.sync += reg.eq(word)
-            with m.If(d.recv_i == nwords - 1):
-                m.next = "ROW_READ_CRC"
+        _row_request(m, d, with_meta=0)
+        with m.If(d.rr.req.ready):
+            m.next = "ROW_READ_WAIT"
 
-    with m.State("ROW_READ_CRC"):
+    with m.State("ROW_READ_WAIT"):
         m.d.comb += e.busy.eq(1)
-        final = Signal(32)
-        m.d.comb += final.eq(crc32c_step(d.crc, _u64(d.ident.host_handle)) ^ CRC_XOROUT)
-        if p.ecc:
-            with m.If(~d.row_bad & (final != d.ident.crc)):
-                m.d.sync += d.row_bad.eq(1)
-                m.d.comb += [e.crc_fail.eq(1), e.crc_addr.eq(d.hindex)]
-                for t in ObjType:
-                    with m.If(d.htype == t):
-                        m.d.comb += e.crc_mem.eq(memory_id(t, "data"))
-        _goto_ret(m, d, d.ret2)
+        r = d.rr.resp.payload
+        m.d.comb += d.rr.resp.ready.eq(1)
+        with m.If(d.rr.resp.valid):
+            m.d.sync += [d.row_bad.eq(r.lost), d.oldw[0].eq(r.word0), d.oldw[1].eq(r.word1)]
+            with m.If(r.crc_bad):
+                _report_crc(m, d)
+            _goto_ret(m, d, d.ret2)
 
     # ---- free the row: generation + 1, tagged with this command ----
     with m.State("RET_FREE"):
@@ -910,15 +921,10 @@ def _list_states(m, d):
             m.d.sync += d.code.eq(entry_code)
             m.next = "L_REFUSE"
         with m.Elif(d.col.entry.valid & ~d.slot_busy_now()):
-            # meta, ident and the first data word now, the other data words in the next
-            # cycles: the row is read while its meta word is checked (reads change
-            # nothing; a refusal drops what was read)
+            # the whole row is read (meta, ident, data words) and then checked; reads
+            # change nothing, and a refusal drops what was read
             m.d.comb += take.eq(1)
-            d.read(h.type, "meta", h.index)
-            d.read(h.type, "ident", h.index)
-            d.read(h.type, "data", base)
-            m.d.sync += [d.issue_i.eq(1), d.recv_i.eq(0), d.row_bad.eq(0), d.crc.eq(CRC_INIT)]
-            m.next = "ROW_FAST"
+            m.next = "ROW_REQ"
         with m.If(take):
             m.d.comb += d.col.entry.ready.eq(1)
             m.d.sync += [ent.eq(raw.raw), d.htype.eq(h.type), d.hindex.eq(h.index), d.hgen.eq(h.gen),
@@ -938,42 +944,33 @@ def _list_states(m, d):
         with m.Else():
             m.next = "COMPLETE"
 
-    with m.State("ROW_FAST"):
+    with m.State("ROW_REQ"):
         m.d.comb += e.busy.eq(1)
-        nwords = d.dwords(d.htype)
-        with m.If(d.issue_i < nwords):
-            d.read(d.htype, "data", d.base + d.issue_i)
-            m.d.sync += d.issue_i.eq(d.issue_i + 1)
-        mv, mw, mue = d.rv["meta"]
-        iv, iw, iue = d.rv["ident"]
-        with m.If(mv):
-            m.d.sync += [d.meta_raw.eq(mw), d.meta_ue.eq(mue), d.ident_raw.eq(iw), d.ident_ue.eq(iue)]
-        valid, word, ue = d.rv["data"]
-        with m.If(valid):
-            m.d.comb += [e.slot_we.eq(1), e.slot_sel.eq(d.slot), e.slot_word.eq(d.recv_i), e.slot_data.eq(word)]
-            m.d.sync += [d.recv_i.eq(d.recv_i + 1), d.row_bad.eq(d.row_bad | ue),
-                         d.crc.eq(crc32c_step(d.crc, word))]
-            with m.If(d.recv_i == nwords - 1):
-                m.next = "FAST_DECIDE"
+        _row_request(m, d, with_meta=1)
+        with m.If(d.rr.req.ready):
+            m.next = "ROW_WAIT"
+
+    with m.State("ROW_WAIT"):
+        m.d.comb += e.busy.eq(1)
+        r = d.rr.resp.payload
+        m.d.comb += d.rr.resp.ready.eq(1)
+        with m.If(d.rr.resp.valid):
+            m.d.sync += [d.meta_raw.eq(r.meta), d.meta_ue.eq(r.meta_ue), d.ident_raw.eq(r.ident),
+                         d.ident_ue.eq(r.ident_ue), d.row_bad.eq(r.lost), d.crc_bad.eq(r.crc_bad)]
+            m.next = "FAST_DECIDE"
 
     # the row's checks (chimney.contract.checks, stage "row"): meta word, SECDED and CRC
     with m.State("FAST_DECIDE"):
         m.d.comb += e.busy.eq(1)
         f = lambda path: d.mfield(d.meta_raw, d.htype, path)
         req_count = f("u.live.req_count")
-        final = Signal(32)
-        m.d.comb += final.eq(crc32c_step(d.crc, _u64(d.ident.host_handle)) ^ CRC_XOROUT)
-        crc_bad = Signal()
-        m.d.comb += crc_bad.eq(Const(int(p.ecc), 1) & (final != d.ident.crc))
-        lost = Signal()
-        m.d.comb += lost.eq(d.row_bad | d.ident_ue | crc_bad)
         row_out, row_code = evaluate_checks(
             m, facts_namespace(terminate=d.is_term, type=d.htype, gen=d.hgen, parent=ent.parent,
                                req_cap=ent.req_cap, cmd_tag=d.cmd_count[:TAG_BITS],
                                meta_lost=d.meta_ue, valid=f("valid"), failed=f("failed"),
                                poisoned=f("poisoned"), row_gen=f("gen"), row_parent=f("u.live.parent"),
                                refcount=f("u.live.refcount"), req_count=req_count,
-                               freed_tag=f("u.free.freed_tag"), state_lost=lost),
+                               freed_tag=f("u.free.freed_tag"), state_lost=d.row_bad),
             "row", name="row_chk")
         with m.If(row_out == CheckOutcome.META_LOST):
             m.next = "L_POISON_NEW"
@@ -983,12 +980,8 @@ def _list_states(m, d):
         with m.Elif(row_out == CheckOutcome.FAILED_ROW):
             m.next = "L_FAILED_ROW"
         with m.Elif(row_out == CheckOutcome.STATE_LOST):
-            with m.If(~d.row_bad & ~d.ident_ue):
-                # the row check caught what SECDED could not (three or more flips)
-                m.d.comb += [e.crc_fail.eq(1), e.crc_addr.eq(d.hindex)]
-                for t in ObjType:
-                    with m.If(d.htype == t):
-                        m.d.comb += e.crc_mem.eq(memory_id(t, "data"))
+            with m.If(d.crc_bad):
+                _report_crc(m, d)
             m.next = "L_HWFAIL"
         with m.Elif(d.is_term & (d.htype == ObjType.TCP) & (req_count != 0)):
             m.next = "WALK_START"

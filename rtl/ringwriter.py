@@ -18,7 +18,7 @@ registers (`*_addr`, `*_phase` follow the producer index a cycle ahead), so no
 arithmetic sits between a state and the emitter's inputs.
 """
 
-from amaranth.hdl import Module, Signal, Const, Mux
+from amaranth.hdl import Module, Signal, Const, Cat
 from amaranth.lib import wiring, data, enum, stream
 from amaranth.lib.wiring import In, Out
 
@@ -98,14 +98,21 @@ class RingWriter(wiring.Component):
         evt = _Ring(m, "evtq", self.evtq_base, self.evtq_log2, self.evtq_cons)
         ev_pending = Signal()           # events written since the last publish
         job = self.req.payload
-        emit = data.View(emit_layout(self.params.addr_width), self.emit.payload)
+        # kind, address and entry, the rest of the emit command zero: one expression (a
+        # field only ever assigned constants would become an `always @*` nothing triggers)
+        e_kind, e_addr, e_data = Signal(EmitKind), Signal(self.params.addr_width), Signal(128)
+        lay = emit_layout(self.params.addr_width)
+        assert [lay["kind"].offset, lay["addr"].offset, lay["data"].offset] == [0, 3, 3 + len(e_addr)]
+        tail = lay.size - lay["data"].offset - 128
+        m.d.comb += self.emit.payload.eq(Cat(e_kind, e_addr, e_data, Const(0, tail)))
+        emit = {"kind": e_kind, "addr": e_addr, "data": e_data}
         with m.If(self.seq_take):
             m.d.sync += self.seq.eq(self.seq + 1)
 
         def push(kind, **fields):
-            m.d.comb += [self.emit.valid.eq(1), emit.kind.eq(kind)]
+            m.d.comb += [self.emit.valid.eq(1), emit["kind"].eq(kind)]
             for name, value in fields.items():
-                m.d.comb += getattr(emit, name).eq(value)
+                m.d.comb += emit[name].eq(value)
             return self.emit.ready
 
         def finish():
