@@ -29,10 +29,11 @@ from chimney.contract.checks import DISPOSITIONS
 from .crc import crc32c_step
 from .decide import CheckOutcome, evaluate_checks, facts_namespace
 from .dma import read_req_layout, READ_BEAT as ReadBeat
-from .emitter import EmitKind, emit_layout, SLOT_WORDS
+from .emitter import EmitKind, emit_layout, SLOT_WORDS, ROW_SLOTS, SLOT_SEL_BITS
 from .ringwriter import RingJob, RingWriter
 from .portmux import merge_table_clients
-from .rowreader import RowReader
+from .admit import EntryAdmit
+from .rowreader import ROW_REQ, RowReader
 from .tables import tables_signature
 
 KINDS = ("data", "ident", "meta")
@@ -163,8 +164,8 @@ class CommandEngine(wiring.Component):
             "rd_data": In(stream.Signature(ReadBeat)),
             "emit": Out(stream.Signature(emit_layout(aw))),
             "rec": Out(stream.Signature(64)),
-            "slot_we": Out(1), "slot_sel": Out(1), "slot_word": Out(4), "slot_data": Out(64),
-            "slot_busy": In(2), "fence_done": In(1),
+            "slot_we": Out(1), "slot_sel": Out(SLOT_SEL_BITS), "slot_word": Out(4), "slot_data": Out(64),
+            "slot_busy": In(ROW_SLOTS), "fence_done": In(1),
             "dma_fatal": In(1),
         })
 
@@ -274,6 +275,17 @@ class _Datapath:
         self.fsm_tables = tables_signature(p).create(path=("fsm_tables",))
         self.ports = {name: getattr(self.fsm_tables, name) for name in tables_signature(p).members}
         m.submodules.row_reader = self.rr = rr = RowReader(p)
+        m.submodules.admit = self.admit = admit = EntryAdmit(p)
+        self.l_wait = Signal()              # the sequencer waits for the next list entry
+        # row reads come from the admission stage (lists) or the sequencer (UPDATE)
+        self.rr_fsm_valid, self.rr_fsm_req = Signal(), Signal(ROW_REQ)
+        m.d.comb += [rr.req.valid.eq(admit.row_req.valid | self.rr_fsm_valid),
+                     rr.req.payload.eq(Mux(self.rr_fsm_valid, self.rr_fsm_req, admit.row_req.payload)),
+                     admit.row_req.ready.eq(rr.req.ready),
+                     admit.peek_valid.eq(rr.peek_valid), admit.peek_meta.eq(rr.peek_meta),
+                     admit.peek_ue.eq(rr.peek_ue), admit.slot_busy.eq(e.slot_busy),
+                     admit.seq_waiting.eq(self.l_wait)]
+        wiring.connect(m, col.entry, admit.entry_in)
         merge_table_clients(m, p, e.tables, [self.fsm_tables, rr.tables])
         m.d.comb += [e.slot_we.eq(rr.slot_we), e.slot_sel.eq(rr.slot_sel), e.slot_word.eq(rr.slot_word),
                      e.slot_data.eq(rr.slot_data)]
@@ -319,7 +331,7 @@ class _Datapath:
         self.parent_raw = S(64)
         self.parent_idx = S(16)
         self.ptype = S(2)
-        self.slot = S()
+        self.slot = S(SLOT_SEL_BITS)
         self.row_bad = S()                  # the row's state is lost (RowReader `lost`)
         self.crc_bad = S()                  # ... found by the row CRC alone
         self.crc = S(32)
@@ -356,6 +368,8 @@ class _Datapath:
                      e.emit.payload.eq(Mux(w.emit.valid, w.emit.payload, self.emit)),
                      w.emit.ready.eq(e.emit.ready)]
         m.d.comb += [e.busy.eq(0), e.scrub_grant.eq(0)]
+        m.d.comb += [self.admit.is_term.eq(self.is_term), self.admit.pend_valid.eq(self.pend_valid),
+                     self.admit.pend_type.eq(self.pend_type), self.admit.pend_idx.eq(self.pend_idx)]
         self._responses()
         self._doorbell()
 
@@ -642,14 +656,13 @@ def _push_deleg(m, d, then):
     them into NDIS layout); once taken, the next row goes to the other slot."""
     with m.If(d.push(EmitKind.DELEG, addr=d.entry.state_addr + WRITE_BACK[ObjType.TCP].start,
                      obj_type=d.htype, slot=d.slot)):
-        m.d.sync += d.slot.eq(~d.slot)
         m.next = then
 
 
 def _row_request(m, d, with_meta):
     """Ask the row reader for the current object's row (into the current slot)."""
-    q = d.rr.req.payload
-    m.d.comb += [d.rr.req.valid.eq(1), q.type.eq(d.htype), q.index.eq(d.hindex), q.base.eq(d.base),
+    q = d.rr_fsm_req
+    m.d.comb += [d.rr_fsm_valid.eq(1), q.type.eq(d.htype), q.index.eq(d.hindex), q.base.eq(d.base),
                  q.slot.eq(d.slot), q.with_meta.eq(with_meta), q.ident.eq(d.ident_raw), q.ident_ue.eq(d.ident_ue)]
 
 
@@ -886,55 +899,41 @@ def _list_states(m, d):
             m.d.comb += [e.rd_req.valid.eq(1), e.rd_req.payload.addr.eq(d.desc.addr),
                          e.rd_req.payload.beats.eq(d.desc.count * 4)]
             with m.If(e.rd_req.ready):
-                m.d.comb += d.col.start.eq(1)
+                m.d.comb += [d.col.start.eq(1), d.admit.start.eq(1)]
                 m.d.sync += [d.col.list_mode.eq(1), d.e_idx.eq(0)]
                 m.next = "L_NEXT"
 
+    # the next admitted entry (rtl/admit.py checked it and started its row read)
     with m.State("L_NEXT"):
-        m.d.comb += e.busy.eq(1)
-        raw = d.col.entry.payload
-        h = data.View(HANDLE.amaranth(), raw.raw[:32])
-        le = data.View(LIST_ENTRY.amaranth(), raw.raw)
-        base = d.row_base(h.type, h.index)
-        depth = d.depth_of(h.type)
-        # the entry's own checks (chimney.contract.checks, stage "entry"), on the entry as
-        # it leaves the list FIFO
-        entry_out, entry_code = evaluate_checks(
-            m, facts_namespace(terminate=d.is_term, type=h.type, index=h.index, gen=h.gen, rsvd=h.rsvd,
-                               depth=depth, status_addr=le.status_addr, state_addr=le.state_addr,
-                               req_addr=le.req_addr, parent=le.parent, req_cap=le.req_cap),
-            "entry", name="entry_chk")
-        take = Signal()
+        m.d.comb += [e.busy.eq(1), d.l_wait.eq(1)]
+        q = d.admit.entries.payload
         with m.If(d.e_idx == d.desc.count):
             m.next = "L_DONE"
-        with m.Elif(d.col.entry.valid & ~raw.err & (h.type != ObjType.TCP) & d.pend_valid):
+        with m.Elif(d.admit.flush_req):
             # a path or neighbor is next: its count must be current before it is checked
             _flush(m, d, "L_NEXT")
-        with m.Elif(d.col.entry.valid & raw.err):
-            m.d.comb += d.col.entry.ready.eq(1)
-            m.d.sync += [d.status.eq(NdisStatus.DEVICE_DATA_ERROR), d.detail.eq(ErrorCode.DMA_READ),
-                         d.err_index.eq(d.e_idx)]
-            d.set_err(ErrorCode.DMA_READ)
-            m.next = "L_DRAIN"
-        with m.Elif(d.col.entry.valid & (entry_out != CheckOutcome.PASS)):
-            m.d.comb += take.eq(1)
-            m.d.sync += d.code.eq(entry_code)
-            m.next = "L_REFUSE"
-        with m.Elif(d.col.entry.valid & ~d.slot_busy_now()):
-            # the whole row is read (meta, ident, data words) and then checked; reads
-            # change nothing, and a refusal drops what was read
-            m.d.comb += take.eq(1)
-            m.next = "ROW_REQ"
-        with m.If(take):
-            m.d.comb += d.col.entry.ready.eq(1)
-            m.d.sync += [ent.eq(raw.raw), d.htype.eq(h.type), d.hindex.eq(h.index), d.hgen.eq(h.gen),
-                         d.hrsvd.eq(h.rsvd), d.meta_ue.eq(0), d.ident_ue.eq(0), d.wgood.eq(0),
+        with m.Elif(d.admit.entries.valid):
+            m.d.comb += d.admit.entries.ready.eq(1)
+            m.d.sync += [ent.eq(q.raw), d.htype.eq(q.type), d.hindex.eq(q.index), d.hgen.eq(q.gen),
+                         d.hrsvd.eq(q.rsvd), d.meta_ue.eq(0), d.ident_ue.eq(0), d.wgood.eq(0),
                          d.wtotal.eq(0), d.walk_abort.eq(0), d.p_hdr.eq(0), d.p_deleg.eq(0),
-                         d.base.eq(base)]
+                         d.base.eq(q.base), d.slot.eq(q.slot)]
+            with m.If(q.err):
+                m.d.sync += [d.status.eq(NdisStatus.DEVICE_DATA_ERROR), d.detail.eq(ErrorCode.DMA_READ),
+                             d.err_index.eq(d.e_idx)]
+                d.set_err(ErrorCode.DMA_READ)
+                m.next = "L_DRAIN"
+            with m.Elif(~q.has_row):
+                m.d.sync += d.code.eq(q.code)
+                m.next = "L_REFUSE"
+            with m.Else():
+                # the whole row is read (meta, ident, data words) and then checked; reads
+                # change nothing, and a refusal drops what was read
+                m.next = "ROW_WAIT"
 
     with m.State("L_DRAIN"):
-        m.d.comb += [e.busy.eq(1), d.col.drain.eq(1), d.col.entry.ready.eq(1)]
-        with m.If(d.col.done):                  # every beat in and every entry dropped
+        m.d.comb += [e.busy.eq(1), d.col.drain.eq(1), d.admit.drop.eq(1)]
+        with m.If(d.col.done & d.admit.empty):      # every beat in and every entry dropped
             m.next = "L_DONE"
 
     with m.State("L_DONE"):
@@ -943,12 +942,6 @@ def _list_states(m, d):
             _flush(m, d, "COMPLETE")
         with m.Else():
             m.next = "COMPLETE"
-
-    with m.State("ROW_REQ"):
-        m.d.comb += e.busy.eq(1)
-        _row_request(m, d, with_meta=1)
-        with m.If(d.rr.req.ready):
-            m.next = "ROW_WAIT"
 
     with m.State("ROW_WAIT"):
         m.d.comb += e.busy.eq(1)
