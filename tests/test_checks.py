@@ -52,7 +52,7 @@ CASES = [
     (dict(valid=0, row_gen=8, freed_tag=8), "offloaded"),
     (dict(valid=0, row_gen=9, freed_tag=9), "offloaded"),
     (dict(row_gen=6), "generation"), (dict(row_parent=3), "parent"),
-    (dict(req_count=5), "capacity"), (dict(failed=1), "healthy"), (dict(state_lost=1), "intact"),
+    (dict(req_count=5), "capacity"), (dict(type=int(ObjType.PATH), depth=P.n_path, refcount=1), "order"), (dict(failed=1), "healthy"), (dict(state_lost=1), "intact"),
     # a poisoned row trusts the entry: generation, parent and capacity are not checked
     (dict(poisoned=1, row_gen=1, row_parent=0, req_count=99), "healthy"),
     # an earlier check wins over a later one
