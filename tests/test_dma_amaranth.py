@@ -112,7 +112,7 @@ class Bench:
         self.dut = dut = DmaMaster(params)
         self.mem = memory if memory is not None else SparseMemory()
         self.model = AxiMemoryModel(dut.axi, self.mem, seed=self.rng.randrange(1 << 30),
-                                    pause=pause, max_burst=params.max_burst, **model_kw)
+                                    pause=pause, max_burst=params.max_burst, fatal=dut.fatal, **model_kw)
         self.rd_src = Source(dut.rd_req, rd, random.Random(self.rng.random()), src_pause)
         self.wr_src = Source(dut.wr_req, wr, random.Random(self.rng.random()), src_pause)
         self.wd_src = Source(dut.wr_data, wdata, random.Random(self.rng.random()), src_pause)

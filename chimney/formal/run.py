@@ -48,6 +48,8 @@ smtbmc {engine_opts}{solver}
 [script]
 read_rtlil top.il
 prep -top top
+memory_map
+opt -fast
 
 [files]
 top.il
