@@ -14,7 +14,8 @@ crc32c   `crc32c_step` (the raw-register step the engine and scrubber use) and
          for every register value and every word.
 
 Mutants: secded `check_bit_stuck` (check bit 0 of the codeword stuck at 0, as a
-broken RAM column) and `no_ue` (a decoder that reports double errors as corrected);
+broken RAM column), `syndrome_mixes_data` (a decoder fed a syndrome with a data bit
+mixed in) and `no_ue` (a decoder that reports double errors as corrected);
 crc32c `byte_swapped` (the word fed big-endian) and `drop_top_bit` (a step ignoring bit 31).
 """
 
@@ -27,6 +28,7 @@ from chimney.rtl.ecc import CODE_BITS, ecc_correct, ecc_decode, ecc_encode, ecc_
 from .rules import AnyConst, free
 
 SECDED_MUTANTS = {"check_bit_stuck": "check bit 0 of the stored codeword stuck at 0",
+                  "syndrome_mixes_data": "the stored word's decoder sees a syndrome with data bit 0 mixed in",
                   "no_ue": "double errors reported as corrected (ue never set)"}
 CRC_MUTANTS = {"byte_swapped": "the 64-bit word fed to crc32c_step big-endian",
                "drop_top_bit": "a step that ignores the register's bit 31"}
@@ -85,7 +87,8 @@ class SecdedHarness(Elaboratable):
             m.d.comb += [Cover((weight == 1) & (s1 != 0)), Cover((d != 0) & (e == 0))]
         elif self.part == "decode":
             m.d.comb += Assume(s1 == s2)
-            d1, ce1, ue1, f1, cc1, cu1 = self._decode(m, word, s1)
+            s1d = s1 ^ word[0] if self.mutant == "syndrome_mixes_data" else s1
+            d1, ce1, ue1, f1, cc1, cu1 = self._decode(m, word, s1d)
             d2, ce2, ue2, f2, cc2, cu2 = self._decode(m, e, s2)
             m.d.comb += [
                 Assert(d1 == (d ^ d2), "decoded data of encode(d)^e is d ^ decoded data of e"),
@@ -175,7 +178,8 @@ def proofs(Proof):
                 "bmc", 1, 1, {k: v for k, v in SECDED_MUTANTS.items() if k in muts}, quick=True,
                 why="combinational (no state): one step covers every input, so BMC depth 1 is a "
                     "complete proof")
-          for part, muts in (("syndrome", ("check_bit_stuck",)), ("decode", ()), ("errors", ("no_ue",)))),
+          for part, muts in (("syndrome", ("check_bit_stuck",)), ("decode", ("syndrome_mixes_data",)),
+                             ("errors", ("no_ue",)))),
         Proof("crc32c", lambda mutant=None: Crc32cHarness(mutant), "bmc", 1, 1, CRC_MUTANTS, quick=True,
               why="combinational (no state): one step covers every input, so BMC depth 1 is a "
                   "complete proof"),

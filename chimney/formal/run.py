@@ -100,9 +100,22 @@ def run_one(proof, mode=None, depth=None, mutant=None, out=None, timeout=1800):
     }
 
 
+def _message(path, line):
+    """The Assert's message at path:line, for the report."""
+    try:
+        text = Path(path).read_text().splitlines()[int(line) - 1]
+    except (OSError, IndexError, ValueError):
+        return ""
+    m = re.search(r'"([^"]+)"', text)
+    return m.group(1) if m else text.strip()
+
+
 def _detail(log):
     keep = []
     for line in log.splitlines():
+        m = re.search(r"failed assertion \S+ at (\S+):(\d+)", line)
+        if m:
+            keep.append(f"violated: {_message(m.group(1), m.group(2))} ({Path(m.group(1)).name}:{m.group(2)})")
         if re.search(r"(Assert failed|failed assertion|Unreached cover|Reached cover|summary:|"
                      r"Status returned|ERROR|Traceback|error)", line, re.I):
             keep.append(re.sub(r"^\S+ \S+ ", "", line.strip()))
