@@ -1,0 +1,39 @@
+"""AXI violations the protocol monitors found in the existing design, kept as strict
+xfail tests: each fails today with the monitor's report and turns into an XPASS (a test
+failure) once rtl/ is fixed, so the fix is noticed and this marker removed.
+
+1. CTRL.RESET while a DMA transaction is pending: rtl/top.py wraps the DMA master in
+   ResetInserter(soft_reset), so a soft reset drops ARVALID (or AWVALID/WVALID) before
+   READY -- AXI A3.2.1 -- and forgets bursts the subordinate already accepted, whose R
+   beats and B responses then still arrive. The driver only resets after HALTED (bus
+   dead, VALIDs already low), so the shipped flows do not hit it; a driver resetting a
+   busy engine would."""
+
+import pytest
+
+from chimney.contract import EngineParams, Opcode
+from chimney.sw.regs import Registers
+from chimney.tb.amaranth_backend import run_engine
+from chimney.tb.axi_monitor import ProtocolViolation
+from scenarios.raw import RawRings
+
+SMALL = EngineParams(n_neighbor=4, n_path=8, n_tcp=16, n_req=32, dma_timeout=2000)
+
+
+@pytest.mark.xfail(raises=ProtocolViolation, strict=True,
+                   reason="rtl/top.py: CTRL.RESET resets the DMA master mid-transaction (ARVALID dropped)")
+def test_soft_reset_with_a_read_pending_keeps_arvalid():
+    async def body(ctx, dut, device, memory, axi):
+        regs = Registers(device, SMALL)
+        rings = RawRings(regs, memory)
+        await rings.start()
+        axi.block.add("ar")                          # the subordinate stalls AR (legal)
+        rings._put(list(Opcode)[0], {})
+        await regs.write_fields("CMDQ_PROD", INDEX=rings.cmd_prod)
+        for _ in range(20):
+            await ctx.tick()
+        assert ctx.get(dut.dma.arvalid)              # the command fetch waits for ARREADY
+        await regs.write_fields("CTRL", RESET=1)      # the host resets a busy engine
+        for _ in range(20):
+            await ctx.tick()
+    run_engine(SMALL, body)
