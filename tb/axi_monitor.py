@@ -288,9 +288,17 @@ def start_cocotb_monitors(dut, params=None):
     except AttributeError:
         pass
     for prefix, mon, extra in (("csr", csr, {}), ("dma", dma, {"fatal": fatal} if fatal is not None else {})):
-        hs = {**handles(prefix, mon), **extra}
+        hs = handles(prefix, mon)
+        # per channel: its VALID/READY handles, and its payload handles (read only while VALID:
+        # reading every handle every cycle would cost more than the design's own simulation)
+        chans = []
+        for ch in mon.CHANNELS:
+            payload = [(k, h) for k, h in hs.items() if k.startswith(ch) and k not in (ch + "valid", ch + "ready")]
+            chans.append((ch + "valid", hs[ch + "valid"], ch + "ready", hs[ch + "ready"], payload))
+        extra_h = list(extra.items())
 
-        async def run(mon=mon, hs=hs):
+        async def run(mon=mon, chans=chans, extra_h=extra_h):
+            idle = {k: 0 for k in mon.SIGNALS}
             while True:
                 await RisingEdge(dut.clk)
                 try:
@@ -300,7 +308,16 @@ def start_cocotb_monitors(dut, params=None):
                 if rst:
                     mon.step({"rst": 1})
                     continue
-                mon.step({k: _int(h.value) for k, h in hs.items()})
+                sample = dict(idle)
+                for vk, vh, rk, rh, payload in chans:
+                    v = _int(vh.value)
+                    sample[vk], sample[rk] = v, _int(rh.value)
+                    if v:
+                        for k, h in payload:
+                            sample[k] = _int(h.value)
+                for k, h in extra_h:
+                    sample[k] = _int(h.value)
+                mon.step(sample)
         cocotb.start_soon(run())
         mons.append(mon)
     dut._chimney_monitors = mons
