@@ -7,7 +7,12 @@ failure) once rtl/ is fixed, so the fix is noticed and this marker removed.
    READY -- AXI A3.2.1 -- and forgets bursts the subordinate already accepted, whose R
    beats and B responses then still arrive. The driver only resets after HALTED (bus
    dead, VALIDs already low), so the shipped flows do not hit it; a driver resetting a
-   busy engine would."""
+   busy engine would.
+2. The same reset with a read burst accepted but not yet answered: the master forgets
+   it, the subordinate still owes its R beats, and the first read after the reset takes
+   them. Seen: a NOP submitted with tag 2 after the restart completes as tag 1 (the
+   descriptor fetched before the reset, from the old command ring). Bus-legal from the
+   subordinate's side, so no monitor can flag it; silent wrong data."""
 
 import pytest
 
@@ -37,3 +42,27 @@ def test_soft_reset_with_a_read_pending_keeps_arvalid():
         for _ in range(20):
             await ctx.tick()
     run_engine(SMALL, body)
+
+
+@pytest.mark.xfail(raises=AssertionError, strict=True,
+                   reason="rtl/top.py: after CTRL.RESET the first read takes R beats owed to a burst from before it")
+def test_soft_reset_with_a_read_in_flight_then_a_command():
+    seen = {}
+
+    async def body(ctx, dut, device, memory, axi):
+        regs = Registers(device, SMALL)
+        rings = RawRings(regs, memory)
+        await rings.start()
+        axi.read_latency = 300                       # the command fetch is accepted, R comes late
+        rings._put(list(Opcode)[0], {})
+        await regs.write_fields("CMDQ_PROD", INDEX=rings.cmd_prod)
+        for _ in range(30):
+            await ctx.tick()
+        assert axi.stats["ar"] == 1 and axi.stats["r"] == 0
+        await regs.write_fields("CTRL", RESET=1)
+        axi.read_latency = 2
+        await rings.restart()
+        tag = await rings.submit(list(Opcode)[0])
+        seen["tag"], seen["cpl"] = tag, (await rings.completion())["tag"]
+    run_engine(SMALL, body, until_s=20e-3)
+    assert seen["cpl"] == seen["tag"], f"submitted tag {seen['tag']}, completion for tag {seen['cpl']}"
