@@ -39,6 +39,8 @@ def main(argv=None):
     ap.add_argument("--only", action="append", help="proof name (repeatable)")
     ap.add_argument("--no-mutants", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "build" / "formal.json"))
+    ap.add_argument("--merge", action="store_true",
+                    help="replace only the chosen proofs' entries in an existing --out file")
     args = ap.parse_args(argv)
     chosen = [p for p in PROOFS if (not args.quick or p.quick) and (not args.only or p.name in args.only)]
     t0 = time.monotonic()
@@ -61,7 +63,16 @@ def main(argv=None):
            "runs": [{k: v for k, v in r.items() if k != "detail" or not ok(r)} for r in rows]}
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if args.merge and path.exists():
+        old = json.loads(path.read_text())
+        names = {p["name"] for p in proofs}
+        order = [p.name for p in PROOFS]
+        keep = [p for p in old["proofs"] if p["name"] not in names]
+        out["proofs"] = sorted(keep + proofs, key=lambda p: order.index(p["name"]) if p["name"] in order else 99)
+        out["runs"] = [r for r in old["runs"] if r["name"] not in names] + out["runs"]
+        out["total_seconds"] = round(sum(r["seconds"] for r in out["runs"]), 1)
     path.write_text(json.dumps(out, indent=1) + "\n")
+    rows = [r for r in out["runs"]]
     bad = [f"{r['name']} {r['mode']}{' ' + r['mutant'] if 'mutant' in r else ''}: {r['result']} "
            f"(expected {r['expect']}) {' | '.join(r.get('detail', [])[-2:])}" for r in rows if not ok(r)]
     print(f"wrote {path}: {len(proofs)} proofs, {len(rows)} runs, {out['total_seconds']} s")
