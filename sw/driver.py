@@ -26,6 +26,8 @@ from chimney.contract import (
     DATA, DELEGATED, WRITE_BACK, LIST_ENTRY, LIST_ENTRY_BYTES, REQ_HEADER, REQ_RECORD, REQ_HEADER_BYTES,
     REQ_RECORD_BYTES, MAX_LIST_ENTRIES, split_handle, ErrorCode,
 )
+from chimney.contract.checks import record_disposition
+
 from .bus import DeviceTimeout
 from .rings import EngineRings, DeviceError
 from .ndis import (BlockList, HeaderType, NetBufferList, walk_tree, walk_dependents_first, load_fields,
@@ -684,8 +686,7 @@ class ChimneyDriver:
             except ValueError:
                 self._report(f"conn {obj.index}: record {i} has disposition {rec['disposition']}")
                 disp = Disposition.ABORTED
-            expected = (Disposition.ABORTED if failed else
-                        Disposition.RETURNED if req.kind == ReqKind.SEND else Disposition.UPLOAD_IN_PROGRESS)
+            expected = record_disposition(req.kind, aborted=failed)
             if disp != expected:
                 self._report(f"conn {obj.index}: record {i} disposition {disp.name}, expected {expected.name}")
                 # DECISION: trust nothing odd: a send is handed back only when healthy

@@ -37,7 +37,10 @@ Features
   lanes        from the bus width: 8-byte narrow beats on a 64..512-bit bus; R fills
                the other lanes with noise
 
-Protocol monitor (each violation is a string appended to `violations`): size other
+Protocol monitor: `chimney.tb.axi_monitor.Axi4ManagerMonitor` runs beside the model
+(unless monitor=False) and ends the simulation at the first AXI violation; pass the
+master's `fatal` so it allows the documented abandonment. The model's own checks
+(each violation is a string appended to `violations`): size other
 than 8 bytes, non-INCR burst, unaligned address, burst longer than `max_burst`, burst
 crossing 4 KiB, WLAST on the wrong beat, W strobes outside the beat's lane,
 AR/AW/W valid dropped or payload changed before the handshake, nonzero ID (unless
@@ -96,7 +99,8 @@ class AxiMemoryModel:
     CHANNELS = ("aw", "w", "b", "ar", "r")
 
     def __init__(self, bus, memory=None, *, seed=0, pause=0.0, read_latency=0, b_latency=0,
-                 errors=(), hang=(), max_burst=256, queue_depth=8, check_id=True, aw_waits_for_w=False):
+                 errors=(), hang=(), max_burst=256, queue_depth=8, check_id=True, aw_waits_for_w=False,
+                 fatal=None, monitor=True):
         self.bus = bus
         # 8-byte beats on a bus of `lanes` 64-bit lanes (narrow bursts when lanes > 1)
         self.lanes = len(bus.wdata) // 64
@@ -118,6 +122,13 @@ class AxiMemoryModel:
         self.aw_waits_for_w = aw_waits_for_w
         self.block = set()
         self.violations = []
+        # the passive protocol monitor of chimney.tb.axi_monitor (fails the run at the first
+        # violation); `fatal` is the master's bus-dead flag, whose abandonment it allows
+        self.fatal = fatal
+        self.monitor = None
+        if monitor:
+            from chimney.tb.axi_monitor import Axi4ManagerMonitor
+            self.monitor = Axi4ManagerMonitor(max_burst, len(bus.wdata))
         self.cycle = 0                       # clock edges seen by the read path
         # handshake statistics: counts and (first, last) cycle of data beats
         self.stats = {"ar": 0, "r": 0, "aw": 0, "w": 0, "b": 0,
@@ -171,6 +182,9 @@ class AxiMemoryModel:
     def add_to(self, sim):
         sim.add_process(self._write_path)
         sim.add_process(self._read_path)
+        if self.monitor is not None:
+            from chimney.tb.axi_monitor import add_amaranth_monitor
+            add_amaranth_monitor(sim, self.monitor, self.bus, fatal=self.fatal)
 
     # --------------------------------------------------------------- write path
     async def _write_path(self, ctx):

@@ -108,6 +108,9 @@ def run_testbench(params, body, *, until_s=1e-3, dut=None, processes=()):
     sim.add_clock(10e-9)
     for process in processes:
         process.add_to(sim)
+    if hasattr(dut, "csr"):              # the engine's AXI4-Lite port: the protocol monitor
+        from chimney.tb.axi_monitor import AxiLiteMonitor, add_amaranth_monitor
+        add_amaranth_monitor(sim, AxiLiteMonitor(), dut.csr)
     outcome = []
 
     async def bench(ctx):
@@ -155,7 +158,8 @@ def run_engine(params, body, *, until_s=5e-3, seed=1, pause=0.0, read_latency=2,
     dut = ChimneyEngine(params)
     memory = SimHostMemory()
     axi = AxiMemoryModel(dut.dma, memory.mem, seed=seed, pause=pause, read_latency=read_latency,
-                         max_burst=params.max_burst, errors=list(errors), hang=list(hang), **axi_kw)
+                         max_burst=params.max_burst, errors=list(errors), hang=list(hang),
+                         fatal=dut.dma_master.fatal, **axi_kw)
 
     async def bench(ctx, dut):
         await body(ctx, dut, AmaranthSimDevice(ctx, dut, timeout_cycles=20000), memory, axi)

@@ -154,9 +154,15 @@ class CocotbHostMemory:
         self.mem[addr:addr + len(data)] = bytes(data)
 
 
-async def start(dut, *, reset_cycles=5):
-    """Start the clock (once per cocotb test) and reset the engine."""
+async def start(dut, *, reset_cycles=5, monitors=True):
+    """Start the clock (once per cocotb test), the AXI protocol monitors on the CSR and
+    DMA ports (chimney.tb.axi_monitor: the test fails at the first violation), and
+    reset the engine."""
     cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+    if monitors:
+        from chimney.tb.axi_monitor import start_cocotb_monitors
+        from chimney.tb.env import params_from_env
+        start_cocotb_monitors(dut, params_from_env())
     await reset(dut, reset_cycles=reset_cycles)
 
 

@@ -178,7 +178,7 @@ def amaranth_speed(params=EngineParams(), n_tcp=SPEED_TCP):
     from scenarios.raw import RawRings
     dut = ChimneyEngine(params)
     memory = SimHostMemory()
-    axi = AxiMemoryModel(dut.dma, memory.mem, max_burst=params.max_burst)
+    axi = AxiMemoryModel(dut.dma, memory.mem, max_burst=params.max_burst, fatal=dut.dma_master.fatal)
     sim = Simulator(dut)
     sim.add_clock(CLOCK_NS * 1e-9)
     axi.add_to(sim)

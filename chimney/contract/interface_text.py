@@ -95,6 +95,20 @@ VALUES["guard_table"] = _guard_table()
 VALUES["guard_poly"] = f"0x{GUARD_POLY:04X}"
 
 
+def _entry_checks_text():
+    """The numbered per-entry check list, from chimney.contract.checks.ENTRY_CHECKS."""
+    from .checks import ENTRY_CHECKS
+    lines = [f"{i}. {c.doc}{' (skipped for a poisoned row)' if c.trusts_poisoned else ''}"
+             f"{'.' if i == len(ENTRY_CHECKS) else ';'}" for i, c in enumerate(ENTRY_CHECKS, 1)]
+    return ("\n".join(lines) + "\n\nThe first check that fails decides the entry. A poisoned row's stored "
+            "fields are unknown, so the checks marked *skipped for a poisoned row* trust the entry. "
+            "The reference model and the RTL's decide stage both walk this list "
+            "(`chimney.contract.checks.ENTRY_CHECKS`).")
+
+
+VALUES["entry_checks"] = _entry_checks_text()
+
+
 def _fill(template):
     for key, value in VALUES.items():
         template = template.replace("{" + key + "}", str(value))
@@ -300,14 +314,7 @@ Entries are processed one at a time, in list order, each to completion before th
 next; the driver lists dependents first (a path's TCP connections before the path, a
 neighbor's paths before the neighbor). For each entry the engine checks, in this order:
 
-1. the handle (type, range, reserved bits): `BAD_HANDLE`;
-2. the addresses: `status_addr`, and for a TCP connection or neighbor `state_addr`,
-   and for a TCP TERMINATE `req_addr`: `BAD_ADDRESS`;
-3. the row's meta word (see *Hardware failure* if it cannot be read);
-4. offloaded and generation: `STALE_HANDLE` or `DUPLICATE`;
-5. `parent` equals the stored parent index: `PARENT`;
-6. TERMINATE of a path or neighbor: no offloaded dependents remain: `ORDER`;
-7. TERMINATE of a TCP connection: its posted requests fit `req_cap`: `CAPACITY`.
+{entry_checks}
 
 A refused entry changes no row; its Status word is written with the refusal's NDIS
 status when `status_addr` is usable, and the command goes on with the next entry.

@@ -22,6 +22,7 @@ from chimney.contract import (
     DATA, WRITE_BACK, register_map, make_handle, split_handle, data_words,
     cached_mask,
 )
+from chimney.contract.checks import Outcome, first_failing, record_disposition
 from chimney.contract.ecc import row_crc
 from chimney.sw.bus import BusError, DeviceTimeout
 
@@ -65,6 +66,41 @@ class DmaFault:
 def _aligned(addr, align):
     """Contract *Addresses*: non-zero and aligned."""
     return addr != 0 and addr % align == 0
+
+
+class _EntryFacts:
+    """The facts `chimney.contract.checks` reads, for one list entry: the entry's own
+    now, the row's after `read_row`; `state_lost` (the row CRC, which counts an
+    uncorrectable error when it fails) is computed only if a check asks for it."""
+
+    def __init__(self, engine, e, terminate):
+        self._engine = engine
+        t, idx, gen, rsvd = split_handle(e["handle"])
+        self.terminate, self.type, self.index, self.gen, self.rsvd = int(terminate), t, idx, gen, rsvd
+        self.depth = engine.params.depth(ObjType(t)) if t in (1, 2, 3) else 0
+        if t in (1, 2, 3):
+            self.type = ObjType(t)
+        for name in ("status_addr", "state_addr", "req_addr", "parent", "req_cap"):
+            setattr(self, name, e[name])
+        self.cmd_tag = engine.cmd_count
+
+    def read_row(self, m, ident, words):
+        self._ident, self._words = ident, words
+        self.meta_lost = int(m is None)
+        m = m or Meta()
+        self.valid, self.failed, self.poisoned = m.valid, m.failed, m.poisoned
+        self.row_gen, self.row_parent, self.refcount = m.gen, m.parent, m.refcount
+        self.req_count, self.freed_tag = m.req_count, m.freed_tag
+
+    @property
+    def data(self):
+        if not hasattr(self, "_data"):
+            self._data = self._engine._row_data(self.type, self.index, self._ident, self._words)
+        return self._data
+
+    @property
+    def state_lost(self):
+        return int(self.data is None)
 
 
 class RefEngine:
@@ -778,58 +814,44 @@ class RefEngine:
         return status, code
 
     def _list_entry(self, e, terminate):
-        """Returns (Status written, ErrorCode of a refusal or None)."""
-        # 1. the handle (type, range, reserved bits)
-        h = self._check_handle(e["handle"])
-        if h is None:
-            return self._refuse_entry(e, ErrorCode.BAD_HANDLE)
-        t, idx, gen = h
-        # 2. the addresses
-        if (not _aligned(e["status_addr"], ALIGN["status_addr"])
-                or (t != ObjType.PATH and not _aligned(e["state_addr"], ALIGN["state_addr"]))
-                or (terminate and t == ObjType.TCP and not _aligned(e["req_addr"], ALIGN["req_addr"]))):
-            return self._refuse_entry(e, ErrorCode.BAD_ADDRESS)
+        """Returns (Status written, ErrorCode of a refusal or None). The checks are
+        `chimney.contract.checks.ENTRY_CHECKS`, in that order (the RTL walks the same
+        table); the first that fails decides the entry."""
+        f = _EntryFacts(self, e, terminate)
+        check = first_failing(f, "entry")
+        if check is not None:
+            return self._refuse_entry(e, check.code)
+        t, idx, gen = f.type, f.index, f.gen
         entry_parent = 0 if t == ObjType.NEIGHBOR else e["parent"]
-        # 3. the row's meta word (read with the ident word); the RTL reads the data words
-        # in the same breath, whatever the meta word then says, so their SECDED outcomes
+        # the row's meta word (read with the ident word); the RTL reads the data words in
+        # the same breath, whatever the meta word then says, so their SECDED outcomes
         # (counters, corrected-word write-back) happen for every entry that gets this far
         m, ident = self._read_meta_ident(t, idx)
-        words = self.tables.read_data(t, idx)
-        if m is None:
-            return self._lost_meta(e, t, idx, gen, terminate, entry_parent, ident), None
-        # 4. offloaded and generation (a poisoned row accepts any generation)
-        if not m.valid:
-            dup = (terminate and not m.poisoned and m.gen == (gen + 1) & 0xFF
-                   and m.freed_tag == self.cmd_count)
-            return self._refuse_entry(e, ErrorCode.DUPLICATE if dup else ErrorCode.STALE_HANDLE)
-        if not m.poisoned and m.gen != gen:
-            return self._refuse_entry(e, ErrorCode.STALE_HANDLE)
-        # 5. parent equals the stored parent index (a poisoned row trusts the entry)
-        if t != ObjType.NEIGHBOR and not m.poisoned and e["parent"] != m.parent:
-            return self._refuse_entry(e, ErrorCode.PARENT)
-        # 6. TERMINATE of a path/neighbor: no offloaded dependents remain
-        if terminate and t != ObjType.TCP and not m.poisoned and m.refcount:
-            return self._refuse_entry(e, ErrorCode.ORDER)
-        # 7. TERMINATE of a TCP connection: its requests fit req_cap
-        if terminate and t == ObjType.TCP and not m.poisoned and m.req_count > e["req_cap"]:
-            return self._refuse_entry(e, ErrorCode.CAPACITY)
-
-        if m.failed or m.poisoned:
-            return self._failed_object(e, t, idx, m, gen, terminate, entry_parent), None
-        # A healthy object: data words, SECDED on each, the row CRC; for a TCP TERMINATE
-        # then its request list.
-        data = self._row_data(t, idx, ident, words)
-        walked, intact = [], True
-        if data is not None and terminate and t == ObjType.TCP:
-            walked, intact = self._walk(m)
-        if data is None or not intact:
+        f.read_row(m, ident, self.tables.read_data(t, idx))
+        check = first_failing(f, "row")
+        if check is None:
+            # A healthy object; for a TCP TERMINATE then its request list.
+            walked, intact = [], True
+            if terminate and t == ObjType.TCP:
+                walked, intact = self._walk(m)
+            if intact:
+                return self._healthy_entry(e, t, idx, m, gen, terminate, entry_parent, f.data, walked)
             return self._found_failure(e, t, idx, m, terminate, ident), None
+        if check.outcome is Outcome.REFUSE:
+            return self._refuse_entry(e, check.code)
+        if check.outcome is Outcome.META_LOST:
+            return self._lost_meta(e, t, idx, gen, terminate, entry_parent, ident), None
+        if check.outcome is Outcome.FAILED_ROW:
+            return self._failed_object(e, t, idx, m, gen, terminate, entry_parent), None
+        return self._found_failure(e, t, idx, m, terminate, ident), None
+
+    def _healthy_entry(self, e, t, idx, m, gen, terminate, entry_parent, data, walked):
+        """Request records, header, delegated bytes, Status SUCCESS; TERMINATE frees the row."""
         fields = DATA[t].unpack(data)
         if terminate and t == ObjType.TCP:
-            records = []
-            for _, r in walked:
-                disp = Disposition.RETURNED if r.kind == ReqKind.SEND else Disposition.UPLOAD_IN_PROGRESS
-                records.append(dict(cookie=r.cookie, length=r.length, kind=r.kind, disposition=int(disp)))
+            records = [dict(cookie=r.cookie, length=r.length, kind=r.kind,
+                            disposition=int(record_disposition(r.kind, aborted=False)))
+                       for _, r in walked]
             self._write_requests(e, records, list_lost=0)
         self._write_delegated(e, t, fields)
         self._write_status(e, NdisStatus.SUCCESS)
@@ -899,7 +921,8 @@ class RefEngine:
                 intact = False
             else:
                 walked, intact = self._walk(m)
-            records = [dict(cookie=r.cookie, length=r.length, kind=r.kind, disposition=int(Disposition.ABORTED))
+            records = [dict(cookie=r.cookie, length=r.length, kind=r.kind,
+                            disposition=int(record_disposition(r.kind, aborted=True)))
                        for _, r in walked]
             self._write_requests(e, records, list_lost=int(not intact))
         self._write_status(e, NdisStatus.FAILURE)

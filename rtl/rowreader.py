@@ -1,0 +1,191 @@
+"""The row reader: one object's row out of the state tables, checked, into an emitter slot.
+
+    req     In(stream ROW_REQ)   type, index, its first data word's address (`base`), the
+                                 emitter slot to fill, and whether to read the meta and
+                                 ident words too (`with_meta`; otherwise `ident` is given)
+    resp    Out(stream ROW_RESP) meta and ident words with their SECDED verdicts, whether
+                                 a data word was uncorrectable (`data_ue`), whether the row
+                                 CRC failed on an otherwise readable row (`crc_bad`), `lost`
+                                 (any of those), and the first two data words (UPDATE
+                                 merges them); held until taken
+    tables  Out                  read requests (meta, ident, data of the three tables)
+    slot_*  Out                  each data word as it arrives, to the emitter's row slot
+
+It decides nothing about the object; it reads. Addresses come from a register that
+starts at `base` and counts up, one data word per cycle, so no multiply or add of a
+row index sits in the issue path. The row CRC is folded as the words arrive; the host
+handle's step and the compare take one registered cycle each after the last word.
+"""
+
+from amaranth.hdl import Module, Signal, Const, Cat, Mux
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib import wiring, data, stream
+from amaranth.lib.wiring import In, Out
+
+from chimney.contract import EngineParams, ObjType, data_words, IDENT
+from chimney.contract.ecc import CRC_INIT, CRC_XOROUT
+
+from .crc import crc32c_step
+from .emitter import SLOT_SEL_BITS
+from .tables import tables_signature
+
+__all__ = ["ROW_REQ", "ROW_RESP", "RowReader", "TYPE_NAME"]
+
+TYPE_NAME = {ObjType.NEIGHBOR: "neighbor", ObjType.PATH: "path", ObjType.TCP: "tcp"}
+
+ROW_REQ = data.StructLayout({
+    "type": 2, "index": 16, "base": 24, "slot": SLOT_SEL_BITS, "with_meta": 1,
+    "ident": 64, "ident_ue": 1,                 # with_meta = 0: the ident word already read
+})
+ROW_RESP = data.StructLayout({
+    "meta": 64, "meta_ue": 1, "ident": 64, "ident_ue": 1,
+    "data_ue": 1, "crc_bad": 1, "lost": 1,
+    "word0": 64, "word1": 64,
+})
+
+
+class RowReader(wiring.Component):
+    """Two halves joined by a small FIFO of row descriptors: the issue half sends one
+    read per cycle (meta and ident with the first data word); the receive half takes the
+    words as they come back, in issue order, so the next row's reads go out while the
+    previous row's last words and CRC are still on their way. At most two rows are
+    between request and response (the response FIFO's depth): the RAM cannot be told
+    to wait, so the issue half only starts a row that has a place to land.
+
+    peek    Out: pulses with a row's meta word (and its SECDED verdict) as soon as it
+            arrives, before the data words: the admission stage decides from it whether
+            the next entry may start its read early.
+    """
+
+    DEPTH = 2
+
+    def __init__(self, params: EngineParams = EngineParams()):
+        self.params = params
+        super().__init__({
+            "req": In(stream.Signature(ROW_REQ)),
+            "resp": Out(stream.Signature(ROW_RESP)),
+            "peek_valid": Out(1), "peek_meta": Out(64), "peek_ue": Out(1),
+            "tables": Out(tables_signature(params)),
+            "slot_we": Out(1), "slot_sel": Out(SLOT_SEL_BITS), "slot_word": Out(4), "slot_data": Out(64),
+            "idle": Out(1),
+        })
+
+    def _port(self, t, kind):
+        return getattr(self.tables, f"{TYPE_NAME[t]}_{kind}")
+
+    def elaborate(self, platform):
+        m = Module()
+        # ---- issue half ---------------------------------------------------------------
+        cur = Signal(ROW_REQ)
+        nwords = Signal(4)
+        issue_i = Signal(4)
+        addr = Signal(24)
+        issuing = Signal()
+        outstanding = Signal(range(self.DEPTH + 1))       # rows requested, response not taken
+        m.submodules.rows = rows = SyncFIFOBuffered(width=ROW_REQ.size + 4, depth=self.DEPTH + 2)
+        took_req, took_resp = Signal(), Signal()
+        m.d.comb += [
+            self.req.ready.eq(~issuing & (outstanding < self.DEPTH) & rows.w_rdy),
+            took_req.eq(self.req.valid & self.req.ready),
+            took_resp.eq(self.resp.valid & self.resp.ready),
+        ]
+        m.d.sync += outstanding.eq(outstanding + took_req - took_resp)
+        req_words = Signal(4)
+        for t in ObjType:
+            with m.If(self.req.payload.type == t):
+                m.d.comb += req_words.eq(data_words(t))
+        m.d.comb += [rows.w_en.eq(took_req), rows.w_data.eq(Cat(self.req.payload.as_value(), req_words))]
+        with m.If(took_req):
+            m.d.sync += [cur.eq(self.req.payload), addr.eq(self.req.payload.base), issue_i.eq(0),
+                         nwords.eq(req_words), issuing.eq(1)]
+
+        def read(type_sig, kind, address):
+            for t in ObjType:
+                with m.If(type_sig == t):
+                    pt = self._port(t, kind)
+                    m.d.comb += [pt.rd_en.eq(1), pt.rd_addr.eq(address)]
+
+        with m.If(issuing):
+            read(cur.type, "data", addr)
+            with m.If((issue_i == 0) & cur.with_meta):
+                read(cur.type, "meta", cur.index)
+                read(cur.type, "ident", cur.index)
+            m.d.sync += [addr.eq(addr + 1), issue_i.eq(issue_i + 1)]
+            with m.If(issue_i == nwords - 1):
+                m.d.sync += issuing.eq(0)
+
+        # ---- receive half: the FIFO head is the row whose words arrive now -------------
+        head = data.View(ROW_REQ, rows.r_data[:ROW_REQ.size])
+        head_words = rows.r_data[ROW_REQ.size:]
+        rv = {}
+        for kind in ("meta", "ident", "data"):
+            valid, word, ue = Signal(name=f"rr_{kind}_valid"), Signal(64, name=f"rr_{kind}_data"), \
+                Signal(name=f"rr_{kind}_ue")
+            for t in ObjType:
+                pt = self._port(t, kind)
+                with m.If(head.type == t):
+                    m.d.comb += [valid.eq(pt.rd_valid & rows.r_rdy), word.eq(pt.rd_data), ue.eq(pt.rd_ue)]
+            rv[kind] = (valid, word, ue)
+        recv_i = Signal(4)
+        crc = Signal(32)
+        meta, meta_ue, ident, ident_ue, data_ue = Signal(64), Signal(), Signal(64), Signal(), Signal()
+        w0, w1 = Signal(64), Signal(64)
+        mv, mw, mue = rv["meta"]
+        iv, iw, iue = rv["ident"]
+        got_meta = Signal()
+        m.d.comb += got_meta.eq(mv & head.with_meta & (recv_i == 0))
+        m.d.comb += [self.peek_valid.eq(got_meta), self.peek_meta.eq(mw), self.peek_ue.eq(mue)]
+        # the first word of a row starts its accumulators afresh
+        first = recv_i == 0
+        with m.If(got_meta):
+            m.d.sync += [meta.eq(mw), meta_ue.eq(mue), ident.eq(iw), ident_ue.eq(iue)]
+        valid, word, ue = rv["data"]
+        last = Signal()
+        m.d.comb += last.eq(valid & (recv_i == head_words - 1))
+        with m.If(valid):
+            m.d.comb += [self.slot_we.eq(1), self.slot_sel.eq(head.slot), self.slot_word.eq(recv_i),
+                         self.slot_data.eq(word)]
+            m.d.sync += [recv_i.eq(Mux(last, 0, recv_i + 1)),
+                         data_ue.eq(Mux(first, 0, data_ue) | ue),
+                         crc.eq(crc32c_step(Mux(first, CRC_INIT, crc), word))]
+            with m.If(first):
+                m.d.sync += w0.eq(word)
+                with m.If(~head.with_meta):
+                    m.d.sync += [meta.eq(0), meta_ue.eq(0), ident.eq(head.ident), ident_ue.eq(head.ident_ue)]
+            with m.If(recv_i == 1):
+                m.d.sync += w1.eq(word)
+        m.d.comb += rows.r_en.eq(last)
+
+        # ---- finish: the host handle's CRC step, then the compare, one register each ---
+        f1_valid, f2_valid = Signal(), Signal()
+        f1 = Signal(ROW_RESP)
+        f1_crc = Signal(32)
+        f1_ident = data.View(IDENT.amaranth(), f1.ident)
+        m.d.sync += f1_valid.eq(last)
+        with m.If(last):
+            # `last` is the cycle the final word arrives: take it from the port directly
+            # (a one-word row's meta and ident words arrive in this same cycle)
+            m.d.sync += [f1.meta.eq(Mux(head.with_meta, Mux(got_meta, mw, meta), 0)),
+                         f1.meta_ue.eq(head.with_meta & Mux(got_meta, mue, meta_ue)),
+                         f1.ident.eq(Mux(head.with_meta, Mux(got_meta, iw, ident), head.ident)),
+                         f1.ident_ue.eq(Mux(head.with_meta, Mux(got_meta, iue, ident_ue), head.ident_ue)),
+                         f1.data_ue.eq(Mux(first, 0, data_ue) | ue),
+                         f1.word0.eq(Mux(first, word, w0)), f1.word1.eq(Mux(recv_i == 1, word, w1)),
+                         f1_crc.eq(crc32c_step(Mux(first, CRC_INIT, crc), word))]
+        final = Signal(32)
+        f2 = Signal(ROW_RESP)
+        m.d.sync += f2_valid.eq(f1_valid)
+        with m.If(f1_valid):
+            hh = f1_ident.host_handle
+            m.d.sync += [f2.eq(f1), final.eq(crc32c_step(f1_crc, Cat(hh, Const(0, 64 - len(hh)))) ^ CRC_XOROUT)]
+        m.submodules.out = out = SyncFIFOBuffered(width=ROW_RESP.size, depth=self.DEPTH + 2)
+        f2_ident = data.View(IDENT.amaranth(), f2.ident)
+        readable = ~f2.data_ue & ~f2.ident_ue
+        crc_bad = Signal()
+        m.d.comb += crc_bad.eq(Const(int(self.params.ecc), 1) & readable & (final != f2_ident.crc))
+        done = Signal(ROW_RESP)
+        m.d.comb += [done.eq(f2), done.crc_bad.eq(crc_bad), done.lost.eq(~readable | crc_bad),
+                     out.w_en.eq(f2_valid), out.w_data.eq(done)]
+        m.d.comb += [self.resp.valid.eq(out.r_rdy), self.resp.payload.eq(out.r_data), out.r_en.eq(self.resp.ready)]
+        m.d.comb += self.idle.eq(outstanding == 0)
+        return m
