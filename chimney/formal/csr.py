@@ -8,16 +8,17 @@ Asserted:
   * B and R: VALID held until READY, RESP and RDATA stable meanwhile;
   * exactly one B per write (a write is complete once both its AW and its W were
     accepted, in either order) and one R per AR: no response without a request, the
-    response offered from the cycle after the request, and at most one of each
-    outstanding (the block's documented one-at-a-time design);
+    response offered from the cycle after the request (B) or the second cycle after
+    it (R: the address is decoded in between), and at most one of each outstanding
+    (the block's documented one-at-a-time design);
   * RESP is OKAY for a mapped offset and SLVERR for an unmapped one (never EXOKAY),
     unmapped reads return 0;
   * register semantics, against an independent model built from the register map:
     RW and DB bytes follow WSTRB, RW1C bits clear only where 1 is written and engine
     sets win, RWSC fields clear on the engine's strobe, a DB pulse comes in the cycle
     the new value is visible and only for a write touching the field, RO fields read
-    the engine's value at the AR handshake, constants read their value, and a read
-    returns the value stored at the AR handshake.
+    the engine's value a cycle after the AR handshake, constants read their value, and
+    a read returns the value stored a cycle after the AR handshake.
 
 Mutants (each must fail): `bvalid_drop` a wrapper that lowers BVALID for a cycle
 while the manager stalls; `rw1c_as_rw` IRQ_STATUS.CPL built as a plain RW field;
@@ -192,23 +193,29 @@ class CsrPortHarness(Elaboratable):
             m.d.comb += [Assert(bresp != RESP_EXOKAY, "B: EXOKAY on AXI4-Lite"),
                          Assert(bresp == exp_bresp, "B: RESP is OKAY iff the offset is mapped")]
 
-        # ---- R: one per AR, from the next cycle, the value at the AR handshake ------
+        # ---- R: one per AR, two cycles after it, the value one cycle after it ------
+        # (csr.py registers the decoded address when AR is taken and selects the data
+        # in the next cycle, so the word read is the one stored in that cycle)
         pend_r = Signal(2, name="pend_r")
+        r_select = Signal(name="r_select")          # the cycle after the AR handshake
+        r_addr = Signal(ab, name="r_addr")
         exp_rdata, exp_rresp = Signal(32, name="exp_rdata"), Signal(2, name="exp_rresp")
-        m.d.sync += pend_r.eq(pend_r + ar_hs - r_hs)
+        m.d.sync += [pend_r.eq(pend_r + ar_hs - r_hs), r_select.eq(ar_hs)]
         with m.If(ar_hs):
+            m.d.sync += r_addr.eq(araddr)
+        with m.If(r_select):
             m.d.sync += [exp_rdata.eq(0), exp_rresp.eq(RESP_SLVERR)]
             for reg, word in exp_word.items():
-                with m.If(araddr[2:] == reg.offset // 4):
+                with m.If(r_addr[2:] == reg.offset // 4):
                     m.d.sync += [exp_rdata.eq(word), exp_rresp.eq(RESP_OKAY)]
         m.d.comb += [
             Assert(pend_r <= 1, "a second AR accepted before the first one's R"),
-            Assert(rvalid == (pend_r != 0), "R: offered exactly while a read is owed one"),
+            Assert(rvalid == ((pend_r != 0) & ~r_select), "R: offered exactly while a read is owed one"),
         ]
         with m.If(rvalid):
             m.d.comb += [Assert(rresp != RESP_EXOKAY, "R: EXOKAY on AXI4-Lite"),
                          Assert(rresp == exp_rresp, "R: RESP is OKAY iff the offset is mapped"),
-                         Assert(rdata == exp_rdata, "R: data is the value at the AR handshake")]
+                         Assert(rdata == exp_rdata, "R: data is the value a cycle after the AR handshake")]
 
         # ---- covers: the interesting traces exist -----------------------------------
         scratch = spec["SCRATCH"].offset
