@@ -17,24 +17,24 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from chimney.contract import (EngineParams, ObjType, Opcode, ErrorCode, ERROR_STATUS, NdisStatus,
-                              TcpEventType, TcpUploadReason, Disposition, COMMAND, COMPLETION, EVENT,
-                              LIST_ENTRY, REQ_HEADER, REQ_RECORD, HANDLE, IDENT, DATA, data_words,
+                              COMMAND, LIST_ENTRY, REQ_HEADER, HANDLE, IDENT, data_words,
                               meta_layout, pool_layout, memory_id, cached_mask, NO_INDEX,
                               MAX_LIST_ENTRIES, MAX_POST_LENGTH, WRITE_BACK)
 from chimney.contract.ecc import CRC_INIT, CRC_XOROUT
-from chimney.contract.rows import TCP_DATA, GEN_BITS, TAG_BITS
+from chimney.contract.rows import GEN_BITS, TAG_BITS
 
-from chimney.contract.checks import DISPOSITIONS
 
 from .crc import crc32c_step
 from .decide import CheckOutcome, evaluate_checks, facts_namespace
 from .dma import read_req_layout, READ_BEAT as ReadBeat
-from .emitter import EmitKind, emit_layout, SLOT_WORDS, ROW_SLOTS, SLOT_SEL_BITS
+from .emitter import EmitKind, emit_layout, ROW_SLOTS, SLOT_SEL_BITS
 from .ringwriter import RingJob, RingWriter
 from .portmux import merge_table_clients
 from .admit import EntryAdmit
 from .rowreader import ROW_REQ, RowReader
+from .walker import RequestWalker
 from .tables import tables_signature
+from .pack import pack, u64 as _u64, TYPE_NAME
 
 KINDS = ("data", "ident", "meta")
 # flag bits of the meta word's common part (the same in every table)
@@ -42,32 +42,7 @@ META_FAILED = 1 << meta_layout(EngineParams(), ObjType.TCP).offset("failed")
 META_DETACHED = 1 << meta_layout(EngineParams(), ObjType.TCP).offset("detached")
 
 
-def pack(layout, **fields):
-    """A contract `Layout` as one Amaranth expression: named fields set, everything else zero.
-
-    Expressions rather than partially assigned signals keep constant bits out of
-    `always @*` blocks in the Verilog (which Icarus would never run)."""
-    leaves = {name: (off, width) for name, off, width, _ in layout.flat()}
-    parts, at = [], 0
-    for name, value in sorted(fields.items(), key=lambda nv: leaves[nv[0]][0]):
-        off, width = leaves[name]
-        assert off >= at, f"{layout.name}.{name} overlaps another field"
-        value = Value.cast(value)
-        if off > at:
-            parts.append(Const(0, off - at))
-        parts.append(value[:width] if len(value) >= width else Cat(value, Const(0, width - len(value))))
-        at = off + width
-    if at < layout.width:
-        parts.append(Const(0, layout.width - at))
-    return Cat(*parts)
-
-
-def _u64(value):
-    """Zero-extend to a 64-bit word (the host handle enters the row CRC this way)."""
-    value = Value.cast(value)
-    return Cat(value, Const(0, 64 - len(value)))
 MAX_WORDS = max(data_words(t) for t in ObjType)
-TYPE_NAME = {ObjType.NEIGHBOR: "neighbor", ObjType.PATH: "path", ObjType.TCP: "tcp"}
 STATE_MAX = 10                  # TCP_OFFLOAD_CONNECTION_STATE TimeWait
 
 
@@ -286,7 +261,11 @@ class _Datapath:
                      admit.peek_ue.eq(rr.peek_ue), admit.slot_busy.eq(e.slot_busy),
                      admit.seq_waiting.eq(self.l_wait)]
         wiring.connect(m, col.entry, admit.entry_in)
-        merge_table_clients(m, p, e.tables, [self.fsm_tables, rr.tables])
+        # request lists: the walker reads and releases them, records go straight to the emitter
+        m.submodules.walker = self.walker = walker = RequestWalker(p)
+        m.d.comb += [e.rec.valid.eq(walker.rec.valid), e.rec.payload.eq(walker.rec.payload),
+                     walker.rec.ready.eq(e.rec.ready)]
+        merge_table_clients(m, p, e.tables, [self.fsm_tables, rr.tables, walker.tables])
         m.d.comb += [e.slot_we.eq(rr.slot_we), e.slot_sel.eq(rr.slot_sel), e.slot_word.eq(rr.slot_word),
                      e.slot_data.eq(rr.slot_data)]
         S = Signal
@@ -337,11 +316,9 @@ class _Datapath:
         self.crc = S(32)
         self.issue_i, self.recv_i = S(8), S(8)
         self.oldw = [S(64, name=f"oldw{i}") for i in range(2)]
-        # request-list walk
-        self.wp, self.wn, self.wtotal, self.wgood = S(16), S(16), S(16), S(16)
+        # request-list walk (rtl/walker.py does it; these are its request and answer)
+        self.wp, self.wtotal, self.wgood = S(16), S(16), S(16)
         self.wok, self.walk_abort = S(), S()
-        self.went = S(64)
-        self.pe = data.View(self.pool_lay.amaranth(), self.went)
         # allocation
         self.next_alloc = {t: S(16, name=f"next_alloc_{TYPE_NAME[t]}") for t in ObjType}
         self.next_req = S(16)
@@ -372,6 +349,9 @@ class _Datapath:
                      self.admit.pend_type.eq(self.pend_type), self.admit.pend_idx.eq(self.pend_idx)]
         self._responses()
         self._doorbell()
+        with m.If(walker.lost):             # an unreadable request entry was quarantined
+            m.d.sync += self.quarantined.eq(self.quarantined + 1)
+            self.set_err(ErrorCode.ECC_UNCORRECTABLE)
 
     # -- errors ---------------------------------------------------------------------------
     def set_err(self, code):
@@ -651,6 +631,14 @@ def _ring_job(m, d, job, **fields):
         m.d.comb += getattr(w.req.payload, name).eq(value)
 
 
+def _walker_job(m, d, **fields):
+    """Hand the request walker a walk or a release (held until it takes it)."""
+    w = d.walker
+    m.d.comb += w.req.valid.eq(1)
+    for name, value in fields.items():
+        m.d.comb += getattr(w.req.payload, name).eq(value)
+
+
 def _push_deleg(m, d, then):
     """Queue the entry's delegated bytes from the current row slot (the emitter formats
     them into NDIS layout); once taken, the next row goes to the other slot."""
@@ -747,7 +735,7 @@ def _subroutine_states(m, d):
         d.write(d.htype, "meta", d.hindex,
                 d.meta_value(d.htype, gen=gen + 1, **{"u.free.freed_tag": d.cmd_count[:TAG_BITS]}))
         with m.If((d.htype == ObjType.TCP) & (d.wgood != 0)):
-            m.d.sync += [d.wp.eq(d.mfield(d.meta_raw, d.htype, "u.live.req_head")), d.wn.eq(0)]
+            m.d.sync += d.wp.eq(d.mfield(d.meta_raw, d.htype, "u.live.req_head"))
             m.next = "FREE_POOL"
         with m.Else():
             m.next = "PARENT_DEC"
@@ -759,22 +747,15 @@ def _subroutine_states(m, d):
 
     # release the request entries the walk returned (a lost entry ends the release)
     with m.State("FREE_POOL"):
-        m.d.comb += [e.busy.eq(1), d.pool.rd_en.eq(1), d.pool.rd_addr.eq(d.wp)]
-        m.next = "FREE_POOL_WAIT"
+        m.d.comb += e.busy.eq(1)
+        _walker_job(m, d, release=1, head=d.wp, count=d.wgood)
+        with m.If(d.walker.req.ready):
+            m.next = "FREE_POOL_WAIT"
 
     with m.State("FREE_POOL_WAIT"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(d.pool.rd_valid):
-            pe = data.View(d.pool_lay.amaranth(), d.pool.rd_data)
-            with m.If(d.pool.rd_ue):
-                m.next = "PARENT_DEC"
-            with m.Else():
-                m.d.comb += [d.pool.wr_en.eq(1), d.pool.wr_addr.eq(d.wp), d.pool.wr_data.eq(0)]
-                m.d.sync += [d.wp.eq(pe.next), d.wn.eq(d.wn + 1)]
-                with m.If(d.wn + 1 == d.wgood):
-                    m.next = "PARENT_DEC"
-                with m.Else():
-                    m.next = "FREE_POOL"
+        m.d.comb += [e.busy.eq(1), d.walker.resp.ready.eq(1)]
+        with m.If(d.walker.resp.valid):
+            m.next = "PARENT_DEC"
 
     # take one off the parent's reference count (never below zero, never a poisoned parent)
     with m.State("RET_DETACH"):
@@ -1110,61 +1091,26 @@ def _list_states(m, d):
     with m.State("WALK_START"):
         m.d.comb += e.busy.eq(1)
         count = d.mfield(d.meta_raw, d.htype, "u.live.req_count")
-        m.d.sync += [d.wtotal.eq(count), d.wn.eq(0), d.wok.eq(1), d.wgood.eq(0),
+        m.d.sync += [d.wtotal.eq(count), d.wok.eq(1), d.wgood.eq(0),
                      d.wp.eq(d.mfield(d.meta_raw, d.htype, "u.live.req_head"))]
         with m.If(count == 0):
             m.next = "WALK_END"
         with m.Else():
             with m.If(d.push(EmitKind.RECORDS, addr=ent.req_addr + 8, count=count)):
-                m.next = "WALK_RD"
+                m.next = "WALK_GO"
 
-    with m.State("WALK_RD"):
-        m.d.comb += [e.busy.eq(1), d.pool.rd_en.eq(1), d.pool.rd_addr.eq(d.wp)]
-        m.next = "WALK_WAIT"
+    with m.State("WALK_GO"):
+        m.d.comb += e.busy.eq(1)
+        _walker_job(m, d, release=0, head=d.wp, count=d.wtotal, abort=d.walk_abort,
+                    tail=d.mfield(d.meta_raw, d.htype, "u.live.req_tail"))
+        with m.If(d.walker.req.ready):
+            m.next = "WALK_WAIT"
 
     with m.State("WALK_WAIT"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(d.pool.rd_valid):
-            pe = data.View(d.pool_lay.amaranth(), d.pool.rd_data)
-            m.d.sync += d.went.eq(d.pool.rd_data)
-            with m.If(d.pool.rd_ue):
-                # a lost entry is quarantined: its list ends here
-                m.d.comb += [d.pool.wr_en.eq(1), d.pool.wr_addr.eq(d.wp),
-                             d.pool.wr_data.eq(pack(d.pool_lay, used=1, poisoned=1))]
-                m.d.sync += [d.quarantined.eq(d.quarantined + 1), d.wok.eq(0), d.wgood.eq(d.wn)]
-                d.set_err(ErrorCode.ECC_UNCORRECTABLE)
-                m.next = "WALK_PAD"
-            with m.Elif(~pe.used | pe.poisoned):
-                m.d.sync += [d.wok.eq(0), d.wgood.eq(d.wn)]
-                m.next = "WALK_PAD"
-            with m.Else():
-                m.next = "WALK_REC"
-
-    with m.State("WALK_REC"):
-        m.d.comb += e.busy.eq(1)
-        disp = Signal(8)
-        with m.Switch(Cat(d.pe.kind, d.walk_abort)):        # chimney.contract.checks.DISPOSITIONS
-            for (kind, aborted), value in DISPOSITIONS.items():
-                with m.Case(int(kind) | aborted << 1):
-                    m.d.comb += disp.eq(int(value))
-        rec = pack(REQ_RECORD, cookie=d.pe.cookie, length=d.pe.length, kind=d.pe.kind, disposition=disp)
-        m.d.comb += [e.rec.valid.eq(1), e.rec.payload.eq(rec)]
-        with m.If(e.rec.ready):
-            m.d.sync += [d.wn.eq(d.wn + 1), d.wp.eq(d.pe.next)]
-            with m.If(d.wn + 1 == d.wtotal):
-                tail = d.mfield(d.meta_raw, d.htype, "u.live.req_tail")
-                m.d.sync += [d.wgood.eq(d.wtotal), d.wok.eq(d.wp == tail)]
-                m.next = "WALK_END"
-            with m.Else():
-                m.next = "WALK_RD"
-
-    # a broken list still owes the emitter its announced number of records
-    with m.State("WALK_PAD"):
-        m.d.comb += [e.busy.eq(1), e.rec.valid.eq(d.wn != d.wtotal), e.rec.payload.eq(0)]
-        with m.If(d.wn == d.wtotal):
+        m.d.comb += [e.busy.eq(1), d.walker.resp.ready.eq(1)]
+        with m.If(d.walker.resp.valid):
+            m.d.sync += [d.wgood.eq(d.walker.resp.payload.good), d.wok.eq(d.walker.resp.payload.ok)]
             m.next = "WALK_END"
-        with m.Elif(e.rec.ready):
-            m.d.sync += d.wn.eq(d.wn + 1)
 
     with m.State("WALK_END"):
         m.d.comb += e.busy.eq(1)

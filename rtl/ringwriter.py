@@ -25,6 +25,7 @@ from amaranth.lib.wiring import In, Out
 from chimney.contract import (EngineParams, COMPLETION, EVENT, TcpEventType, TcpUploadReason)
 
 from .emitter import EmitKind, emit_layout
+from .pack import pack
 
 __all__ = ["RingJob", "ring_job_layout", "RingWriter"]
 
@@ -45,9 +46,6 @@ def ring_job_layout():
     })
 
 
-def _pack(layout, **fields):
-    from .engine import pack                    # one packer for every contract layout
-    return pack(layout, **fields)
 
 
 class _Ring:
@@ -138,7 +136,7 @@ class RingWriter(wiring.Component):
                 with m.If(self.fence_done):
                     m.next = "CPL_ENTRY"
             with m.State("CPL_ENTRY"):
-                entry = _pack(COMPLETION, status=job.status, result=job.result, tag=job.tag,
+                entry = pack(COMPLETION, status=job.status, result=job.result, tag=job.tag,
                               err_index=job.err_index, seq=job.seq, detail=job.detail, phase=cpl.phase,
                               opcode=job.opcode)
                 with m.If(self.halted):
@@ -159,7 +157,7 @@ class RingWriter(wiring.Component):
 
             # ---- EVENTS: Retrieve(HardwareFailure), then Abort, with room for both ----
             with m.State("EV_RETRIEVE"):
-                v = _pack(EVENT, handle=job.handle, host_handle=job.host_handle,
+                v = pack(EVENT, handle=job.handle, host_handle=job.host_handle,
                           info=int(TcpUploadReason.HARDWARE_FAILURE), seq=self.seq,
                           type=int(TcpEventType.RETRIEVE), phase=evt.phase)
                 with m.If(self.halted):
@@ -170,7 +168,7 @@ class RingWriter(wiring.Component):
                         m.d.sync += [self.seq.eq(self.seq + 1), ev_pending.eq(1)]
                         m.next = "EV_ABORT"
             with m.State("EV_ABORT"):
-                v = _pack(EVENT, handle=job.handle, host_handle=job.host_handle, seq=self.seq,
+                v = pack(EVENT, handle=job.handle, host_handle=job.host_handle, seq=self.seq,
                           type=int(TcpEventType.ABORT), phase=evt.phase)
                 with m.If(evt.fresh):
                     with m.If(push(EmitKind.RING, addr=evt.addr, data=v)):

@@ -28,10 +28,10 @@ from chimney.contract.ecc import CRC_INIT, CRC_XOROUT
 from .crc import crc32c_step
 from .emitter import SLOT_SEL_BITS
 from .tables import tables_signature
+from .pack import TYPE_NAME
 
 __all__ = ["ROW_REQ", "ROW_RESP", "RowReader", "TYPE_NAME"]
 
-TYPE_NAME = {ObjType.NEIGHBOR: "neighbor", ObjType.PATH: "path", ObjType.TCP: "tcp"}
 
 ROW_REQ = data.StructLayout({
     "type": 2, "index": 16, "base": 24, "slot": SLOT_SEL_BITS, "with_meta": 1,

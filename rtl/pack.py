@@ -1,0 +1,36 @@
+"""Contract layouts as Amaranth expressions, and the table names the RTL uses."""
+
+from amaranth.hdl import Cat, Const, Value
+
+from chimney.contract import ObjType
+
+__all__ = ["pack", "u64", "TYPE_NAME"]
+
+#: the prefix of each object type's memories (`tcp_data`, `path_meta`, ...)
+TYPE_NAME = {ObjType.NEIGHBOR: "neighbor", ObjType.PATH: "path", ObjType.TCP: "tcp"}
+
+
+def pack(layout, **fields):
+    """A contract `Layout` as one Amaranth expression: named fields set, everything else zero.
+
+    Expressions rather than partially assigned signals keep constant bits out of
+    `always @*` blocks in the Verilog (which Icarus would never run)."""
+    leaves = {name: (off, width) for name, off, width, _ in layout.flat()}
+    parts, at = [], 0
+    for name, value in sorted(fields.items(), key=lambda nv: leaves[nv[0]][0]):
+        off, width = leaves[name]
+        assert off >= at, f"{layout.name}.{name} overlaps another field"
+        value = Value.cast(value)
+        if off > at:
+            parts.append(Const(0, off - at))
+        parts.append(value[:width] if len(value) >= width else Cat(value, Const(0, width - len(value))))
+        at = off + width
+    if at < layout.width:
+        parts.append(Const(0, layout.width - at))
+    return Cat(*parts)
+
+
+def u64(value):
+    """Zero-extend to a 64-bit word (the host handle enters the row CRC this way)."""
+    value = Value.cast(value)
+    return Cat(value, Const(0, 64 - len(value)))
