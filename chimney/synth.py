@@ -155,6 +155,10 @@ def components():
     from chimney.rtl.engine import ReadCollector
     from chimney.rtl.scrubber import Scrubber
     from chimney.rtl.tables import StateTables
+    from chimney.rtl.rowreader import RowReader
+    from chimney.rtl.admit import EntryAdmit
+    from chimney.rtl.ringwriter import RingWriter
+    from chimney.rtl.walker import RequestWalker
     p = EngineParams()
     specs = [
         _memory_spec("tcp_data"),
@@ -166,6 +170,10 @@ def components():
         ComponentSpec("scrubber", lambda: Scrubber(p), "Scrubber(EngineParams())"),
         ComponentSpec("ecc_reporter", lambda: EccReporter(len(MEMORIES)), f"EccReporter({len(MEMORIES)})"),
         ComponentSpec("read_collector", ReadCollector, "ReadCollector()", "rtl/engine.py"),
+        ComponentSpec("row_reader", lambda: RowReader(p), "RowReader(EngineParams())"),
+        ComponentSpec("entry_admit", lambda: EntryAdmit(p), "EntryAdmit(EngineParams())"),
+        ComponentSpec("ring_writer", lambda: RingWriter(p), "RingWriter(EngineParams())"),
+        ComponentSpec("request_walker", lambda: RequestWalker(p), "RequestWalker(EngineParams())"),
         ComponentSpec("state_tables", lambda: StateTables(p), "StateTables(EngineParams())",
                       "the ten memories, owner mux, init walker and ECC reporter"),
     ]
