@@ -20,17 +20,22 @@ word (peeked) says it has no requests to walk in a TERMINATE, whose parent match
 pending decrement's (so its own decrement coalesces without a read), and k+1 is a TCP
 entry of another row whose emitter slot is free. Everything else waits until the
 sequencer is drained (waiting for an entry, nothing admitted).
+
+Two register slices: one on the collector's output, one holding the entry with its
+check result and row base, so the checks and the admission decision are separate
+cycles.
 """
 
-from amaranth.hdl import Module, Signal, Cat, Mux, ResetInserter
+from amaranth.hdl import Module, Signal, Mux, ResetInserter
 from amaranth.lib import wiring, data, stream
 from amaranth.lib.wiring import In, Out
 
-from chimney.contract import EngineParams, ObjType, HANDLE, LIST_ENTRY, data_words, meta_layout
+from chimney.contract import EngineParams, ObjType, HANDLE, LIST_ENTRY, meta_layout
 
 from .decide import CheckOutcome, evaluate_checks, facts_namespace
 from .emitter import ROW_SLOTS, SLOT_SEL_BITS
 from .rowreader import ROW_REQ
+from .pack import row_base
 from .skid import SkidBuffer
 
 __all__ = ["ADMITTED", "EntryAdmit"]
@@ -40,6 +45,8 @@ ADMITTED = data.StructLayout({
     "code": 8, "has_row": 1, "slot": SLOT_SEL_BITS,
 })
 LIST_ITEM = data.StructLayout({"raw": 256, "err": 1})
+#: a list entry with its entry-stage check result, registered before admission decides
+CHECKED = data.StructLayout({"raw": 256, "err": 1, "code": 8, "wants_row": 1, "base": 24, "is_tcp": 1})
 
 
 class EntryAdmit(wiring.Component):
@@ -66,28 +73,32 @@ class EntryAdmit(wiring.Component):
         # the collector's FIFO output is registered before any decision is made on it
         m.submodules.inbuf = inbuf = ResetInserter(self.start | self.drop)(SkidBuffer(LIST_ITEM))
         wiring.connect(m, wiring.flipped(self.entry_in), inbuf.i)
-        item = inbuf.o.payload
+        # stage 1: the entry checks and the row's base address, registered (a second slice)
+        m.submodules.checked = checked = ResetInserter(self.start | self.drop)(SkidBuffer(CHECKED))
+        raw_in = inbuf.o.payload
+        h_in = data.View(HANDLE.amaranth(), raw_in.raw[:32])
+        le_in = data.View(LIST_ENTRY.amaranth(), raw_in.raw)
+        depth, base_in = Signal(17), Signal(24)
+        for t in ObjType:
+            with m.If(h_in.type == t):
+                m.d.comb += [depth.eq(p.depth(t)), base_in.eq(row_base(t, h_in.index))]
+        outcome, code_in = evaluate_checks(
+            m, facts_namespace(terminate=self.is_term, type=h_in.type, index=h_in.index, gen=h_in.gen,
+                               rsvd=h_in.rsvd, depth=depth, status_addr=le_in.status_addr,
+                               state_addr=le_in.state_addr, req_addr=le_in.req_addr, parent=le_in.parent,
+                               req_cap=le_in.req_cap),
+            "entry", name="admit_chk")
+        c = checked.i.payload
+        m.d.comb += [checked.i.valid.eq(inbuf.o.valid), inbuf.o.ready.eq(checked.i.ready),
+                     c.raw.eq(raw_in.raw), c.err.eq(raw_in.err), c.code.eq(code_in),
+                     c.wants_row.eq(~raw_in.err & (outcome == CheckOutcome.PASS)), c.base.eq(base_in),
+                     c.is_tcp.eq(h_in.type == ObjType.TCP)]
+
+        # stage 2: admission, on the registered check result
+        item = checked.o.payload
         h = data.View(HANDLE.amaranth(), item.raw[:32])
         le = data.View(LIST_ENTRY.amaranth(), item.raw)
-        is_tcp = Signal()
-        m.d.comb += is_tcp.eq(h.type == ObjType.TCP)
-
-        depth, base = Signal(17), Signal(24)
-        for t in ObjType:
-            with m.If(h.type == t):
-                n = data_words(t)
-                terms = [h.index << b for b in range(n.bit_length()) if n >> b & 1]
-                expr = terms[0]
-                for term in terms[1:]:
-                    expr = expr + term
-                m.d.comb += [depth.eq(p.depth(t)), base.eq(expr)]
-        outcome, code = evaluate_checks(
-            m, facts_namespace(terminate=self.is_term, type=h.type, index=h.index, gen=h.gen, rsvd=h.rsvd,
-                               depth=depth, status_addr=le.status_addr, state_addr=le.state_addr,
-                               req_addr=le.req_addr, parent=le.parent, req_cap=le.req_cap),
-            "entry", name="admit_chk")
-        wants_row = Signal()
-        m.d.comb += wants_row.eq(~item.err & (outcome == CheckOutcome.PASS))
+        is_tcp, wants_row, base, code = item.is_tcp, item.wants_row, item.base, item.code
 
         # ---- what is in flight: two admitted entries (q0 is the sequencer's next), and the
         # one the sequencer works on (`cur`, finished when it takes the next or waits) ----
@@ -133,14 +144,16 @@ class EntryAdmit(wiring.Component):
         m.d.comb += early.eq(~drained & quiet & ~peek_due & is_tcp & ~item.err & ~same_row)
         # a path or neighbor waits until the pending decrement is applied (its count is
         # checked); `drained` means no entry can be taken this cycle, so `take` is not needed
-        m.d.comb += self.flush_req.eq(inbuf.o.valid & ~self.drop & drained & ~is_tcp & ~item.err
+        m.d.comb += self.flush_req.eq(checked.o.valid & ~self.drop & drained & ~is_tcp & ~item.err
                                       & self.pend_valid)
+        # (not gated by `take`: the queue can pop and push in one cycle, so the sequencer's
+        # ready does not reach this decision)
         go = Signal()
-        with m.If(inbuf.o.valid & ~qv[1] & ~take & ~self.drop & ~self.flush_req & (drained | early)):
+        with m.If(checked.o.valid & ~qv[1] & ~self.drop & ~self.flush_req & (drained | early)):
             m.d.comb += go.eq(~wants_row | (slot_free & self.row_req.ready))
 
         m.d.comb += [
-            inbuf.o.ready.eq(go | self.drop),
+            checked.o.ready.eq(go | self.drop),
             self.row_req.valid.eq(go & wants_row),
             self.row_req.payload.type.eq(h.type), self.row_req.payload.index.eq(h.index),
             self.row_req.payload.base.eq(base), self.row_req.payload.slot.eq(slot),
@@ -150,24 +163,34 @@ class EntryAdmit(wiring.Component):
         m.d.comb += [new.raw.eq(item.raw), new.err.eq(item.err), new.type.eq(h.type), new.index.eq(h.index),
                      new.gen.eq(h.gen), new.rsvd.eq(h.rsvd), new.base.eq(base), new.code.eq(code),
                      new.has_row.eq(wants_row), new.slot.eq(slot)]
+        # slots: the finished entry's is released, a new row's is reserved (both may happen)
+        release, claim = Signal(ROW_SLOTS), Signal(ROW_SLOTS)
         with m.If(take):
             # the sequencer finished `cur`: its slot is free once the emitter has sent it
-            m.d.sync += [q[0].eq(q[1]), qv[0].eq(qv[1]), qv[1].eq(0),
-                         cur_valid.eq(1), cur_row.eq(q[0].has_row), cur_index.eq(q[0].index),
+            m.d.sync += [cur_valid.eq(1), cur_row.eq(q[0].has_row), cur_index.eq(q[0].index),
                          cur_slot.eq(q[0].slot)]
             with m.If(cur_valid & cur_row):
-                m.d.sync += reserved.eq(reserved & ~(1 << cur_slot))
+                m.d.comb += release.eq(1 << cur_slot)
         with m.Elif(drained):
-            m.d.sync += [reserved.eq(0), cur_valid.eq(0)]
-        with m.If(go):
+            m.d.sync += cur_valid.eq(0)
+            m.d.comb += release.eq(reserved)
+        with m.If(go & wants_row):
+            m.d.comb += claim.eq(1 << slot)
+        m.d.sync += reserved.eq((reserved & ~release) | claim)
+        # the queue: q0 is the sequencer's next entry; `go` never sees q1 full
+        with m.If(take & go):
+            m.d.sync += [q[0].eq(new), qv[0].eq(1)]
+        with m.Elif(take):
+            m.d.sync += [q[0].eq(q[1]), qv[0].eq(qv[1]), qv[1].eq(0)]
+        with m.Elif(go):
             with m.If(qv[0]):
                 m.d.sync += [q[1].eq(new), qv[1].eq(1)]
             with m.Else():
                 m.d.sync += [q[0].eq(new), qv[0].eq(1)]
+        with m.If(go):
             m.d.sync += last_tcp.eq(is_tcp)
             with m.If(wants_row):
-                m.d.sync += [reserved.eq(Mux(drained, 0, reserved) | (1 << slot)),
-                             peek_due.eq(1), quiet.eq(0), ff_last.eq(run_match),
+                m.d.sync += [peek_due.eq(1), quiet.eq(0), ff_last.eq(run_match),
                              run_any.eq(0), run_parent.eq(le.parent)]
             with m.Else():
                 # no row: reads nothing; a path/neighbor or an error still makes the next wait
@@ -179,5 +202,5 @@ class EntryAdmit(wiring.Component):
         with m.If(self.start | self.drop):
             m.d.sync += [qv[0].eq(0), qv[1].eq(0), cur_valid.eq(0), reserved.eq(0), quiet.eq(0),
                          peek_due.eq(0)]
-        m.d.comb += self.empty.eq(~qv[0] & ~qv[1] & ~inbuf.o.valid)
+        m.d.comb += self.empty.eq(~qv[0] & ~qv[1] & ~inbuf.o.valid & ~checked.o.valid)
         return m

@@ -33,8 +33,9 @@ from .portmux import merge_table_clients
 from .admit import EntryAdmit
 from .rowreader import ROW_REQ, RowReader
 from .walker import RequestWalker
+from .skid import SkidBuffer
 from .tables import tables_signature
-from .pack import pack, u64 as _u64, TYPE_NAME
+from .pack import pack, u64 as _u64, TYPE_NAME, row_base
 
 KINDS = ("data", "ident", "meta")
 # flag bits of the meta word's common part (the same in every table)
@@ -177,7 +178,8 @@ class CommandEngine(wiring.Component):
         with m.If(upset | dead):
             for port in (getattr(self.tables, name) for name in tables_signature(self.params).members):
                 m.d.comb += [port.rd_en.eq(0), port.wr_en.eq(0)]
-            m.d.comb += [self.emit.valid.eq(0), self.rec.valid.eq(0), self.rd_req.valid.eq(0),
+            # what is in the output slices was decided before the upset and still goes out
+            m.d.comb += [d.emit_slice.i.valid.eq(0), d.rec_slice.i.valid.eq(0), d.rd_src.valid.eq(0),
                          self.slot_we.eq(0), self.irq_cpl.eq(0), self.irq_evt.eq(0),
                          self.tables_init.eq(0), self.crc_fail.eq(0), self.scrub_grant.eq(0),
                          self.scrub_report.ready.eq(0), d.col.start.eq(0),
@@ -258,13 +260,15 @@ class _Datapath:
                      rr.req.payload.eq(Mux(self.rr_fsm_valid, self.rr_fsm_req, admit.row_req.payload)),
                      admit.row_req.ready.eq(rr.req.ready),
                      admit.peek_valid.eq(rr.peek_valid), admit.peek_meta.eq(rr.peek_meta),
-                     admit.peek_ue.eq(rr.peek_ue), admit.slot_busy.eq(e.slot_busy),
+                     admit.peek_ue.eq(rr.peek_ue),
                      admit.seq_waiting.eq(self.l_wait)]
         wiring.connect(m, col.entry, admit.entry_in)
         # request lists: the walker reads and releases them, records go straight to the emitter
         m.submodules.walker = self.walker = walker = RequestWalker(p)
-        m.d.comb += [e.rec.valid.eq(walker.rec.valid), e.rec.payload.eq(walker.rec.payload),
-                     walker.rec.ready.eq(e.rec.ready)]
+        self.rec_slice = _slice(m, "rec_slice", walker.rec, e.rec, 64)
+        # host reads leave through a register slice as well
+        self.rd_src = stream.Signature(read_req_layout(p.addr_width)).create(path=("rd_src",))
+        self.rd_slice = _slice(m, "rd_slice", self.rd_src, e.rd_req, read_req_layout(p.addr_width))
         merge_table_clients(m, p, e.tables, [self.fsm_tables, rr.tables, walker.tables])
         m.d.comb += [e.slot_we.eq(rr.slot_we), e.slot_sel.eq(rr.slot_sel), e.slot_word.eq(rr.slot_word),
                      e.slot_data.eq(rr.slot_data)]
@@ -326,6 +330,7 @@ class _Datapath:
         self.row = S(16)
         self.row_gen = S(GEN_BITS)
         self.base = S(24)                   # first data word of the current row
+        self.waddr = S(24)                  # OFFLOAD/UPDATE: the data word written next (counts up)
         # pending parent decrement: consecutive entries share their parent, so the count
         # is taken off once, when the parent changes, before a path or neighbor entry is
         # looked at, and at the end of the list
@@ -341,9 +346,19 @@ class _Datapath:
         # the sequencer's own emit commands; the writer's join them (never both at once)
         self.emit_valid = S()
         self.emit = S(emit_layout(p.addr_width))
-        m.d.comb += [e.emit.valid.eq(self.emit_valid | w.emit.valid),
-                     e.emit.payload.eq(Mux(w.emit.valid, w.emit.payload, self.emit)),
-                     w.emit.ready.eq(e.emit.ready)]
+        # ... through a register slice to the emitter; a DELEG command still in the slice
+        # holds its row slot as if the emitter had it already
+        self.emit_src = stream.Signature(emit_layout(p.addr_width)).create(path=("emit_src",))
+        m.d.comb += [self.emit_src.valid.eq(self.emit_valid | w.emit.valid),
+                     self.emit_src.payload.eq(Mux(w.emit.valid, w.emit.payload, self.emit)),
+                     w.emit.ready.eq(self.emit_src.ready)]
+        self.emit_slice = es = _slice(m, "emit_slice", self.emit_src, e.emit, emit_layout(p.addr_width))
+        self.slot_busy = Signal(ROW_SLOTS)
+        held = []
+        for valid, cmd in ((es.o.valid, es.o.payload), (es.skid_valid, es.skid_data)):
+            cmd = data.View(emit_layout(p.addr_width), cmd)
+            held.append(Mux(valid & (cmd.kind == EmitKind.DELEG), 1 << cmd.slot, 0))
+        m.d.comb += [self.slot_busy.eq(e.slot_busy | held[0] | held[1]), self.admit.slot_busy.eq(self.slot_busy)]
         m.d.comb += [e.busy.eq(0), e.scrub_grant.eq(0)]
         m.d.comb += [self.admit.is_term.eq(self.is_term), self.admit.pend_valid.eq(self.pend_valid),
                      self.admit.pend_type.eq(self.pend_type), self.admit.pend_idx.eq(self.pend_idx)]
@@ -398,24 +413,12 @@ class _Datapath:
                 self.m.d.comb += [pt.wr_en.eq(1), pt.wr_addr.eq(addr), pt.wr_data.eq(value)]
 
     def row_base(self, t_sig, row):
-        """row x data words, with shifts and adds (no multiplier in the address path)."""
+        """The first data word of row `row` of table `t_sig` (rtl/pack.row_base)."""
         base = Signal(24, name="row_base")
         for t in ObjType:
-            n = data_words(t)
-            terms = [row << b for b in range(n.bit_length()) if n >> b & 1]
-            expr = terms[0]
-            for term in terms[1:]:
-                expr = expr + term
             with self.m.If(t_sig == t):
-                self.m.d.comb += base.eq(expr)
+                self.m.d.comb += base.eq(row_base(t, row))
         return base
-
-    def data_addr(self, t_sig, row, word):
-        addr = Signal(24, name="data_addr")
-        for t in ObjType:
-            with self.m.If(t_sig == t):
-                self.m.d.comb += addr.eq(row * data_words(t) + word)
-        return addr
 
     def _responses(self):
         m = self.m
@@ -498,7 +501,7 @@ class _Datapath:
         m.d.comb += [self.emit_valid.eq(1), self.emit.kind.eq(kind)]
         for name, value in fields.items():
             m.d.comb += getattr(self.emit, name).eq(value)
-        return self.eng.emit.ready
+        return self.emit_src.ready
 
     def push_status(self, addr, value):
         return self.push(EmitKind.WORD, addr=addr & ~7, data=Mux(addr[2], Cat(Const(0, 32), value), value),
@@ -513,6 +516,17 @@ class _Datapath:
         return base + (index & mask) * entry_bytes
 
 # ======================================================================================
+def _slice(m, name, source, sink, shape):
+    """`source` (a stream driven here) to `sink` (an Out stream port of the engine)
+    through a SkidBuffer: the registered boundary between the engine and the block it
+    feeds."""
+    buf = SkidBuffer(shape)
+    m.submodules[name] = buf
+    m.d.comb += [buf.i.valid.eq(source.valid), buf.i.payload.eq(source.payload), source.ready.eq(buf.i.ready),
+                 sink.valid.eq(buf.o.valid), sink.payload.eq(buf.o.payload), buf.o.ready.eq(sink.ready)]
+    return buf
+
+
 def _control_states(m, d):
     e = d.eng
 
@@ -555,10 +569,10 @@ def _control_states(m, d):
                 m.next = "FETCH"
 
     with m.State("FETCH"):
-        m.d.comb += [e.busy.eq(1), e.rd_req.valid.eq(1),
-                     e.rd_req.payload.addr.eq(d.ring_addr(d.cmdq_base, d.cmdq_log2, d.cmdq_cons, 32)),
-                     e.rd_req.payload.beats.eq(4)]
-        with m.If(e.rd_req.ready):
+        m.d.comb += [e.busy.eq(1), d.rd_src.valid.eq(1),
+                     d.rd_src.payload.addr.eq(d.ring_addr(d.cmdq_base, d.cmdq_log2, d.cmdq_cons, 32)),
+                     d.rd_src.payload.beats.eq(4)]
+        with m.If(d.rd_src.ready):
             m.d.comb += d.col.start.eq(1)
             m.d.sync += d.col.list_mode.eq(0)
             m.next = "FETCH_WAIT"
@@ -856,7 +870,7 @@ def _coalesce(m, d, ptype, pidx, then):
 
 
 def _slot_busy_now(d):
-    return d.eng.slot_busy.bit_select(d.slot, 1)
+    return d.slot_busy.bit_select(d.slot, 1)
 
 
 _Datapath.slot_busy_now = _slot_busy_now
@@ -877,9 +891,9 @@ def _list_states(m, d):
             m.d.sync += d.code.eq(ErrorCode.BAD_ADDRESS)
             m.next = "CMD_REFUSE"
         with m.Else():
-            m.d.comb += [e.rd_req.valid.eq(1), e.rd_req.payload.addr.eq(d.desc.addr),
-                         e.rd_req.payload.beats.eq(d.desc.count * 4)]
-            with m.If(e.rd_req.ready):
+            m.d.comb += [d.rd_src.valid.eq(1), d.rd_src.payload.addr.eq(d.desc.addr),
+                         d.rd_src.payload.beats.eq(d.desc.count * 4)]
+            with m.If(d.rd_src.ready):
                 m.d.comb += [d.col.start.eq(1), d.admit.start.eq(1)]
                 m.d.sync += [d.col.list_mode.eq(1), d.e_idx.eq(0)]
                 m.next = "L_NEXT"
@@ -1208,9 +1222,9 @@ def _offload_states(m, d):
                 m.next = "OFF_LOAD"
 
     with m.State("OFF_LOAD"):
-        m.d.comb += [e.busy.eq(1), e.rd_req.valid.eq(1), e.rd_req.payload.addr.eq(desc.addr),
-                     e.rd_req.payload.beats.eq(d.dwords(d.htype))]
-        with m.If(e.rd_req.ready):
+        m.d.comb += [e.busy.eq(1), d.rd_src.valid.eq(1), d.rd_src.payload.addr.eq(desc.addr),
+                     d.rd_src.payload.beats.eq(d.dwords(d.htype))]
+        with m.If(d.rd_src.ready):
             m.d.comb += d.col.start.eq(1)
             m.d.sync += d.col.list_mode.eq(0)
             m.next = "OFF_LOAD_WAIT"
@@ -1236,7 +1250,8 @@ def _offload_states(m, d):
 
     with m.State("OFF_FOUND"):
         m.d.comb += e.busy.eq(1)
-        m.d.sync += [d.issue_i.eq(0), d.crc.eq(CRC_INIT)]
+        # the row's first data word, from registers; the writes count up from it
+        m.d.sync += [d.issue_i.eq(0), d.crc.eq(CRC_INIT), d.waddr.eq(d.row_base(d.htype, d.row))]
         m.next = "OFF_WRITE"
 
     with m.State("OFF_WRITE"):
@@ -1246,8 +1261,8 @@ def _offload_states(m, d):
             for i in range(MAX_WORDS):
                 with m.Case(i):
                     m.d.comb += word.eq(d.col.buf[i])
-        d.write(d.htype, "data", d.data_addr(d.htype, d.row, d.issue_i), word)
-        m.d.sync += [d.issue_i.eq(d.issue_i + 1), d.crc.eq(crc32c_step(d.crc, word))]
+        d.write(d.htype, "data", d.waddr, word)
+        m.d.sync += [d.issue_i.eq(d.issue_i + 1), d.waddr.eq(d.waddr + 1), d.crc.eq(crc32c_step(d.crc, word))]
         with m.If(d.issue_i == d.dwords(d.htype) - 1):
             m.next = "OFF_IDENT"
 
@@ -1433,9 +1448,9 @@ def _update_states(m, d):
     _read_meta_checked(m, d, "UPD", upd_live)
 
     with m.State("UPD_LOAD"):
-        m.d.comb += [e.busy.eq(1), e.rd_req.valid.eq(1), e.rd_req.payload.addr.eq(desc.addr),
-                     e.rd_req.payload.beats.eq(d.dwords(d.htype))]
-        with m.If(e.rd_req.ready):
+        m.d.comb += [e.busy.eq(1), d.rd_src.valid.eq(1), d.rd_src.payload.addr.eq(desc.addr),
+                     d.rd_src.payload.beats.eq(d.dwords(d.htype))]
+        with m.If(d.rd_src.ready):
             m.d.comb += d.col.start.eq(1)
             m.d.sync += d.col.list_mode.eq(0)
             m.next = "UPD_LOAD_WAIT"
@@ -1454,7 +1469,7 @@ def _update_states(m, d):
         with m.If(d.row_bad):
             m.next = "CMD_CONN_FAIL"
         with m.Else():
-            m.d.sync += [d.issue_i.eq(0), d.crc.eq(CRC_INIT)]
+            m.d.sync += [d.issue_i.eq(0), d.crc.eq(CRC_INIT), d.waddr.eq(d.base)]     # base: ROW_READ's
             m.next = "UPD_WRITE"
 
     with m.State("UPD_WRITE"):
@@ -1467,8 +1482,8 @@ def _update_states(m, d):
                     wmask = (mask >> (64 * i)) & ((1 << 64) - 1)
                     with m.If(d.issue_i == i):
                         m.d.comb += word.eq((d.oldw[i] & ~Const(wmask, 64)) | (d.col.buf[i] & Const(wmask, 64)))
-        d.write(d.htype, "data", d.data_addr(d.htype, d.hindex, d.issue_i), word)
-        m.d.sync += [d.issue_i.eq(d.issue_i + 1), d.crc.eq(crc32c_step(d.crc, word))]
+        d.write(d.htype, "data", d.waddr, word)
+        m.d.sync += [d.issue_i.eq(d.issue_i + 1), d.waddr.eq(d.waddr + 1), d.crc.eq(crc32c_step(d.crc, word))]
         with m.If(d.issue_i == d.dwords(d.htype) - 1):
             m.next = "UPD_IDENT"
 

@@ -2,9 +2,9 @@
 
 from amaranth.hdl import Cat, Const, Value
 
-from chimney.contract import ObjType
+from chimney.contract import ObjType, data_words
 
-__all__ = ["pack", "u64", "TYPE_NAME"]
+__all__ = ["pack", "u64", "TYPE_NAME", "row_base"]
 
 #: the prefix of each object type's memories (`tcp_data`, `path_meta`, ...)
 TYPE_NAME = {ObjType.NEIGHBOR: "neighbor", ObjType.PATH: "path", ObjType.TCP: "tcp"}
@@ -34,3 +34,14 @@ def u64(value):
     """Zero-extend to a 64-bit word (the host handle enters the row CRC this way)."""
     value = Value.cast(value)
     return Cat(value, Const(0, 64 - len(value)))
+
+
+def row_base(obj_type, row):
+    """The address of row `row`'s first data word in its table's data memory:
+    row x data_words(obj_type) as shifts and adds (no multiplier in an address path)."""
+    n = data_words(obj_type)
+    terms = [Value.cast(row) << b for b in range(n.bit_length()) if n >> b & 1]
+    expr = terms[0]
+    for term in terms[1:]:
+        expr = expr + term
+    return expr

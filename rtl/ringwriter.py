@@ -18,7 +18,7 @@ registers (`*_addr`, `*_phase` follow the producer index a cycle ahead), so no
 arithmetic sits between a state and the emitter's inputs.
 """
 
-from amaranth.hdl import Module, Signal, Const, Cat
+from amaranth.hdl import Module, Signal, Const, Cat, Mux
 from amaranth.lib import wiring, data, enum, stream
 from amaranth.lib.wiring import In, Out
 
@@ -57,19 +57,30 @@ class _Ring:
         self.phase = Signal(name=f"{name}_phase")
         self.base, self.log2, self.cons = base, log2, cons
         mask = Signal(16, name=f"{name}_mask")
-        m.d.comb += mask.eq((Const(1, 17) << log2) - 1)
-        # the address and phase of entry `next`, re-registered every cycle from registers
-        m.d.sync += [self.addr.eq(base + ((self.next & mask) << 4)), self.phase.eq(~(self.next >> log2)[0])]
+        m.d.sync += mask.eq((Const(1, 17) << log2) - 1)      # configuration: static while enabled
+        # the address and phase of entry `next`, re-registered every cycle from registers.
+        # The entry offset is below 2**20 (2**15 entries of 16 bytes), so only the low 20
+        # bits are added; the high bits are the base's or the base's + 1, both registered
+        lo = Signal(21, name=f"{name}_addr_lo")
+        hi, hi1 = Signal(44, name=f"{name}_addr_hi"), Signal(44, name=f"{name}_addr_hi1")
+        m.d.sync += [lo.eq(base[:20] + ((self.next & mask) << 4)), hi.eq(base[20:]), hi1.eq(base[20:] + 1),
+                     self.phase.eq(~(self.next >> log2)[0])]
+        m.d.comb += self.addr.eq(Cat(lo[:20], Mux(lo[20], hi1, hi)))
         self.used = Signal(17, name=f"{name}_used")          # entries the host has not consumed
         m.d.sync += self.used.eq((self.next - cons)[:16])
         self.size = Signal(17, name=f"{name}_size")
         m.d.sync += self.size.eq(Const(1, 17) << log2)
-        # addr/used/phase lag `next` by one register: not usable the cycle after a move
+        # room for one / two more entries, registered from `used` and `size`
+        self.room1, self.room2 = Signal(name=f"{name}_room1"), Signal(name=f"{name}_room2")
+        m.d.sync += [self.room1.eq(self.used < self.size), self.room2.eq(self.used + 2 <= self.size)]
+        # addr/phase lag `next` by one register, the room flags by two: not usable right
+        # after a move
         self.moved = Signal(name=f"{name}_moved")
-        moved_last = Signal(name=f"{name}_moved_last")
-        m.d.sync += moved_last.eq(self.moved)
-        self.fresh = Signal(name=f"{name}_fresh")
-        m.d.comb += self.fresh.eq(~moved_last)
+        moved_last, moved_last2 = Signal(name=f"{name}_moved_last"), Signal(name=f"{name}_moved_last2")
+        m.d.sync += [moved_last.eq(self.moved), moved_last2.eq(moved_last)]
+        self.fresh = Signal(name=f"{name}_fresh")            # addr and phase are current
+        self.room_fresh = Signal(name=f"{name}_room_fresh")  # ... and so are the room flags
+        m.d.comb += [self.fresh.eq(~moved_last), self.room_fresh.eq(~moved_last & ~moved_last2)]
 
     def advance(self, m):
         m.d.sync += self.next.eq(self.next + 1)
@@ -141,7 +152,7 @@ class RingWriter(wiring.Component):
                               opcode=job.opcode)
                 with m.If(self.halted):
                     finish()                    # no completion: host memory is undefined
-                with m.Elif(cpl.fresh & (cpl.used < cpl.size)):
+                with m.Elif(cpl.room_fresh & cpl.room1):
                     with m.If(push(EmitKind.RING, addr=cpl.addr, data=entry)):
                         cpl.advance(m)
                         m.next = "CPL_PUBLISH"
@@ -162,7 +173,7 @@ class RingWriter(wiring.Component):
                           type=int(TcpEventType.RETRIEVE), phase=evt.phase)
                 with m.If(self.halted):
                     finish()
-                with m.Elif(evt.fresh & (evt.used + 2 <= evt.size)):
+                with m.Elif(evt.room_fresh & evt.room2):
                     with m.If(push(EmitKind.RING, addr=evt.addr, data=v)):
                         evt.advance(m)
                         m.d.sync += [self.seq.eq(self.seq + 1), ev_pending.eq(1)]

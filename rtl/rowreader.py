@@ -13,8 +13,9 @@
 
 It decides nothing about the object; it reads. Addresses come from a register that
 starts at `base` and counts up, one data word per cycle, so no multiply or add of a
-row index sits in the issue path. The row CRC is folded as the words arrive; the host
-handle's step and the compare take one registered cycle each after the last word.
+row index sits in the issue path. The row CRC folds each word from a register the
+cycle after it arrives; the host handle's step and the compare take one registered
+cycle each after that.
 """
 
 from amaranth.hdl import Module, Signal, Const, Cat, Mux
@@ -42,6 +43,13 @@ ROW_RESP = data.StructLayout({
     "data_ue": 1, "crc_bad": 1, "lost": 1,
     "word0": 64, "word1": 64,
 })
+
+
+def _or_all(values):
+    out = values[0]
+    for v in values[1:]:
+        out = out | v
+    return out
 
 
 class RowReader(wiring.Component):
@@ -118,7 +126,7 @@ class RowReader(wiring.Component):
         head = data.View(ROW_REQ, rows.r_data[:ROW_REQ.size])
         head_words = rows.r_data[ROW_REQ.size:]
         rv = {}
-        for kind in ("meta", "ident", "data"):
+        for kind in ("meta", "ident"):
             valid, word, ue = Signal(name=f"rr_{kind}_valid"), Signal(64, name=f"rr_{kind}_data"), \
                 Signal(name=f"rr_{kind}_ue")
             for t in ObjType:
@@ -126,6 +134,15 @@ class RowReader(wiring.Component):
                 with m.If(head.type == t):
                     m.d.comb += [valid.eq(pt.rd_valid & rows.r_rdy), word.eq(pt.rd_data), ue.eq(pt.rd_ue)]
             rv[kind] = (valid, word, ue)
+        # data words: only this reader reads the data memories, and its rows come back in
+        # order, so whichever data port answers is the head row's (an AND-OR, no decode of
+        # the head's type in the path that pops the row FIFO)
+        dv, dw, due = Signal(name="rr_data_valid"), Signal(64, name="rr_data_data"), Signal(name="rr_data_ue")
+        ports = [self._port(t, "data") for t in ObjType]
+        m.d.comb += [dv.eq(Cat(*(pt.rd_valid for pt in ports)).any() & rows.r_rdy),
+                     dw.eq(_or_all([pt.rd_data & pt.rd_valid.replicate(64) for pt in ports])),
+                     due.eq(Cat(*(pt.rd_valid & pt.rd_ue for pt in ports)).any())]
+        rv["data"] = (dv, dw, due)
         recv_i = Signal(4)
         crc = Signal(32)
         meta, meta_ue, ident, ident_ue, data_ue = Signal(64), Signal(), Signal(64), Signal(), Signal()
@@ -146,8 +163,7 @@ class RowReader(wiring.Component):
             m.d.comb += [self.slot_we.eq(1), self.slot_sel.eq(head.slot), self.slot_word.eq(recv_i),
                          self.slot_data.eq(word)]
             m.d.sync += [recv_i.eq(Mux(last, 0, recv_i + 1)),
-                         data_ue.eq(Mux(first, 0, data_ue) | ue),
-                         crc.eq(crc32c_step(Mux(first, CRC_INIT, crc), word))]
+                         data_ue.eq(Mux(first, 0, data_ue) | ue)]
             with m.If(first):
                 m.d.sync += w0.eq(word)
                 with m.If(~head.with_meta):
@@ -155,13 +171,23 @@ class RowReader(wiring.Component):
             with m.If(recv_i == 1):
                 m.d.sync += w1.eq(word)
         m.d.comb += rows.r_en.eq(last)
+        # the CRC folds each word a cycle after it arrives, from a register (the port
+        # multiplexer and the XOR network are not one path)
+        d_valid, d_first, d_word = Signal(), Signal(), Signal(64)
+        m.d.sync += d_valid.eq(valid)
+        with m.If(valid):
+            m.d.sync += [d_word.eq(word), d_first.eq(first)]
+        with m.If(d_valid):
+            m.d.sync += crc.eq(crc32c_step(Mux(d_first, CRC_INIT, crc), d_word))
 
-        # ---- finish: the host handle's CRC step, then the compare, one register each ---
-        f1_valid, f2_valid = Signal(), Signal()
-        f1 = Signal(ROW_RESP)
-        f1_crc = Signal(32)
-        f1_ident = data.View(IDENT.amaranth(), f1.ident)
-        m.d.sync += f1_valid.eq(last)
+        # ---- finish: the row's words are in `crc` two cycles after the last one arrived;
+        # then the host handle's CRC step and the compare, one register each ---
+        f1_valid, f1b_valid, f2_valid = Signal(), Signal(), Signal()
+        f1, f1b = Signal(ROW_RESP), Signal(ROW_RESP)
+        f1b_ident = data.View(IDENT.amaranth(), f1b.ident)
+        m.d.sync += [f1_valid.eq(last), f1b_valid.eq(f1_valid)]
+        with m.If(f1_valid):
+            m.d.sync += f1b.eq(f1)
         with m.If(last):
             # `last` is the cycle the final word arrives: take it from the port directly
             # (a one-word row's meta and ident words arrive in this same cycle)
@@ -170,14 +196,13 @@ class RowReader(wiring.Component):
                          f1.ident.eq(Mux(head.with_meta, Mux(got_meta, iw, ident), head.ident)),
                          f1.ident_ue.eq(Mux(head.with_meta, Mux(got_meta, iue, ident_ue), head.ident_ue)),
                          f1.data_ue.eq(Mux(first, 0, data_ue) | ue),
-                         f1.word0.eq(Mux(first, word, w0)), f1.word1.eq(Mux(recv_i == 1, word, w1)),
-                         f1_crc.eq(crc32c_step(Mux(first, CRC_INIT, crc), word))]
+                         f1.word0.eq(Mux(first, word, w0)), f1.word1.eq(Mux(recv_i == 1, word, w1))]
         final = Signal(32)
         f2 = Signal(ROW_RESP)
-        m.d.sync += f2_valid.eq(f1_valid)
-        with m.If(f1_valid):
-            hh = f1_ident.host_handle
-            m.d.sync += [f2.eq(f1), final.eq(crc32c_step(f1_crc, Cat(hh, Const(0, 64 - len(hh)))) ^ CRC_XOROUT)]
+        m.d.sync += f2_valid.eq(f1b_valid)
+        with m.If(f1b_valid):
+            hh = f1b_ident.host_handle
+            m.d.sync += [f2.eq(f1b), final.eq(crc32c_step(crc, Cat(hh, Const(0, 64 - len(hh)))) ^ CRC_XOROUT)]
         m.submodules.out = out = SyncFIFOBuffered(width=ROW_RESP.size, depth=self.DEPTH + 2)
         f2_ident = data.View(IDENT.amaranth(), f2.ident)
         readable = ~f2.data_ue & ~f2.ident_ue

@@ -25,11 +25,13 @@ class SkidBuffer(wiring.Component):
             "i": In(stream.Signature(shape)),
             "o": Out(stream.Signature(shape)),
         })
+        # the parked beat (read-only outside: a consumer may need to know what is in flight)
+        self.skid_valid = Signal()
+        self.skid_data = Signal.like(self.i.payload, name="skid_data")
 
     def elaborate(self, platform):
         m = Module()
-        skid_valid = Signal()
-        skid_data = Signal.like(self.i.payload, name="skid_data")
+        skid_valid, skid_data = self.skid_valid, self.skid_data
         m.d.comb += self.i.ready.eq(~skid_valid)
 
         out_free = Signal()             # the output register can take a beat this cycle
