@@ -21,9 +21,9 @@ pending decrement's (so its own decrement coalesces without a read), and k+1 is 
 entry of another row whose emitter slot is free. Everything else waits until the
 sequencer is drained (waiting for an entry, nothing admitted).
 
-Two register slices: one on the collector's output, one holding the entry with its
-check result and row base, so the checks and the admission decision are separate
-cycles.
+The checks read the collector's FIFO output register; a register slice holds the entry
+with its check result and row base, so the checks and the admission decision are
+separate cycles and the FIFO sees a registered ready.
 """
 
 from amaranth.hdl import Module, Signal, Mux, ResetInserter
@@ -70,12 +70,11 @@ class EntryAdmit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self.params
-        # the collector's FIFO output is registered before any decision is made on it
-        m.submodules.inbuf = inbuf = ResetInserter(self.start | self.drop)(SkidBuffer(LIST_ITEM))
-        wiring.connect(m, wiring.flipped(self.entry_in), inbuf.i)
+        # stage 1 reads the collector's FIFO output register (SyncFIFOBuffered) and answers
+        # with the check stage's registered ready
         # stage 1: the entry checks and the row's base address, registered (a second slice)
         m.submodules.checked = checked = ResetInserter(self.start | self.drop)(SkidBuffer(CHECKED))
-        raw_in = inbuf.o.payload
+        raw_in = self.entry_in.payload
         h_in = data.View(HANDLE.amaranth(), raw_in.raw[:32])
         le_in = data.View(LIST_ENTRY.amaranth(), raw_in.raw)
         depth, base_in = Signal(17), Signal(24)
@@ -89,7 +88,7 @@ class EntryAdmit(wiring.Component):
                                req_cap=le_in.req_cap),
             "entry", name="admit_chk")
         c = checked.i.payload
-        m.d.comb += [checked.i.valid.eq(inbuf.o.valid), inbuf.o.ready.eq(checked.i.ready),
+        m.d.comb += [checked.i.valid.eq(self.entry_in.valid), self.entry_in.ready.eq(checked.i.ready),
                      c.raw.eq(raw_in.raw), c.err.eq(raw_in.err), c.code.eq(code_in),
                      c.wants_row.eq(~raw_in.err & (outcome == CheckOutcome.PASS)), c.base.eq(base_in),
                      c.is_tcp.eq(h_in.type == ObjType.TCP)]
@@ -202,5 +201,5 @@ class EntryAdmit(wiring.Component):
         with m.If(self.start | self.drop):
             m.d.sync += [qv[0].eq(0), qv[1].eq(0), cur_valid.eq(0), reserved.eq(0), quiet.eq(0),
                          peek_due.eq(0)]
-        m.d.comb += self.empty.eq(~qv[0] & ~qv[1] & ~inbuf.o.valid & ~checked.o.valid)
+        m.d.comb += self.empty.eq(~qv[0] & ~qv[1] & ~checked.o.valid)
         return m

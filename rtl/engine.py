@@ -608,7 +608,7 @@ def _control_states(m, d):
                 m.next = "UPD_CHECK"
             with m.Case(Opcode.QUERY, Opcode.TERMINATE):
                 m.d.sync += d.is_term.eq(d.desc.opcode == Opcode.TERMINATE)
-                m.next = "LIST_START"
+                _list_start(m, d)           # the list read goes out now when it can
             with m.Default():
                 m.d.sync += d.code.eq(ErrorCode.BAD_OPCODE)
                 m.next = "CMD_REFUSE"
@@ -623,6 +623,26 @@ def _control_states(m, d):
                     d.set_err(c)
         m.d.sync += d.detail.eq(d.code)
         m.next = "COMPLETE"
+
+
+def _list_start(m, d):
+    """QUERY/TERMINATE: check the list's length and address, then read the whole list
+    (LIST_START again while the read slice is full)."""
+    with m.If((d.desc.count == 0) | (d.desc.count > MAX_LIST_ENTRIES)):
+        m.d.sync += d.code.eq(ErrorCode.BAD_LENGTH)
+        m.next = "CMD_REFUSE"
+    with m.Elif((d.desc.addr == 0) | (d.desc.addr[:3] != 0)):
+        m.d.sync += d.code.eq(ErrorCode.BAD_ADDRESS)
+        m.next = "CMD_REFUSE"
+    with m.Else():
+        m.d.comb += [d.rd_src.valid.eq(1), d.rd_src.payload.addr.eq(d.desc.addr),
+                     d.rd_src.payload.beats.eq(d.desc.count * 4)]
+        with m.If(d.rd_src.ready):
+            m.d.comb += [d.col.start.eq(1), d.admit.start.eq(1)]
+            m.d.sync += [d.col.list_mode.eq(1), d.e_idx.eq(0)]
+            m.next = "L_NEXT"
+        with m.Else():
+            m.next = "LIST_START"
 
 
 def _completion_states(m, d):
@@ -884,19 +904,7 @@ def _list_states(m, d):
 
     with m.State("LIST_START"):
         m.d.comb += e.busy.eq(1)
-        with m.If((d.desc.count == 0) | (d.desc.count > MAX_LIST_ENTRIES)):
-            m.d.sync += d.code.eq(ErrorCode.BAD_LENGTH)
-            m.next = "CMD_REFUSE"
-        with m.Elif((d.desc.addr == 0) | (d.desc.addr[:3] != 0)):
-            m.d.sync += d.code.eq(ErrorCode.BAD_ADDRESS)
-            m.next = "CMD_REFUSE"
-        with m.Else():
-            m.d.comb += [d.rd_src.valid.eq(1), d.rd_src.payload.addr.eq(d.desc.addr),
-                         d.rd_src.payload.beats.eq(d.desc.count * 4)]
-            with m.If(d.rd_src.ready):
-                m.d.comb += [d.col.start.eq(1), d.admit.start.eq(1)]
-                m.d.sync += [d.col.list_mode.eq(1), d.e_idx.eq(0)]
-                m.next = "L_NEXT"
+        _list_start(m, d)
 
     # the next admitted entry (rtl/admit.py checked it and started its row read)
     with m.State("L_NEXT"):

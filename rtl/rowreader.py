@@ -30,6 +30,7 @@ from .crc import crc32c_step
 from .emitter import SLOT_SEL_BITS
 from .tables import tables_signature
 from .pack import TYPE_NAME
+from .skid import SkidBuffer
 
 __all__ = ["ROW_REQ", "ROW_RESP", "RowReader", "TYPE_NAME"]
 
@@ -203,14 +204,16 @@ class RowReader(wiring.Component):
         with m.If(f1b_valid):
             hh = f1b_ident.host_handle
             m.d.sync += [f2.eq(f1b), final.eq(crc32c_step(crc, Cat(hh, Const(0, 64 - len(hh)))) ^ CRC_XOROUT)]
-        m.submodules.out = out = SyncFIFOBuffered(width=ROW_RESP.size, depth=self.DEPTH + 2)
+        # two rows at most are between request and response, so a two-entry register slice
+        # holds every finished row (its ready never stops the pipeline: see `outstanding`)
+        m.submodules.out = out = SkidBuffer(ROW_RESP)
         f2_ident = data.View(IDENT.amaranth(), f2.ident)
         readable = ~f2.data_ue & ~f2.ident_ue
         crc_bad = Signal()
         m.d.comb += crc_bad.eq(Const(int(self.params.ecc), 1) & readable & (final != f2_ident.crc))
         done = Signal(ROW_RESP)
         m.d.comb += [done.eq(f2), done.crc_bad.eq(crc_bad), done.lost.eq(~readable | crc_bad),
-                     out.w_en.eq(f2_valid), out.w_data.eq(done)]
-        m.d.comb += [self.resp.valid.eq(out.r_rdy), self.resp.payload.eq(out.r_data), out.r_en.eq(self.resp.ready)]
+                     out.i.valid.eq(f2_valid), out.i.payload.eq(done)]
+        wiring.connect(m, out.o, wiring.flipped(self.resp))
         m.d.comb += self.idle.eq(outstanding == 0)
         return m
