@@ -42,7 +42,7 @@ BAD_HANDLE, BAD_ADDRESS ...), ECC faults, bus errors and back-pressure (the DMA 
 proofs cover the bus), host doorbells while the command runs.
 
 Mutants (each must fail): `cpl_twice` a wrapper that repeats the completion entry's
-beats; `addr_shift` a wrapper that moves every write but the completion entry 8 bytes up;
+beats; `addr_shift` a wrapper that moves every write 16 bytes up (the completion into slot 1);
 `k_too_small` the bound K set to 30 cycles, one short of the earliest completion (a NOP's,
 written in cycles 29 and 30 after reset), so "within K" must fail.
 """
@@ -60,7 +60,7 @@ from .rules import AnyConst, AnySeq, started
 
 MUTANTS = {
     "cpl_twice": "wrapper repeats the completion entry's two beats (a second completion write)",
-    "addr_shift": "wrapper moves every write outside the completion entry 8 bytes up",
+    "addr_shift": "wrapper moves every write 16 bytes up (the completion lands in slot 1)",
     "k_too_small": "the harness built with K = 30, one cycle before the earliest completion (a NOP's)",
 }
 
@@ -262,9 +262,7 @@ class EngineHarness(Elaboratable):
         seen_valid = Signal(name="seen_wvalid")
         m.d.comb += [seen_addr.eq(w_addr), seen_valid.eq(w_hs)]
         if self.mutant == "addr_shift":
-            cpl0 = bases["CPLQ"]
-            with m.If(~((w_addr >= cpl0) & (w_addr < cpl0 + 16))):
-                m.d.comb += seen_addr.eq(w_addr + 8)
+            m.d.comb += seen_addr.eq(w_addr + 16)
 
         # ---- the completion ----------------------------------------------------------
         cpl = bases["CPLQ"]
