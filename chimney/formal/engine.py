@@ -7,8 +7,8 @@ no storage, every register field at its reset value except those a host sets bef
 it rings the doorbell. The register file itself is proven by `csr_port` (k-induction),
 so here the configuration registers are free-but-stable values from reset:
 
-  * CMDQ/CPLQ/EVTQ_BASE: any non-zero 64-byte aligned 64-bit address,
-    *_SIZE.LOG2 any of 1..15, no ring past 2^64; CTRL.ENABLE = 1 with one CTRL write
+  * CMDQ/CPLQ/EVTQ_BASE: any non-zero 64-byte aligned 32-bit address (BASE_HI 0),
+    *_SIZE.LOG2 any of 1..15, no ring past 2^32; CTRL.ENABLE = 1 with one CTRL write
     (the RESET_we pulse of a DB field) in the first cycle;
   * one command: CMDQ_PROD.INDEX = 1 written once, in the first cycle;
   * an idle host: no consumer doorbell, no other register write, scrubber off.
@@ -21,8 +21,8 @@ TERMINATE) free-but-fixed entries, every other address free data in every beat (
 blocks, anything). So every opcode, every handle, every malformed field is covered.
 Bounds (so K stays small): a list `count` is 0, 1..MAX_ENTRIES or above 65534 (0 and
 above 65534 are refused), the list does not overlap the descriptor, no list or ring
-wraps past 2^64, and no buffer an entry names overlaps the completion entry (which is
-identified by its address).
+wraps past 2^32, every address the command names is below 2^32 (the bus's reach: see
+tests/test_axi_findings.py), no named buffer overlaps the completion entry.
 
 Asserted:
   * exactly one completion: the completion ring's slot 0 (16 bytes, two beats) is
