@@ -12,7 +12,12 @@ failure) once rtl/ is fixed, so the fix is noticed and this marker removed.
    it, the subordinate still owes its R beats, and the first read after the reset takes
    them. Seen: a NOP submitted with tag 2 after the restart completes as tag 1 (the
    descriptor fetched before the reset, from the old command ring). Bus-legal from the
-   subordinate's side, so no monitor can flag it; silent wrong data."""
+   subordinate's side, so no monitor can flag it; silent wrong data.
+3. A build with addr_width < 64 (integration.md allows 32..64) checks a list entry's
+   addresses only for "non-zero and aligned" on the 64-bit field and drives their low
+   addr_width bits: a status_addr at or above 2^addr_width writes the Status word at the
+   truncated address, which the command never named (found by the engine-level proof,
+   chimney/formal/engine.py, in its first 32-bit build)."""
 
 import pytest
 
@@ -66,3 +71,34 @@ def test_soft_reset_with_a_read_in_flight_then_a_command():
         seen["tag"], seen["cpl"] = tag, (await rings.completion())["tag"]
     run_engine(SMALL, body, until_s=20e-3)
     assert seen["cpl"] == seen["tag"], f"submitted tag {seen['tag']}, completion for tag {seen['cpl']}"
+
+
+@pytest.mark.xfail(raises=AssertionError, strict=True,
+                   reason="rtl: a 32-bit-address build takes a status_addr at or above 2^32 as valid and "
+                          "writes its Status word at the address truncated to 32 bits (found by the engine-level "
+                          "proof, chimney/formal/engine.py, in its first 32-bit build)")
+def test_addr_width_32_ignores_address_bits_above_the_bus():
+    """Found by the engine-level bounded proof (chimney/formal/engine.py) when it was first
+    built with addr_width=32: its counterexample at cycle 35 is a TERMINATE of one entry
+    whose handle is refused (BAD_HANDLE) and whose status_addr is 1 << 63; the engine
+    checks only 'non-zero and 4-byte aligned' on the 64-bit field, the DMA master drives
+    its low 32 bits, and the Status word lands at address 0. Here: status_addr =
+    (1 << 32) | X for a real word X, which must stay as it was (or the entry be refused
+    with BAD_ADDRESS); today X is overwritten with INVALID_PARAMETER."""
+    params = SMALL.replace(addr_width=32)
+    seen = {}
+
+    async def body(ctx, dut, device, memory, axi):
+        from chimney.contract import LIST_ENTRY
+        regs = Registers(device, params)
+        rings = RawRings(regs, memory)
+        await rings.start()
+        word = memory.alloc(4, 4)
+        memory.write(word.addr, b"\xEE\xEE\xEE\xEE")
+        lst = memory.alloc(32, 64)
+        memory.write(lst.addr, LIST_ENTRY.to_bytes(handle=0xFF << 24, status_addr=(1 << 32) | word.addr))
+        seen["cpl"] = await rings.run(Opcode.TERMINATE, addr=lst.addr, count=1)
+        seen["word"] = memory.read(word.addr, 4)
+    run_engine(params, body)
+    assert seen["word"] == b"\xEE\xEE\xEE\xEE", \
+        f"status word at the truncated address written: {seen['word'].hex()} (completion {seen['cpl']})"
