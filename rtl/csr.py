@@ -21,6 +21,7 @@ from amaranth.lib.wiring import In, Out
 from chimney.contract import register_map, EngineParams
 
 from .axi import AxiLiteSignature, RESP_OKAY, RESP_SLVERR
+from .pack import or_all
 
 
 def _field_members(f):
@@ -41,13 +42,6 @@ def regs_signature(regmap):
         reg.name: Out(wiring.Signature({k: v for f in reg.fields for k, v in _field_members(f).items()}))
         for reg in regmap
     })
-
-
-def _or_all(values):
-    out = values[0]
-    for v in values[1:]:
-        out = out | v
-    return out
 
 
 class CsrBlock(wiring.Component):
@@ -161,7 +155,7 @@ class CsrBlock(wiring.Component):
         with m.If(rd_pending):
             # an AND-OR over the one-hot select: no address decode in front of the mux
             m.d.sync += [rd_pending.eq(0), rvalid.eq(1),
-                         rdata.eq(_or_all([read_value[reg.name] & rsel[i].replicate(32)
+                         rdata.eq(or_all([read_value[reg.name] & rsel[i].replicate(32)
                                            for i, reg in enumerate(regs)])),
                          rresp.eq(Mux(rsel.any(), RESP_OKAY, RESP_SLVERR))]
         return m

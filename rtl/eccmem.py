@@ -84,6 +84,7 @@ from chimney.contract.ecc import GUARD_BITS, SECDED, WordCode
 
 from .ecc import (CHECK_BITS, CODE_BITS, DATA_BITS, correct_decide, correct_fix, ecc_syndrome,
                   guard_syndrome, word_encode)
+from .pack import or_all
 
 __all__ = ["EccMemory", "peek", "poke", "flip"]
 
@@ -292,7 +293,7 @@ class EccMemory(wiring.Component):
         # registers where `stage_registers()` puts them
         picked = Signal(width, name="s2_picked")
         m.d.comb += picked.eq(banks_q[0] if nb == 1 else
-                              _or_all([q & s2_sel[i].replicate(width) for i, q in enumerate(banks_q)]))
+                              or_all([q & s2_sel[i].replicate(width) for i, q in enumerate(banks_q)]))
         fwd, fwd_code = s2_fwd, s2_fwd_code
         fwd_syn, fwd_gsyn = (s2_fwd_syn, s2_fwd_gsyn) if self.ecc else (None, None)
         if "mux" in regs:
@@ -315,7 +316,7 @@ class EccMemory(wiring.Component):
             # the multiplexer shares this cycle: each bank's syndromes (they are linear), and
             # the select after the XOR trees rather than in front of them
             def picked_syndrome(fn, bits):
-                return _or_all([fn(q) & s2_sel[i].replicate(bits) for i, q in enumerate(banks_q)])
+                return or_all([fn(q) & s2_sel[i].replicate(bits) for i, q in enumerate(banks_q)])
         else:
             def picked_syndrome(fn, bits):
                 return fn(picked)
@@ -379,13 +380,6 @@ class EccMemory(wiring.Component):
             fwd_new_now.eq(Mux(self.wr_en, self.wr_addr == self.rd_addr, buf_valid & (buf_addr == self.rd_addr))),
         ]
         return m
-
-
-def _or_all(values):
-    out = values[0]
-    for v in values[1:]:
-        out = out | v
-    return out
 
 
 # --- Amaranth-sim back door ------------------------------------------------------

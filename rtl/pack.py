@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Const, Value
 
 from chimney.contract import ObjType, data_words
 
-__all__ = ["pack", "u64", "TYPE_NAME", "row_base"]
+__all__ = ["pack", "u64", "TYPE_NAME", "row_base", "or_all"]
 
 #: the prefix of each object type's memories (`tcp_data`, `path_meta`, ...)
 TYPE_NAME = {ObjType.NEIGHBOR: "neighbor", ObjType.PATH: "path", ObjType.TCP: "tcp"}
@@ -45,3 +45,12 @@ def row_base(obj_type, row):
     for term in terms[1:]:
         expr = expr + term
     return expr
+
+
+def or_all(values):
+    """The OR of a list of values: with each value ANDed with its one-hot select bit, a
+    multiplexer without a decode (a tree of ORs, no priority chain)."""
+    out = values[0]
+    for v in values[1:]:
+        out = out | v
+    return out

@@ -29,7 +29,7 @@ from chimney.contract.ecc import CRC_INIT, CRC_XOROUT
 from .crc import crc32c_step
 from .emitter import SLOT_SEL_BITS
 from .tables import tables_signature
-from .pack import TYPE_NAME
+from .pack import TYPE_NAME, or_all
 from .skid import SkidBuffer
 
 __all__ = ["ROW_REQ", "ROW_RESP", "RowReader", "TYPE_NAME"]
@@ -44,13 +44,6 @@ ROW_RESP = data.StructLayout({
     "data_ue": 1, "crc_bad": 1, "lost": 1,
     "word0": 64, "word1": 64,
 })
-
-
-def _or_all(values):
-    out = values[0]
-    for v in values[1:]:
-        out = out | v
-    return out
 
 
 class RowReader(wiring.Component):
@@ -141,7 +134,7 @@ class RowReader(wiring.Component):
         dv, dw, due = Signal(name="rr_data_valid"), Signal(64, name="rr_data_data"), Signal(name="rr_data_ue")
         ports = [self._port(t, "data") for t in ObjType]
         m.d.comb += [dv.eq(Cat(*(pt.rd_valid for pt in ports)).any() & rows.r_rdy),
-                     dw.eq(_or_all([pt.rd_data & pt.rd_valid.replicate(64) for pt in ports])),
+                     dw.eq(or_all([pt.rd_data & pt.rd_valid.replicate(64) for pt in ports])),
                      due.eq(Cat(*(pt.rd_valid & pt.rd_ue for pt in ports)).any())]
         rv["data"] = (dv, dw, due)
         recv_i = Signal(4)
