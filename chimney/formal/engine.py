@@ -201,23 +201,11 @@ class EngineHarness(Elaboratable):
         m.d.comb += [axi.arready.eq(1), axi.awready.eq(1), axi.wready.eq(1),
                      axi.rresp.eq(0), axi.bresp.eq(0), axi.rid.eq(0), axi.bid.eq(0)]
         Q = 4                                             # rd_outstanding of the top's DMA master
-        rq_addr = Array(Signal(AW, name=f"rq_addr{k}") for k in range(Q))
-        rq_len = Array(Signal(8, name=f"rq_len{k}") for k in range(Q))
-        rq_rd, rq_wr, rq_n = Signal(range(Q)), Signal(range(Q)), Signal(range(Q + 1))
-        rbeat = Signal(8, name="s_rbeat")
         ar_hs = axi.arvalid & axi.arready
         r_hs = axi.rvalid & axi.rready
-        r_addr = Signal(AW, name="s_raddr")
-        r_end = r_hs & (rbeat == rq_len[rq_rd])
-        m.d.comb += [axi.rvalid.eq(rq_n != 0), r_addr.eq(rq_addr[rq_rd] + (rbeat << 3)),
-                     axi.rlast.eq(rbeat == rq_len[rq_rd])]
-        with m.If(ar_hs):
-            m.d.sync += [rq_addr[rq_wr].eq(axi.araddr), rq_len[rq_wr].eq(axi.arlen), rq_wr.eq(rq_wr + 1)]
-        with m.If(r_hs):
-            m.d.sync += rbeat.eq(Mux(r_end, 0, rbeat + 1))
-        with m.If(r_end):
-            m.d.sync += rq_rd.eq(rq_rd + 1)
-        m.d.sync += rq_n.eq(rq_n + ar_hs - r_end)
+        r_addr, r_last, rq_n = _burst_queue(m, "r", Q, AW, ar_hs, axi.araddr, axi.arlen, r_hs)
+        r_end = r_hs & r_last
+        m.d.comb += [axi.rvalid.eq(rq_n != 0), axi.rlast.eq(r_last)]
         m.d.comb += self._assert(~ar_hs | (rq_n < Q) | r_end, "harness: more read bursts than the queue holds")
         # read data: the descriptor, the list entries, else anything
         rdata = self._free(m, 64, "s_rdata", const=False)
@@ -235,23 +223,11 @@ class EngineHarness(Elaboratable):
 
         # write side: AW bursts in order, W beats addressed from the head burst
         WQ = 16                                           # wr_outstanding of the top's DMA master
-        wq_addr = Array(Signal(AW, name=f"wq_addr{k}") for k in range(WQ))
-        wq_len = Array(Signal(8, name=f"wq_len{k}") for k in range(WQ))
-        wq_rd, wq_wr, wq_n = Signal(range(WQ)), Signal(range(WQ)), Signal(range(WQ + 1))
-        wbeat = Signal(8, name="s_wbeat")
         aw_hs = axi.awvalid & axi.awready
         w_valid, w_strb, w_data, w_last = axi.wvalid, axi.wstrb, axi.wdata, axi.wlast
         w_hs = w_valid & axi.wready
-        w_addr = Signal(AW, name="s_waddr")
-        m.d.comb += w_addr.eq(wq_addr[wq_rd] + (wbeat << 3))
-        w_end = w_hs & (wbeat == wq_len[wq_rd])
-        with m.If(aw_hs):
-            m.d.sync += [wq_addr[wq_wr].eq(axi.awaddr), wq_len[wq_wr].eq(axi.awlen), wq_wr.eq(wq_wr + 1)]
-        with m.If(w_hs):
-            m.d.sync += wbeat.eq(Mux(w_end, 0, wbeat + 1))
-        with m.If(w_end):
-            m.d.sync += wq_rd.eq(wq_rd + 1)
-        m.d.sync += wq_n.eq(wq_n + aw_hs - w_end)
+        w_addr, w_at_end, wq_n = _burst_queue(m, "w", WQ, AW, aw_hs, axi.awaddr, axi.awlen, w_hs)
+        w_end = w_hs & w_at_end
         m.d.comb += self._assert(~w_hs | (wq_n != 0), "W beat before its AW burst was accepted")
         b_owed = Signal(range(WQ + 1), name="s_b_owed")
         m.d.comb += axi.bvalid.eq(b_owed != 0)
@@ -332,6 +308,28 @@ class EngineHarness(Elaboratable):
         self.signals = dict(cycle=cycle, w_data=w_data, w_strb=w_strb, cpl_beats=cpl_beats, w_addr=w_addr, w_hs=w_hs, r_addr=r_addr,
                             r_hs=r_hs, cpl_status=cpl_status, inside=inside)
         return m
+
+
+def _burst_queue(m, name, depth, aw, take, addr, length, beat):
+    """The subordinate's view of one channel pair: address bursts accepted (`take`) in
+    order, and the beats of the oldest one (`beat`: one taken). Returns the current beat's
+    address, whether it is that burst's last, and how many bursts are open."""
+    q_addr = Array(Signal(aw, name=f"{name}q_addr{k}") for k in range(depth))
+    q_len = Array(Signal(8, name=f"{name}q_len{k}") for k in range(depth))
+    rd, wr, n = Signal(range(depth)), Signal(range(depth)), Signal(range(depth + 1))
+    count = Signal(8, name=f"s_{name}beat")
+    at = Signal(aw, name=f"s_{name}addr")
+    last = Signal(name=f"s_{name}last")
+    m.d.comb += [at.eq(q_addr[rd] + (count << 3)), last.eq(count == q_len[rd])]
+    end = beat & last
+    with m.If(take):
+        m.d.sync += [q_addr[wr].eq(addr), q_len[wr].eq(length), wr.eq(wr + 1)]
+    with m.If(beat):
+        m.d.sync += count.eq(Mux(end, 0, count + 1))
+    with m.If(end):
+        m.d.sync += rd.eq(rd + 1)
+    m.d.sync += n.eq(n + take - end)
+    return at, last, n
 
 
 DEPTH = 70            # K: a TERMINATE of one entry completes in cycle 68 (test_formal's simulation)
