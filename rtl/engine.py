@@ -37,7 +37,7 @@ from .skid import SkidBuffer
 from .tables import tables_signature
 from .pack import pack, u64 as _u64, TYPE_NAME, row_base
 
-KINDS = ("data", "ident", "meta")
+KINDS = ("ident", "meta")        # what the sequencer itself reads (data words: RowReader only)
 # flag bits of the meta word's common part (the same in every table)
 META_FAILED = 1 << meta_layout(EngineParams(), ObjType.TCP).offset("failed")
 META_DETACHED = 1 << meta_layout(EngineParams(), ObjType.TCP).offset("detached")
