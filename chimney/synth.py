@@ -152,7 +152,7 @@ def components():
     from chimney.rtl.dma import DmaMaster
     from chimney.rtl.ecc_status import EccReporter
     from chimney.rtl.emitter import Emitter
-    from chimney.rtl.engine import ReadCollector
+    from chimney.rtl.engine import CommandEngine, ReadCollector
     from chimney.rtl.scrubber import Scrubber
     from chimney.rtl.tables import StateTables
     from chimney.rtl.rowreader import RowReader
@@ -176,6 +176,8 @@ def components():
         ComponentSpec("request_walker", lambda: RequestWalker(p), "RequestWalker(EngineParams())"),
         ComponentSpec("state_tables", lambda: StateTables(p), "StateTables(EngineParams())",
                       "the ten memories, owner mux, init walker and ECC reporter"),
+        ComponentSpec("command_engine", lambda: CommandEngine(p), "CommandEngine(EngineParams())",
+                      "the sequencer with its stages (admission, row reader, walker, ring writer)"),
     ]
     return {spec.name: spec for spec in specs}
 

@@ -35,7 +35,7 @@ from chimney.contract import EngineParams, ObjType, HANDLE, LIST_ENTRY, meta_lay
 from .decide import CheckOutcome, evaluate_checks, facts_namespace
 from .emitter import ROW_SLOTS, SLOT_SEL_BITS
 from .rowreader import ROW_REQ
-from .pack import row_base
+from .pack import row_base, or_all
 from .skid import SkidBuffer
 
 __all__ = ["ADMITTED", "EntryAdmit"]
@@ -46,7 +46,8 @@ ADMITTED = data.StructLayout({
 })
 LIST_ITEM = data.StructLayout({"raw": 256, "err": 1})
 #: a list entry with its entry-stage check result, registered before admission decides
-CHECKED = data.StructLayout({"raw": 256, "err": 1, "code": 8, "wants_row": 1, "base": 24, "is_tcp": 1})
+CHECKED = data.StructLayout({"raw": 256, "err": 1, "code": 8, "wants_row": 1, "base": 24, "is_tcp": 1,
+                             "row_conflict": 1})
 
 
 class EntryAdmit(wiring.Component):
@@ -88,9 +89,11 @@ class EntryAdmit(wiring.Component):
                                req_cap=le_in.req_cap),
             "entry", name="admit_chk")
         c = checked.i.payload
+        wants_row_in = Signal()
+        m.d.comb += wants_row_in.eq(~raw_in.err & (outcome == CheckOutcome.PASS))
         m.d.comb += [checked.i.valid.eq(self.entry_in.valid), self.entry_in.ready.eq(checked.i.ready),
                      c.raw.eq(raw_in.raw), c.err.eq(raw_in.err), c.code.eq(code_in),
-                     c.wants_row.eq(~raw_in.err & (outcome == CheckOutcome.PASS)), c.base.eq(base_in),
+                     c.wants_row.eq(wants_row_in), c.base.eq(base_in),
                      c.is_tcp.eq(h_in.type == ObjType.TCP)]
 
         # stage 2: admission, on the registered check result
@@ -116,6 +119,19 @@ class EntryAdmit(wiring.Component):
         run_any, run_parent = Signal(), Signal(16)    # what the pending decrement can be after it
         reserved = Signal(ROW_SLOTS)     # slots of entries admitted and not finished
 
+        # Does the entry entering the check stage read a row that an entry ahead of it
+        # (unfinished, queued, or still in the check stage) also reads? Worked out as it
+        # enters, against that superset of what can be in flight when it reaches the head,
+        # so the admission decision does no index compares; a conflict that has finished
+        # by then only costs the early start (the entry waits for the drain instead).
+        ahead = [(cur_valid & cur_row, cur_index),
+                 (qv[0] & q[0].has_row, q[0].index), (qv[1] & q[1].has_row, q[1].index),
+                 (checked.o.valid & checked.o.payload.wants_row,
+                  data.View(HANDLE.amaranth(), checked.o.payload.raw[:32]).index),
+                 (checked.skid_valid & checked.skid_data.wants_row,
+                  data.View(HANDLE.amaranth(), checked.skid_data.raw[:32]).index)]
+        m.d.comb += c.row_conflict.eq(wants_row_in & or_all([v & (i == h_in.index) for v, i in ahead]))
+
         # the peeked meta word of the last admitted row
         req_count = data.View(meta_layout(p, ObjType.TCP).amaranth(), self.peek_meta).u.live.req_count
         with m.If(self.peek_valid & peek_due):
@@ -134,13 +150,8 @@ class EntryAdmit(wiring.Component):
         for i in reversed(range(ROW_SLOTS)):
             with m.If(~taken_slots[i]):
                 m.d.comb += [slot.eq(i), slot_free.eq(1)]
-        same_row = Signal()              # the head's row is one still in flight
-        m.d.comb += same_row.eq(wants_row & (
-            (cur_valid & cur_row & (cur_index == h.index))
-            | (qv[0] & q[0].has_row & (q[0].index == h.index))
-            | (qv[1] & q[1].has_row & (q[1].index == h.index))))
         early = Signal()                 # admitted while earlier entries are unfinished
-        m.d.comb += early.eq(~drained & quiet & ~peek_due & is_tcp & ~item.err & ~same_row)
+        m.d.comb += early.eq(~drained & quiet & ~peek_due & is_tcp & ~item.err & ~item.row_conflict)
         # a path or neighbor waits until the pending decrement is applied (its count is
         # checked); `drained` means no entry can be taken this cycle, so `take` is not needed
         m.d.comb += self.flush_req.eq(checked.o.valid & ~self.drop & drained & ~is_tcp & ~item.err
@@ -176,16 +187,24 @@ class EntryAdmit(wiring.Component):
         with m.If(go & wants_row):
             m.d.comb += claim.eq(1 << slot)
         m.d.sync += reserved.eq((reserved & ~release) | claim)
-        # the queue: q0 is the sequencer's next entry; `go` never sees q1 full
+        # the queue: q0 is the sequencer's next entry; `go` never sees q1 full. The payload
+        # registers load without `go` (an empty one follows `new`; q0 shifts on a take), so
+        # their wide enables are shallow; only the valid bits wait for the decision.
+        with m.If(take):
+            m.d.sync += q[0].eq(Mux(qv[1], q[1], new))
+        with m.Elif(~qv[0]):
+            m.d.sync += q[0].eq(new)
+        with m.If(~qv[1]):
+            m.d.sync += q[1].eq(new)
         with m.If(take & go):
-            m.d.sync += [q[0].eq(new), qv[0].eq(1)]
+            m.d.sync += qv[0].eq(1)
         with m.Elif(take):
-            m.d.sync += [q[0].eq(q[1]), qv[0].eq(qv[1]), qv[1].eq(0)]
+            m.d.sync += [qv[0].eq(qv[1]), qv[1].eq(0)]
         with m.Elif(go):
             with m.If(qv[0]):
-                m.d.sync += [q[1].eq(new), qv[1].eq(1)]
+                m.d.sync += qv[1].eq(1)
             with m.Else():
-                m.d.sync += [q[0].eq(new), qv[0].eq(1)]
+                m.d.sync += qv[0].eq(1)
         with m.If(go):
             m.d.sync += last_tcp.eq(is_tcp)
             with m.If(wants_row):

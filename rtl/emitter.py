@@ -66,12 +66,23 @@ def format_beat(m, row, obj_type, beat):
     """
     wb = WRITE_BACK[ObjType(obj_type)]
     lay = DATA[ObjType(obj_type)]
-    value = Signal(64, name=f"fmt_{ObjType(obj_type).name.lower()}_{beat}")
     lo = wb.start + 8 * beat
+    pieces = []                          # (bit offset in the beat, field bits)
     for name, off, size in wb.fields:
         if lo <= off < lo + 8:
-            field = row[lay.offset(name):lay.offset(name) + lay.field(name).width]
-            m.d.comb += value[8 * (off - lo):8 * (off - lo) + len(field)].eq(field)
+            pieces.append((8 * (off - lo), row[lay.offset(name):lay.offset(name) + lay.field(name).width]))
+    parts, at = [], 0
+    for pos, field in sorted(pieces, key=lambda p: p[0]):
+        assert pos >= at and pos + len(field) <= 64, "write-back fields overlap or cross a beat"
+        if pos > at:
+            parts.append(Const(0, pos - at))
+        parts.append(field)
+        at = pos + len(field)
+    if at < 64:
+        parts.append(Const(0, 64 - at))
+    # one whole assignment (no partial ones: the Verilog stays plain `assign`s)
+    value = Signal(64, name=f"fmt_{ObjType(obj_type).name.lower()}_{beat}")
+    m.d.comb += value.eq(Cat(*parts))
     return value
 
 
@@ -106,50 +117,89 @@ class Emitter(wiring.Component):
                             with m.Case(w):
                                 m.d.sync += slot[64 * w:64 * w + 64].eq(self.slot_data)
 
-        # --- request half: job descriptors, then hand the command to the data half
-        m.submodules.queue = queue = SyncFIFOBuffered(width=lay.size, depth=self.depth)
-        cur = data.View(lay, queue.r_data)
-        job = Signal(WriteReq(self.params.addr_width))
-        m.submodules.beats = beats = SyncFIFOBuffered(width=lay.size, depth=self.depth)
-        m.d.comb += beats.w_data.eq(queue.r_data)
+        # --- request half: job descriptors, then hand the command to the data half.
+        # Each command's job fields (beat count, strobes, whether it has a job) are worked
+        # out as it enters the queue, from the engine's registered payload, so the queue's
+        # read enable depends only on flops and the DMA's ready.
+        qlay = data.StructLayout({"cmd": lay, "beats": 16, "first_strb": 8, "last_strb": 8, "no_job": 1,
+                                  "one_beat": 1})
+        m.submodules.queue = queue = SyncFIFOBuffered(width=qlay.size, depth=self.depth)
+        head = data.View(qlay, queue.r_data)
 
+        def slot_row_of(view, name):
+            row = Signal(SLOT_BITS, name=name)
+            with m.Switch(view.slot):
+                for i, slot in enumerate(slots):
+                    with m.Case(i):
+                        m.d.comb += row.eq(slot)
+            return row
+
+        # beat 0 of each command, formatted as it leaves the request half (a DELEG is
+        # queued only once its row slot is complete, and the slot stays busy until sent)
+        first = Signal(64)
+        first_row = slot_row_of(head.cmd, "first_row")
+        with m.Switch(head.cmd.kind):
+            with m.Case(EmitKind.WORD, EmitKind.RING):
+                m.d.comb += first.eq(head.cmd.data[:64])
+            with m.Case(EmitKind.DELEG):
+                for t in ObjType:
+                    if deleg_beats(t):
+                        with m.If(head.cmd.obj_type == t):
+                            m.d.comb += first.eq(format_beat(m, first_row, t, 0))
+        # the data half's queue holds only what its beats need (no address or strobes), so
+        # its output register, loaded as the next command becomes active, stays narrow
+        dlay = data.StructLayout({"kind": EmitKind, "first": 64, "data_hi": 64, "obj_type": 2,
+                                  "slot": SLOT_SEL_BITS, "beats": 16, "no_job": 1, "one_beat": 1})
+        m.submodules.beats = beats = SyncFIFOBuffered(width=dlay.size, depth=self.depth)
+        for name in ("kind", "obj_type", "slot"):
+            m.d.comb += getattr(data.View(dlay, beats.w_data), name).eq(getattr(head.cmd, name))
+        m.d.comb += [data.View(dlay, beats.w_data).first.eq(first),
+                     data.View(dlay, beats.w_data).data_hi.eq(head.cmd.data[64:])]
+        for name in ("beats", "no_job", "one_beat"):
+            m.d.comb += getattr(data.View(dlay, beats.w_data), name).eq(getattr(head, name))
+
+        incoming = data.View(lay, self.cmd.payload)
+        entry = Signal(qlay)
         m.d.comb += [
-            queue.w_data.eq(self.cmd.payload),
+            queue.w_data.eq(entry),
             queue.w_en.eq(self.cmd.valid),
             self.cmd.ready.eq(queue.w_rdy),
         ]
         busy_set = Signal(ROW_SLOTS)
-        with m.If(self.cmd.valid & self.cmd.ready & (data.View(lay, self.cmd.payload).kind == EmitKind.DELEG)):
-            m.d.comb += busy_set.eq(1 << data.View(lay, self.cmd.payload).slot)
+        with m.If(self.cmd.valid & self.cmd.ready & (incoming.kind == EmitKind.DELEG)):
+            m.d.comb += busy_set.eq(1 << incoming.slot)
 
-        beats_for = Signal(16)
         last_strb = Signal(8, init=0xFF)
-        with m.Switch(cur.kind):
+        with m.Switch(incoming.kind):
             with m.Case(EmitKind.RECORDS):
-                m.d.comb += beats_for.eq(cur.count)
+                m.d.comb += entry.beats.eq(incoming.count)
             with m.Case(EmitKind.WORD):
-                m.d.comb += [beats_for.eq(1), last_strb.eq(cur.strb)]
+                m.d.comb += [entry.beats.eq(1), last_strb.eq(incoming.strb)]
             with m.Case(EmitKind.DELEG):
                 for t in ObjType:
-                    with m.If(cur.obj_type == t):
+                    with m.If(incoming.obj_type == t):
                         wb = WRITE_BACK[t]
                         tail = wb.nbytes % 8
-                        m.d.comb += [beats_for.eq(wb.beats()),
+                        m.d.comb += [entry.beats.eq(wb.beats()),
                                      last_strb.eq((1 << tail) - 1 if tail else 0xFF)]
             with m.Case(EmitKind.RING):
-                m.d.comb += beats_for.eq(2)
+                m.d.comb += entry.beats.eq(2)
         m.d.comb += [
-            job.addr.eq(cur.addr),
-            job.beats.eq(beats_for),
-            job.first_strb.eq(Mux(cur.kind == EmitKind.WORD, cur.strb, 0xFF)),
-            job.last_strb.eq(last_strb),
-            self.wr_req.payload.eq(job),
+            entry.cmd.eq(incoming),
+            entry.first_strb.eq(Mux(incoming.kind == EmitKind.WORD, incoming.strb, 0xFF)),
+            entry.last_strb.eq(last_strb),
+            # commands with no beats (FENCE, empty RECORDS, a path's DELEG) skip the job
+            entry.no_job.eq((incoming.kind == EmitKind.FENCE) | (entry.beats == 0)),
+            entry.one_beat.eq((incoming.kind != EmitKind.FENCE) & (entry.beats == 1)),
         ]
-        # commands with no beats (FENCE, empty RECORDS, a path's DELEG) skip the job
-        no_job = Signal()
-        m.d.comb += no_job.eq((cur.kind == EmitKind.FENCE) | (beats_for == 0))
+        m.d.comb += [
+            self.wr_req.payload.addr.eq(head.cmd.addr),
+            self.wr_req.payload.beats.eq(head.beats),
+            self.wr_req.payload.first_strb.eq(head.first_strb),
+            self.wr_req.payload.last_strb.eq(head.last_strb),
+        ]
         with m.If(queue.r_rdy & beats.w_rdy):
-            with m.If(no_job):
+            with m.If(head.no_job):
                 m.d.comb += [queue.r_en.eq(1), beats.w_en.eq(1)]
             with m.Else():
                 m.d.comb += self.wr_req.valid.eq(1)
@@ -157,58 +207,47 @@ class Emitter(wiring.Component):
                     m.d.comb += [queue.r_en.eq(1), beats.w_en.eq(1)]
 
         # --- data half: beats for each command, no bubble between commands ------
-        act = Signal(lay)                       # command whose beats are going out
+        # the command whose beats are going out (its first data half is already in beat_r)
+        act = Signal(data.StructLayout({"kind": EmitKind, "data_hi": 64, "obj_type": 2,
+                                        "slot": SLOT_SEL_BITS}))
         act_valid = Signal()
         left = Signal(16)                       # beats still to send for `act`
-        index = Signal(16)                      # beat number within `act`
-        nxt = data.View(lay, beats.r_data)
+        left_0, left_1 = Signal(), Signal()     # left == 0, left == 1, kept in flops
+        nxt = data.View(dlay, beats.r_data)     # its beat count came with it
 
-        def count_of(view):
-            n = Signal(16)
-            with m.Switch(view.kind):
-                with m.Case(EmitKind.RECORDS):
-                    m.d.comb += n.eq(view.count)
-                with m.Case(EmitKind.WORD):
-                    m.d.comb += n.eq(1)
-                with m.Case(EmitKind.DELEG):
-                    for t in ObjType:
-                        with m.If(view.obj_type == t):
-                            m.d.comb += n.eq(deleg_beats(t))
-                with m.Case(EmitKind.RING):
-                    m.d.comb += n.eq(2)
-            return n
+        # The beat to send is registered one beat ahead (`beat_r`): beat 0 of the next
+        # command as it becomes active, the next beat of the active one as a beat is taken.
+        # The slot, type and beat-number multiplexers then lie between flops, not in front
+        # of the DMA's W channel. Request records come straight from the `rec` stream.
+        # beat `index_next` (>= 1) of the active one: a ring entry's second half or a
+        # delegated-state beat past the first (only types with more than one beat)
+        index_next = Signal(4)          # index + 1, kept in a register (no adder on the select)
+        following = Signal(64)
+        act_row = slot_row_of(act, "act_row")
+        with m.Switch(act.kind):
+            with m.Case(EmitKind.RING):
+                m.d.comb += following.eq(act.data_hi)
+            with m.Case(EmitKind.DELEG):
+                multi = [t for t in ObjType if deleg_beats(t) > 1]
+                for t in multi:
+                    with m.If((act.obj_type == t) if len(multi) > 1 else 1):
+                        with m.Switch(index_next):
+                            for b in range(1, deleg_beats(t)):
+                                with m.Case(b):
+                                    m.d.comb += following.eq(format_beat(m, act_row, t, b))
+        beat_r = Signal(64)
 
-        nxt_count = count_of(nxt)
-
-        # the beat for the active command
         beat = Signal(64)
         beat_ok = Signal()
-        slot_row = Signal(SLOT_BITS)
-        with m.Switch(act.slot):
-            for i, slot in enumerate(slots):
-                with m.Case(i):
-                    m.d.comb += slot_row.eq(slot)
-        formatted = {t: [format_beat(m, slot_row, t, b) for b in range(deleg_beats(t))]
-                     for t in ObjType if deleg_beats(t)}
         with m.Switch(act.kind):
             with m.Case(EmitKind.RECORDS):
                 m.d.comb += [beat.eq(self.rec.payload), beat_ok.eq(self.rec.valid)]
-            with m.Case(EmitKind.WORD):
-                m.d.comb += [beat.eq(act.data[:64]), beat_ok.eq(1)]
-            with m.Case(EmitKind.RING):
-                m.d.comb += [beat.eq(Mux(index[0], act.data[64:], act.data[:64])), beat_ok.eq(1)]
-            with m.Case(EmitKind.DELEG):
-                m.d.comb += beat_ok.eq(1)
-                for t, values in formatted.items():
-                    with m.If(act.obj_type == t):
-                        with m.Switch(index):
-                            for b, value in enumerate(values):
-                                with m.Case(b):
-                                    m.d.comb += beat.eq(value)
+            with m.Case(EmitKind.WORD, EmitKind.RING, EmitKind.DELEG):
+                m.d.comb += [beat.eq(beat_r), beat_ok.eq(1)]
 
         sending = Signal()
         m.d.comb += [
-            sending.eq(act_valid & (left != 0) & (act.kind != EmitKind.FENCE)),
+            sending.eq(act_valid & ~left_0 & (act.kind != EmitKind.FENCE)),
             self.wr_data.payload.eq(beat),
             self.wr_data.valid.eq(sending & beat_ok),
             self.rec.ready.eq(sending & (act.kind == EmitKind.RECORDS) & self.wr_data.ready),
@@ -221,12 +260,13 @@ class Emitter(wiring.Component):
             with m.If(act.kind == EmitKind.FENCE):
                 m.d.comb += done_now.eq(self.wr_idle)
                 m.d.comb += self.fence_done.eq(self.wr_idle)
-            with m.Elif(left == 0):
+            with m.Elif(left_0):
                 m.d.comb += done_now.eq(1)
-            with m.Elif(took & (left == 1)):
+            with m.Elif(took & left_1):
                 m.d.comb += done_now.eq(1)
         with m.If(took):
-            m.d.sync += [left.eq(left - 1), index.eq(index + 1)]
+            m.d.sync += [left.eq(left - 1), left_0.eq(left_1), left_1.eq(left == 2),
+                         index_next.eq(index_next + 1), beat_r.eq(following)]
 
         busy_clr = Signal(ROW_SLOTS)
         with m.If(done_now & (act.kind == EmitKind.DELEG)):
@@ -239,7 +279,9 @@ class Emitter(wiring.Component):
             m.d.comb += beats.r_en.eq(1)
             m.d.sync += act_valid.eq(beats.r_rdy)
             with m.If(beats.r_rdy):
-                m.d.sync += [act.eq(beats.r_data), left.eq(nxt_count), index.eq(0)]
+                m.d.sync += [act.kind.eq(nxt.kind), act.data_hi.eq(nxt.data_hi), act.obj_type.eq(nxt.obj_type),
+                             act.slot.eq(nxt.slot), left.eq(nxt.beats), left_0.eq(nxt.no_job),
+                             left_1.eq(nxt.one_beat), index_next.eq(1), beat_r.eq(nxt.first)]
 
         m.d.comb += self.idle.eq(~act_valid & ~beats.r_rdy & ~queue.r_rdy)
         return m

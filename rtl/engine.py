@@ -297,6 +297,7 @@ class _Datapath:
         ]
         # command
         self.desc = S(COMMAND.amaranth())
+        self.list_len_bad, self.list_addr_bad = S(), S()    # the fetched command's list checks
         self.status, self.detail = S(32), S(8)
         self.err_index, self.result, self.cpl_seq = S(16), S(32), S(16)
         self.code = S(8)
@@ -316,8 +317,13 @@ class _Datapath:
         self.ptype = S(2)
         self.slot = S(SLOT_SEL_BITS)
         self.row_bad = S()                  # the row's state is lost (RowReader `lost`)
+        self.row_out = S(CheckOutcome)      # ... the row checks' verdict, taken with the row
+        self.row_code, self.has_reqs = S(8), S()
         self.crc_bad = S()                  # ... found by the row CRC alone
         self.crc = S(32)
+        # OFFLOAD/UPDATE fold the CRC a cycle behind the writes, from a registered word,
+        # so no word multiplexer and CRC step share a cycle
+        self.crc_word, self.crc_pend = S(64), S()
         self.issue_i, self.recv_i = S(8), S(8)
         self.oldw = [S(64, name=f"oldw{i}") for i in range(2)]
         # request-list walk (rtl/walker.py does it; these are its request and answer)
@@ -362,6 +368,13 @@ class _Datapath:
         m.d.comb += [e.busy.eq(0), e.scrub_grant.eq(0)]
         m.d.comb += [self.admit.is_term.eq(self.is_term), self.admit.pend_valid.eq(self.pend_valid),
                      self.admit.pend_type.eq(self.pend_type), self.admit.pend_idx.eq(self.pend_idx)]
+        # registers made several to a line get no name from Amaranth: name them after
+        # their attribute, so the Verilog, waveforms and timing reports say what they are
+        for attr, value in vars(self).items():
+            if isinstance(value, Signal) and value.name == "$signal":
+                value.name = attr
+        with m.If(self.crc_pend):
+            m.d.sync += [self.crc.eq(crc32c_step(self.crc, self.crc_word)), self.crc_pend.eq(0)]
         self._responses()
         self._doorbell()
         with m.If(walker.lost):             # an unreadable request entry was quarantined
@@ -580,7 +593,11 @@ def _control_states(m, d):
     with m.State("FETCH_WAIT"):
         m.d.comb += e.busy.eq(1)
         with m.If(d.col.done):
-            m.d.sync += [d.desc.eq(Cat(*[d.col.buf[i] for i in range(4)])),
+            # the list checks of DECODE, worked out now from the collector's registers
+            fetched = data.View(COMMAND.amaranth(), Cat(*[d.col.buf[i] for i in range(4)]))
+            m.d.sync += [d.list_len_bad.eq((fetched.count == 0) | (fetched.count > MAX_LIST_ENTRIES)),
+                         d.list_addr_bad.eq((fetched.addr == 0) | (fetched.addr[:3] != 0))]
+            m.d.sync += [d.desc.eq(fetched),
                          d.cmdq_cons.eq(d.cmdq_cons + 1), d.cpl_seq.eq(d.seq),
                          d.status.eq(NdisStatus.SUCCESS), d.detail.eq(0), d.err_index.eq(NO_INDEX),
                          d.result.eq(0), d.refused.eq(0)]
@@ -628,10 +645,10 @@ def _control_states(m, d):
 def _list_start(m, d):
     """QUERY/TERMINATE: check the list's length and address, then read the whole list
     (LIST_START again while the read slice is full)."""
-    with m.If((d.desc.count == 0) | (d.desc.count > MAX_LIST_ENTRIES)):
+    with m.If(d.list_len_bad):
         m.d.sync += d.code.eq(ErrorCode.BAD_LENGTH)
         m.next = "CMD_REFUSE"
-    with m.Elif((d.desc.addr == 0) | (d.desc.addr[:3] != 0)):
+    with m.Elif(d.list_addr_bad):
         m.d.sync += d.code.eq(ErrorCode.BAD_ADDRESS)
         m.next = "CMD_REFUSE"
     with m.Else():
@@ -946,28 +963,32 @@ def _list_states(m, d):
         with m.Else():
             m.next = "COMPLETE"
 
+    # the row's checks (chimney.contract.checks, stage "row"): meta word, SECDED and CRC,
+    # evaluated on the RowReader's registered answer as it is taken, so FAST_DECIDE acts
+    # on registered verdicts (no field multiplexers or compares in front of its emits)
     with m.State("ROW_WAIT"):
         m.d.comb += e.busy.eq(1)
         r = d.rr.resp.payload
         m.d.comb += d.rr.resp.ready.eq(1)
-        with m.If(d.rr.resp.valid):
-            m.d.sync += [d.meta_raw.eq(r.meta), d.meta_ue.eq(r.meta_ue), d.ident_raw.eq(r.ident),
-                         d.ident_ue.eq(r.ident_ue), d.row_bad.eq(r.lost), d.crc_bad.eq(r.crc_bad)]
-            m.next = "FAST_DECIDE"
-
-    # the row's checks (chimney.contract.checks, stage "row"): meta word, SECDED and CRC
-    with m.State("FAST_DECIDE"):
-        m.d.comb += e.busy.eq(1)
-        f = lambda path: d.mfield(d.meta_raw, d.htype, path)
+        f = lambda path: d.mfield(r.meta, d.htype, path)
         req_count = f("u.live.req_count")
         row_out, row_code = evaluate_checks(
             m, facts_namespace(terminate=d.is_term, type=d.htype, gen=d.hgen, parent=ent.parent,
                                req_cap=ent.req_cap, cmd_tag=d.cmd_count[:TAG_BITS],
-                               meta_lost=d.meta_ue, valid=f("valid"), failed=f("failed"),
+                               meta_lost=r.meta_ue, valid=f("valid"), failed=f("failed"),
                                poisoned=f("poisoned"), row_gen=f("gen"), row_parent=f("u.live.parent"),
                                refcount=f("u.live.refcount"), req_count=req_count,
-                               freed_tag=f("u.free.freed_tag"), state_lost=d.row_bad),
+                               freed_tag=f("u.free.freed_tag"), state_lost=r.lost),
             "row", name="row_chk")
+        with m.If(d.rr.resp.valid):
+            m.d.sync += [d.meta_raw.eq(r.meta), d.meta_ue.eq(r.meta_ue), d.ident_raw.eq(r.ident),
+                         d.ident_ue.eq(r.ident_ue), d.row_bad.eq(r.lost), d.crc_bad.eq(r.crc_bad),
+                         d.row_out.eq(row_out), d.row_code.eq(row_code), d.has_reqs.eq(req_count != 0)]
+            m.next = "FAST_DECIDE"
+
+    with m.State("FAST_DECIDE"):
+        m.d.comb += e.busy.eq(1)
+        row_out, row_code, req_count_nz = d.row_out, d.row_code, d.has_reqs
         with m.If(row_out == CheckOutcome.META_LOST):
             m.next = "L_POISON_NEW"
         with m.Elif(row_out == CheckOutcome.REFUSE):
@@ -979,7 +1000,7 @@ def _list_states(m, d):
             with m.If(d.crc_bad):
                 _report_crc(m, d)
             m.next = "L_HWFAIL"
-        with m.Elif(d.is_term & (d.htype == ObjType.TCP) & (req_count != 0)):
+        with m.Elif(d.is_term & (d.htype == ObjType.TCP) & req_count_nz):
             m.next = "WALK_START"
         with m.Elif(d.is_term & (d.htype == ObjType.TCP)):
             # the common case: no requests; the header goes out now
@@ -1270,24 +1291,31 @@ def _offload_states(m, d):
                 with m.Case(i):
                     m.d.comb += word.eq(d.col.buf[i])
         d.write(d.htype, "data", d.waddr, word)
-        m.d.sync += [d.issue_i.eq(d.issue_i + 1), d.waddr.eq(d.waddr + 1), d.crc.eq(crc32c_step(d.crc, word))]
+        m.d.sync += [d.issue_i.eq(d.issue_i + 1), d.waddr.eq(d.waddr + 1), d.crc_word.eq(word), d.crc_pend.eq(1)]
         with m.If(d.issue_i == d.dwords(d.htype) - 1):
-            m.next = "OFF_IDENT"
+            m.next = "OFF_CRC"
+
+    # the ident word's CRC covers the host handle after the data words
+    with m.State("OFF_CRC"):
+        m.d.comb += e.busy.eq(1)
+        m.d.sync += [d.crc_word.eq(_u64(desc.cookie)), d.crc_pend.eq(1)]
+        m.next = "OFF_IDENT"
 
     with m.State("OFF_IDENT"):
         m.d.comb += e.busy.eq(1)
-        idv = pack(IDENT, host_handle=desc.cookie, crc=crc32c_step(d.crc, _u64(desc.cookie)) ^ CRC_XOROUT)
-        d.write(d.htype, "ident", d.row, idv)
-        d.write(d.htype, "meta", d.row,
-                d.meta_value(d.htype, valid=1, gen=d.row_gen, **{"u.live.parent": d.parent_idx}))
-        for t in ObjType:
-            with m.If(d.htype == t):
-                m.d.sync += d.next_alloc[t].eq(Mux(d.row == p.depth(t) - 1, 0, d.row + 1))
-        m.d.sync += d.result.eq(d.handle(d.htype, d.row, d.row_gen))
-        with m.If(d.htype == ObjType.NEIGHBOR):
-            m.next = "COMPLETE"
-        with m.Else():
-            m.next = "OFF_PARENT_INC"
+        with m.If(~d.crc_pend):            # (the host handle's fold is done)
+            idv = pack(IDENT, host_handle=desc.cookie, crc=d.crc ^ CRC_XOROUT)
+            d.write(d.htype, "ident", d.row, idv)
+            d.write(d.htype, "meta", d.row,
+                    d.meta_value(d.htype, valid=1, gen=d.row_gen, **{"u.live.parent": d.parent_idx}))
+            for t in ObjType:
+                with m.If(d.htype == t):
+                    m.d.sync += d.next_alloc[t].eq(Mux(d.row == p.depth(t) - 1, 0, d.row + 1))
+            m.d.sync += d.result.eq(d.handle(d.htype, d.row, d.row_gen))
+            with m.If(d.htype == ObjType.NEIGHBOR):
+                m.next = "COMPLETE"
+            with m.Else():
+                m.next = "OFF_PARENT_INC"
 
     with m.State("OFF_PARENT_INC"):
         m.d.comb += e.busy.eq(1)
@@ -1491,16 +1519,20 @@ def _update_states(m, d):
                     with m.If(d.issue_i == i):
                         m.d.comb += word.eq((d.oldw[i] & ~Const(wmask, 64)) | (d.col.buf[i] & Const(wmask, 64)))
         d.write(d.htype, "data", d.waddr, word)
-        m.d.sync += [d.issue_i.eq(d.issue_i + 1), d.waddr.eq(d.waddr + 1), d.crc.eq(crc32c_step(d.crc, word))]
+        m.d.sync += [d.issue_i.eq(d.issue_i + 1), d.waddr.eq(d.waddr + 1), d.crc_word.eq(word), d.crc_pend.eq(1)]
         with m.If(d.issue_i == d.dwords(d.htype) - 1):
-            m.next = "UPD_IDENT"
+            m.next = "UPD_CRC"
+
+    with m.State("UPD_CRC"):
+        m.d.comb += e.busy.eq(1)
+        m.d.sync += [d.crc_word.eq(_u64(d.ident.host_handle)), d.crc_pend.eq(1)]
+        m.next = "UPD_IDENT"
 
     with m.State("UPD_IDENT"):
         m.d.comb += e.busy.eq(1)
-        idv = pack(IDENT, host_handle=d.ident.host_handle,
-                   crc=crc32c_step(d.crc, _u64(d.ident.host_handle)) ^ CRC_XOROUT)
-        d.write(d.htype, "ident", d.hindex, idv)
-        m.next = "COMPLETE"
+        with m.If(~d.crc_pend):
+            d.write(d.htype, "ident", d.hindex, pack(IDENT, host_handle=d.ident.host_handle, crc=d.crc ^ CRC_XOROUT))
+            m.next = "COMPLETE"
 
 
 def _scrub_fail_states(m, d):

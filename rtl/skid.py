@@ -43,7 +43,11 @@ class SkidBuffer(wiring.Component):
                 m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
         with m.Elif(self.i.valid & self.i.ready):
             # downstream stalled with the output full: park the beat in the skid register
-            m.d.sync += [skid_data.eq(self.i.payload), skid_valid.eq(1)]
+            m.d.sync += skid_valid.eq(1)
+        # the skid register follows the input while it is empty, so its (wide) enable is a
+        # flop, not the downstream's ready; it is read only once `skid_valid` is set
+        with m.If(~skid_valid):
+            m.d.sync += skid_data.eq(self.i.payload)
         return m
 
 
