@@ -52,7 +52,9 @@ class ReadCollector(wiring.Component):
     32-byte list entries into a small FIFO (QUERY/TERMINATE lists). `drain` discards
     the rest of the current request, so a command that stops early never leaves beats
     behind for the next one. `start` marks the beginning of a new request and empties
-    the FIFO. `done` says the collector is idle: the request's last beat has arrived
+    the FIFO; it is registered here (no beat of the new request can arrive in the cycle
+    after its read request leaves), so the sequencer's decision does not reach the beat
+    path in the same cycle. `done` says the collector is idle: the request's last beat has arrived
     and every list entry has left the FIFO (a buffered FIFO shows an entry on its read
     side only two cycles after the write, so its level, not `entry.valid`, says empty)."""
 
@@ -71,8 +73,10 @@ class ReadCollector(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         fifo = SyncFIFOBuffered(width=257, depth=4)
+        start = Signal()                              # `start`, a cycle later
+        m.d.sync += start.eq(self.start)
         # whatever an earlier request left (it never should) cannot reach this one
-        m.submodules.fifo = ResetInserter(self.start)(fifo)
+        m.submodules.fifo = ResetInserter(start)(fifo)
         acc = Signal(192)                             # first three beats of an entry
         acc_n = Signal(2)
         acc_err = Signal()
@@ -81,10 +85,10 @@ class ReadCollector(wiring.Component):
             self.entry.payload.eq(fifo.r_data),
             self.entry.valid.eq(fifo.r_rdy),
             fifo.r_en.eq(self.entry.ready),
-            self.done.eq(done & (fifo.level == 0)),
+            self.done.eq(done & ~start & (fifo.level == 0)),
         ]
         beat = self.beats.payload
-        with m.If(self.start):
+        with m.If(start):
             m.d.sync += [acc_n.eq(0), acc_err.eq(0), self.buf_count.eq(0), self.buf_err.eq(0), done.eq(0)]
         with m.Elif(self.drain | ~self.list_mode):
             m.d.comb += self.beats.ready.eq(~done)
@@ -165,16 +169,15 @@ class CommandEngine(wiring.Component):
         engine in the same cycle: no table write, no DMA request, no emit, no interrupt;
         then HALTED and ERR_STATUS.INTERNAL. Everything already queued to the emitter was
         decided before the upset and still goes out."""
-        expected = Signal(8)
-        with m.Switch(fsm.state):
-            for name, code in fsm.encoding.items():
-                with m.Case(code):
-                    m.d.comb += expected.eq(check.code(name))
-            with m.Default():
-                m.d.comb += expected.eq(0)          # no state has code 0
+        # the check register holds the complement of the state's encoding (so synthesis
+        # cannot merge it with the state register): equal registers XOR to all ones
+        assert fsm.encoding["INIT"] == 0 and len(fsm.state) <= len(check.reg)
+        for name, code in fsm.encoding.items():
+            m.d.comb += check.code(name).eq(~Const(code, len(check.reg)))
         upset = Signal()
         dead = Signal()
-        m.d.comb += upset.eq(expected != check.reg)
+        m.d.comb += upset.eq((Cat(fsm.state, Const(0, len(check.reg) - len(fsm.state))) ^ check.reg)
+                             != (1 << len(check.reg)) - 1)
         with m.If(upset | dead):
             for port in (getattr(self.tables, name) for name in tables_signature(self.params).members):
                 m.d.comb += [port.rd_en.eq(0), port.wr_en.eq(0)]
@@ -190,20 +193,21 @@ class CommandEngine(wiring.Component):
 
 
 class _StateCheck:
-    """A non-zero 8-bit code per FSM state, and a register that holds the code of the
-    state the FSM was sent to. The codes are distinct, so a state register that changes
-    other than through a transition (a particle strike, a fault campaign's deposit) no
-    longer matches the check register."""
+    """A register that follows the FSM state register, loaded with the complement of the
+    encoding of the state the FSM is sent to. A state register that changes other than
+    through a transition (a particle strike, a fault campaign's deposit) no longer
+    matches it; the compare is a few XORs, not a decode of every state."""
 
     def __init__(self, initial):
         self.codes = {}
-        self.reg = Signal(8, init=self.code(initial), name="state_check")
+        # (the initial state is encoded 0; `_guard` checks it)
+        self.reg = Signal(8, init=0xFF, name="state_check")
 
     def code(self, name):
+        """The check value for state `name`: a signal `_guard` drives with ~encoding once
+        the FSM is built (a constant to synthesis)."""
         if name not in self.codes:
-            n = len(self.codes)
-            assert n < 255, "more FSM states than check codes"
-            self.codes[name] = (n * 37 + 11) % 255 + 1      # 37 is coprime to 255: all distinct
+            self.codes[name] = Signal(8, name=f"check_{name.lower()}")
         return self.codes[name]
 
 
@@ -256,9 +260,12 @@ class _Datapath:
         self.l_wait = Signal()              # the sequencer waits for the next list entry
         # row reads come from the admission stage (lists) or the sequencer (UPDATE)
         self.rr_fsm_valid, self.rr_fsm_req = Signal(), Signal(ROW_REQ)
-        m.d.comb += [rr.req.valid.eq(admit.row_req.valid | self.rr_fsm_valid),
-                     rr.req.payload.eq(Mux(self.rr_fsm_valid, self.rr_fsm_req, admit.row_req.payload)),
-                     admit.row_req.ready.eq(rr.req.ready),
+        # ... through a register slice: the admission decision ends in flops
+        self.row_req = stream.Signature(ROW_REQ).create(path=("row_req",))
+        self.row_req_slice = _slice(m, "row_req_slice", self.row_req, rr.req, ROW_REQ)
+        m.d.comb += [self.row_req.valid.eq(admit.row_req.valid | self.rr_fsm_valid),
+                     self.row_req.payload.eq(Mux(self.rr_fsm_valid, self.rr_fsm_req, admit.row_req.payload)),
+                     admit.row_req.ready.eq(self.row_req.ready),
                      admit.peek_valid.eq(rr.peek_valid), admit.peek_meta.eq(rr.peek_meta),
                      admit.peek_ue.eq(rr.peek_ue),
                      admit.seq_waiting.eq(self.l_wait)]
@@ -766,7 +773,7 @@ def _subroutine_states(m, d):
     with m.State("ROW_READ_REQ"):
         m.d.comb += e.busy.eq(1)
         _row_request(m, d, with_meta=0)
-        with m.If(d.rr.req.ready):
+        with m.If(d.row_req.ready):
             m.next = "ROW_READ_WAIT"
 
     with m.State("ROW_READ_WAIT"):

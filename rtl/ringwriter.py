@@ -106,7 +106,9 @@ class RingWriter(wiring.Component):
         cpl = _Ring(m, "cplq", self.cplq_base, self.cplq_log2, self.cplq_cons)
         evt = _Ring(m, "evtq", self.evtq_base, self.evtq_log2, self.evtq_cons)
         ev_pending = Signal()           # events written since the last publish
-        job = self.req.payload
+        # the job, registered as it is taken: the entries are built from flops, not from
+        # the sequencer's state (it holds the request until `ready` anyway)
+        job = Signal(ring_job_layout())
         # kind, address and entry, the rest of the emit command zero: one expression (a
         # field only ever assigned constants would become an `always @*` nothing triggers)
         e_kind, e_addr, e_data = Signal(EmitKind), Signal(self.params.addr_width), Signal(128)
@@ -130,8 +132,9 @@ class RingWriter(wiring.Component):
 
         with m.FSM(name="ring_writer"):
             with m.State("IDLE"):
+                m.d.sync += job.eq(self.req.payload)
                 with m.If(self.req.valid):
-                    with m.Switch(job.job):
+                    with m.Switch(self.req.payload.job):
                         with m.Case(RingJob.COMPLETE):
                             m.next = "CPL_FENCE"
                         with m.Case(RingJob.EVENTS):
