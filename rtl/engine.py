@@ -326,6 +326,11 @@ class _Datapath:
         self.row_bad = S()                  # the row's state is lost (RowReader `lost`)
         self.row_out = S(CheckOutcome)      # ... the row checks' verdict, taken with the row
         self.row_code, self.has_reqs = S(8), S()
+        # ... and what the list flow later writes and decides from the meta word, worked
+        # out as it is taken (a list flow's meta word changes only there)
+        self.free_meta = S(64)              # the row freed: generation + 1, this command's tag
+        self.row_parent = S(16)             # meta.u.live.parent
+        self.pd_skip, self.pd_idx, self.pd_oob = S(), S(16), S()    # PARENT_DEC's decision
         self.crc_bad = S()                  # ... found by the row CRC alone
         self.crc = S(32)
         # OFFLOAD/UPDATE fold the CRC a cycle behind the writes, from a registered word,
@@ -789,9 +794,7 @@ def _subroutine_states(m, d):
     # ---- free the row: generation + 1, tagged with this command ----
     with m.State("RET_FREE"):
         m.d.comb += e.busy.eq(1)
-        gen = d.mfield(d.meta_raw, d.htype, "gen")
-        d.write(d.htype, "meta", d.hindex,
-                d.meta_value(d.htype, gen=gen + 1, **{"u.free.freed_tag": d.cmd_count[:TAG_BITS]}))
+        d.write(d.htype, "meta", d.hindex, d.free_meta)      # (list flows only: ROW_WAIT's)
         with m.If((d.htype == ObjType.TCP) & (d.wgood != 0)):
             m.d.sync += d.wp.eq(d.mfield(d.meta_raw, d.htype, "u.live.req_head"))
             m.next = "FREE_POOL"
@@ -821,24 +824,19 @@ def _subroutine_states(m, d):
         m.d.sync += d.events_after.eq(1)
         m.next = "PARENT_DEC"
 
+    # (list flows only: ROW_WAIT worked out the parent, poisoned or detached rows)
     with m.State("PARENT_DEC"):
         m.d.comb += e.busy.eq(1)
-        poisoned = d.mfield(d.meta_raw, d.htype, "poisoned") | d.meta_ue
-        detached = d.mfield(d.meta_raw, d.htype, "detached") & ~d.meta_ue
-        stored = d.mfield(d.meta_raw, d.htype, "u.live.parent")
-        pidx = Signal(16)
-        m.d.comb += pidx.eq(Mux(poisoned, d.entry.parent, stored))
-        pdepth = d.depth_of(d.htype - 1)        # (built before the If chain below)
-        with m.If((d.htype == ObjType.NEIGHBOR) | detached):
+        with m.If(d.pd_skip):
             m.next = "PARENT_DONE"
-        with m.Elif(pidx >= pdepth):
+        with m.Elif(d.pd_oob):
             # FIX (differential test): a poisoned row's parent index is the host's list
             # entry's; one outside the parent table names no row. Without this check the
             # port's address truncation wrapped it onto another row and decremented that
             # row's count (the model skips it, like an unreadable parent).
             m.next = "PARENT_DONE"
         with m.Else():
-            _coalesce(m, d, d.htype - 1, pidx, "PARENT_DONE")
+            _coalesce(m, d, d.htype - 1, d.pd_idx, "PARENT_DONE")
 
     # take the pending decrements off the parent's count (never below zero, never a
     # poisoned or freed parent), then continue where `fret` says
@@ -991,6 +989,14 @@ def _list_states(m, d):
             m.d.sync += [d.meta_raw.eq(r.meta), d.meta_ue.eq(r.meta_ue), d.ident_raw.eq(r.ident),
                          d.ident_ue.eq(r.ident_ue), d.row_bad.eq(r.lost), d.crc_bad.eq(r.crc_bad),
                          d.row_out.eq(row_out), d.row_code.eq(row_code), d.has_reqs.eq(req_count != 0)]
+            poisoned = f("poisoned") | r.meta_ue
+            pidx = Signal(16)
+            m.d.comb += pidx.eq(Mux(poisoned, ent.parent, f("u.live.parent")))
+            m.d.sync += [d.free_meta.eq(d.meta_value(d.htype, gen=f("gen") + 1,
+                                                     **{"u.free.freed_tag": d.cmd_count[:TAG_BITS]})),
+                         d.row_parent.eq(f("u.live.parent")),
+                         d.pd_skip.eq((d.htype == ObjType.NEIGHBOR) | (f("detached") & ~r.meta_ue)),
+                         d.pd_idx.eq(pidx), d.pd_oob.eq(pidx >= d.depth_of(d.htype - 1))]
             m.next = "FAST_DECIDE"
 
     with m.State("FAST_DECIDE"):
@@ -1025,12 +1031,10 @@ def _list_states(m, d):
     # Status SUCCESS; a TERMINATE frees the row and takes it off its parent's count
     with m.State("FAST_STATUS"):
         m.d.comb += e.busy.eq(1)
-        gen = d.mfield(d.meta_raw, d.htype, "gen")
-        parent = d.mfield(d.meta_raw, d.htype, "u.live.parent")
+        parent = d.row_parent
         with m.If(d.push_status(ent.status_addr, Const(int(NdisStatus.SUCCESS), 32))):
             with m.If(d.is_term):
-                d.write(d.htype, "meta", d.hindex,
-                        d.meta_value(d.htype, gen=gen + 1, **{"u.free.freed_tag": d.cmd_count[:TAG_BITS]}))
+                d.write(d.htype, "meta", d.hindex, d.free_meta)
                 with m.If(d.htype == ObjType.NEIGHBOR):
                     m.d.sync += d.e_idx.eq(d.e_idx + 1)
                     m.next = "L_NEXT"
