@@ -996,7 +996,10 @@ def _list_states(m, d):
                                                      **{"u.free.freed_tag": d.cmd_count[:TAG_BITS]})),
                          d.row_parent.eq(f("u.live.parent")),
                          d.pd_skip.eq((d.htype == ObjType.NEIGHBOR) | (f("detached") & ~r.meta_ue)),
-                         d.pd_idx.eq(pidx), d.pd_oob.eq(pidx >= d.depth_of(d.htype - 1))]
+                         d.pd_idx.eq(pidx)]
+            for t in (ObjType.PATH, ObjType.TCP):        # the parent's table is one type down
+                with m.If(d.htype == t):
+                    m.d.sync += d.pd_oob.eq(pidx >= p.depth(ObjType(t - 1)))
             m.next = "FAST_DECIDE"
 
     with m.State("FAST_DECIDE"):

@@ -77,7 +77,7 @@ def test_synth_row_schema_with_the_tools_mocked(tmp_path, monkeypatch):
 
     import chimney.generate
     monkeypatch.setattr(chimney.generate, "generate", fake_generate)
-    monkeypatch.setattr(synth, "_source_key", lambda cfg, params: "key")     # others may edit rtl/ meanwhile
+    monkeypatch.setattr(synth, "_source_key", lambda cfg, params, seeds=(1,): "key")   # others may edit rtl/
     monkeypatch.setattr(synth, "_run", fake_run)
     monkeypatch.setattr(synth, "tool", lambda name: name)
     cfg = synth.Config("tiny", SMALL, synth.ECP5_85F, 150)
@@ -90,6 +90,52 @@ def test_synth_row_schema_with_the_tools_mocked(tmp_path, monkeypatch):
     # an unchanged configuration is not run again
     monkeypatch.setattr(synth, "_run", lambda *a, **k: pytest.fail("ran the tools again"))
     assert synth.run_config(cfg, SMALL, tmp_path, log=lambda msg: None)["fmax_mhz"] == 161.5
+
+
+def test_every_seed_places_the_same_netlist(tmp_path, monkeypatch):
+    """A configuration with several nextpnr seeds: yosys once, nextpnr once per seed on
+    the same netlist (the others in seed<N>/), each seed's Fmax in `seeds`, the row's
+    figures from the first seed."""
+    runs = []
+
+    def fake_run(cmd, log, timeout):
+        work = log.parent
+        if "yosys" in cmd[0]:
+            runs.append("yosys")
+            (work / "stat.json").write_text(json.dumps({"design": {"num_cells_by_type": {
+                "LUT4": 10, "TRELLIS_FF": 8, "DP16KD": 1}}}))
+            return 0, 0.1
+        seed = int(cmd[cmd.index("--seed") + 1])
+        netlist = cmd[cmd.index("--json") + 1]
+        runs.append((seed, (work / netlist).resolve()))
+        (work / "report.json").write_text(json.dumps({
+            "fmax": {"$glbnet$clk": {"achieved": 130.0 + 10 * seed, "constraint": 150.0}},
+            "utilization": {"TRELLIS_COMB": {"used": 11}, "TRELLIS_FF": {"used": 8}, "DP16KD": {"used": 1}},
+            "critical_paths": []}))
+        return 0, 0.1
+
+    def fake_generate(outdir, params):
+        (outdir / "chimney_engine.v").write_text(
+            "module chimney_engine(a, clk, rst, y);\n  input [3:0] a;\n  input clk;\n  input rst;\n"
+            "  output [1:0] y;\nendmodule\n")
+
+    import chimney.generate
+    monkeypatch.setattr(chimney.generate, "generate", fake_generate)
+    monkeypatch.setattr(synth, "_source_key", lambda cfg, params, seeds=(1,): f"key{seeds}")
+    monkeypatch.setattr(synth, "_run", fake_run)
+    monkeypatch.setattr(synth, "tool", lambda name: name)
+    cfg = synth.Config("tiny", SMALL, synth.ECP5_85F, 150, seeds=(2, 1, 3))
+    row = synth.run_config(cfg, SMALL, tmp_path, log=lambda msg: None)
+    assert runs[0] == "yosys" and sorted(r[0] for r in runs[1:]) == [1, 2, 3]
+    assert {r[1] for r in runs[1:]} == {(tmp_path / "tiny" / "netlist.json").resolve()}
+    assert [s["seed"] for s in row["seeds"]] == [2, 1, 3]
+    assert [s["fmax_mhz"] for s in row["seeds"]] == [150.0, 140.0, 160.0]
+    assert row["fmax_mhz"] == 150.0 and row["fmax_min_mhz"] == 140.0 and row["meets_target"]
+    assert row["meets_target_all_seeds"]           # 140 is within 10 MHz of the target
+    assert (tmp_path / "tiny" / "seed3" / "report.json").exists()
+    # a seed falling further short fails the all-seeds figure
+    cfg = synth.Config("tiny", SMALL, synth.ECP5_85F, 150, seeds=(2, 0))
+    assert not synth.run_config(cfg, SMALL, tmp_path, log=lambda msg: None)["meets_target_all_seeds"]
 
 
 def test_largest_skips_candidates_whose_estimate_cannot_fit(tmp_path, monkeypatch):
