@@ -64,11 +64,17 @@ class ReadCollector(wiring.Component):
             "list_mode": In(1),
             "drain": In(1),
             "start": In(1),
-            "buf": Out(data.ArrayLayout(64, MAX_WORDS)),
+            # the words as one flat port: element names like `buf[4]` of an array port
+            # collided in yosys' flattened netlist with bit 4 of `buf` (nextpnr: "multiply
+            # driven"); `word(i)` is word i
+            "words": Out(64 * MAX_WORDS),
             "buf_count": Out(8), "buf_err": Out(1),
             "done": Out(1),                          # last beat arrived, no entry left
             "entry": Out(stream.Signature(data.StructLayout({"raw": 256, "err": 1}))),
         })
+
+    def word(self, i):
+        return self.words[64 * i:64 * i + 64]
 
     def elaborate(self, platform):
         m = Module()
@@ -105,7 +111,7 @@ class ReadCollector(wiring.Component):
                 with m.Switch(self.buf_count):
                     for i in range(MAX_WORDS):
                         with m.Case(i):
-                            m.d.sync += self.buf[i].eq(beat.data)
+                            m.d.sync += self.word(i).eq(beat.data)
                 m.d.sync += [self.buf_count.eq(self.buf_count + 1), self.buf_err.eq(self.buf_err | beat.err)]
             with m.Else():
                 m.d.sync += [acc.eq(Cat(acc[64:], beat.data)), acc_n.eq(acc_n + 1),
@@ -606,7 +612,7 @@ def _control_states(m, d):
         m.d.comb += e.busy.eq(1)
         with m.If(d.col.done):
             # the list checks of DECODE, worked out now from the collector's registers
-            fetched = data.View(COMMAND.amaranth(), Cat(*[d.col.buf[i] for i in range(4)]))
+            fetched = data.View(COMMAND.amaranth(), d.col.words[:256])
             m.d.sync += [d.list_len_bad.eq((fetched.count == 0) | (fetched.count > MAX_LIST_ENTRIES)),
                          d.list_addr_bad.eq((fetched.addr == 0) | (fetched.addr[:3] != 0))]
             m.d.sync += [d.desc.eq(fetched),
@@ -1274,7 +1280,7 @@ def _offload_states(m, d):
 
     with m.State("OFF_LOAD_WAIT"):
         m.d.comb += e.busy.eq(1)
-        state_field = d.col.buf[0][:4]          # TCP_DATA.State is the first field
+        state_field = d.col.word(0)[:4]         # TCP_DATA.State is the first field
         with m.If(d.col.done):
             with m.If(d.col.buf_err):
                 _refuse_cmd(m, d, ErrorCode.DMA_READ)
@@ -1303,7 +1309,7 @@ def _offload_states(m, d):
         with m.Switch(d.issue_i):
             for i in range(MAX_WORDS):
                 with m.Case(i):
-                    m.d.comb += word.eq(d.col.buf[i])
+                    m.d.comb += word.eq(d.col.word(i))
         d.write(d.htype, "data", d.waddr, word)
         m.d.sync += [d.issue_i.eq(d.issue_i + 1), d.waddr.eq(d.waddr + 1), d.crc_word.eq(word), d.crc_pend.eq(1)]
         with m.If(d.issue_i == d.dwords(d.htype) - 1):
@@ -1531,7 +1537,7 @@ def _update_states(m, d):
                 for i in range(data_words(t)):
                     wmask = (mask >> (64 * i)) & ((1 << 64) - 1)
                     with m.If(d.issue_i == i):
-                        m.d.comb += word.eq((d.oldw[i] & ~Const(wmask, 64)) | (d.col.buf[i] & Const(wmask, 64)))
+                        m.d.comb += word.eq((d.oldw[i] & ~Const(wmask, 64)) | (d.col.word(i) & Const(wmask, 64)))
         d.write(d.htype, "data", d.waddr, word)
         m.d.sync += [d.issue_i.eq(d.issue_i + 1), d.waddr.eq(d.waddr + 1), d.crc_word.eq(word), d.crc_pend.eq(1)]
         with m.If(d.issue_i == d.dwords(d.htype) - 1):
