@@ -70,9 +70,12 @@ class _Ring:
         m.d.sync += self.used.eq((self.next - cons)[:16])
         self.size = Signal(17, name=f"{name}_size")
         m.d.sync += self.size.eq(Const(1, 17) << log2)
-        # room for one / two more entries, registered from `used` and `size`
+        size_m1 = Signal(17, name=f"{name}_size_m1")
+        m.d.sync += size_m1.eq((Const(1, 17) << log2) - 1)
+        # room for one / two more entries, registered from `used` and `size` (two: used + 2
+        # <= size, i.e. used < size - 1: one compare, no add in front of it)
         self.room1, self.room2 = Signal(name=f"{name}_room1"), Signal(name=f"{name}_room2")
-        m.d.sync += [self.room1.eq(self.used < self.size), self.room2.eq(self.used + 2 <= self.size)]
+        m.d.sync += [self.room1.eq(self.used < self.size), self.room2.eq(self.used < size_m1)]
         # addr/phase lag `next` by one register, the room flags by two: not usable right
         # after a move
         self.moved = Signal(name=f"{name}_moved")
