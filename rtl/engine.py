@@ -171,7 +171,7 @@ class CommandEngine(wiring.Component):
         return m
 
     def _guard(self, m, d, fsm, check):
-        """A state register that no longer matches its check code (an upset) freezes the
+        """A state register that no longer matches the check register (an upset) freezes the
         engine in the same cycle: no table write, no DMA request, no emit, no interrupt;
         then HALTED and ERR_STATUS.INTERNAL. Everything already queued to the emitter was
         decided before the upset and still goes out."""
