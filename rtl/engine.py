@@ -33,7 +33,7 @@ from .portmux import merge_table_clients
 from .admit import EntryAdmit
 from .rowreader import ROW_REQ, RowReader
 from .walker import RequestWalker
-from .skid import SkidBuffer
+from .skid import skid
 from .tables import tables_signature
 from .pack import pack, u64 as _u64, TYPE_NAME, row_base
 
@@ -268,7 +268,7 @@ class _Datapath:
         self.rr_fsm_valid, self.rr_fsm_req = Signal(), Signal(ROW_REQ)
         # ... through a register slice: the admission decision ends in flops
         self.row_req = stream.Signature(ROW_REQ).create(path=("row_req",))
-        self.row_req_slice = _slice(m, "row_req_slice", self.row_req, rr.req, ROW_REQ)
+        self.row_req_slice = skid(m, "row_req_slice", self.row_req, rr.req, ROW_REQ)
         m.d.comb += [self.row_req.valid.eq(admit.row_req.valid | self.rr_fsm_valid),
                      self.row_req.payload.eq(Mux(self.rr_fsm_valid, self.rr_fsm_req, admit.row_req.payload)),
                      admit.row_req.ready.eq(self.row_req.ready),
@@ -278,10 +278,10 @@ class _Datapath:
         wiring.connect(m, col.entry, admit.entry_in)
         # request lists: the walker reads and releases them, records go straight to the emitter
         m.submodules.walker = self.walker = walker = RequestWalker(p)
-        self.rec_slice = _slice(m, "rec_slice", walker.rec, e.rec, 64)
+        self.rec_slice = skid(m, "rec_slice", walker.rec, e.rec, 64)
         # host reads leave through a register slice as well
         self.rd_src = stream.Signature(read_req_layout(p.addr_width)).create(path=("rd_src",))
-        self.rd_slice = _slice(m, "rd_slice", self.rd_src, e.rd_req, read_req_layout(p.addr_width))
+        self.rd_slice = skid(m, "rd_slice", self.rd_src, e.rd_req, read_req_layout(p.addr_width))
         merge_table_clients(m, p, e.tables, [self.fsm_tables, rr.tables, walker.tables])
         m.d.comb += [e.slot_we.eq(rr.slot_we), e.slot_sel.eq(rr.slot_sel), e.slot_word.eq(rr.slot_word),
                      e.slot_data.eq(rr.slot_data)]
@@ -376,7 +376,7 @@ class _Datapath:
         m.d.comb += [self.emit_src.valid.eq(self.emit_valid | w.emit.valid),
                      self.emit_src.payload.eq(Mux(w.emit.valid, w.emit.payload, self.emit)),
                      w.emit.ready.eq(self.emit_src.ready)]
-        self.emit_slice = es = _slice(m, "emit_slice", self.emit_src, e.emit, emit_layout(p.addr_width))
+        self.emit_slice = es = skid(m, "emit_slice", self.emit_src, e.emit, emit_layout(p.addr_width))
         self.slot_busy = Signal(ROW_SLOTS)
         held = []
         for valid, cmd in ((es.o.valid, es.o.payload), (es.skid_valid, es.skid_data)):
@@ -546,18 +546,8 @@ class _Datapath:
         self.m.d.comb += mask.eq((Const(1, 17) << log2) - 1)
         return base + (index & mask) * entry_bytes
 
+
 # ======================================================================================
-def _slice(m, name, source, sink, shape):
-    """`source` (a stream driven here) to `sink` (an Out stream port of the engine)
-    through a SkidBuffer: the registered boundary between the engine and the block it
-    feeds."""
-    buf = SkidBuffer(shape)
-    m.submodules[name] = buf
-    m.d.comb += [buf.i.valid.eq(source.valid), buf.i.payload.eq(source.payload), source.ready.eq(buf.i.ready),
-                 sink.valid.eq(buf.o.valid), sink.payload.eq(buf.o.payload), buf.o.ready.eq(sink.ready)]
-    return buf
-
-
 def _control_states(m, d):
     e = d.eng
 

@@ -52,10 +52,13 @@ class SkidBuffer(wiring.Component):
 
 
 def skid(m, name, source, sink, shape):
-    """Connect `source` (an Out stream) to `sink` (an In stream) through a SkidBuffer
-    submodule called `name`; returns the buffer."""
+    """`source` to `sink` through a SkidBuffer submodule called `name`; returns the buffer.
+
+    Plain assignments rather than `wiring.connect`, so either end may be a component's
+    own port seen from inside (an engine's Out stream it drives) or a free-standing
+    interface (`signature.create()`)."""
     buf = SkidBuffer(shape)
     m.submodules[name] = buf
-    wiring.connect(m, source, buf.i)
-    wiring.connect(m, buf.o, sink)
+    m.d.comb += [buf.i.valid.eq(source.valid), buf.i.payload.eq(source.payload), source.ready.eq(buf.i.ready),
+                 sink.valid.eq(buf.o.valid), sink.payload.eq(buf.o.payload), buf.o.ready.eq(sink.ready)]
     return buf
