@@ -157,13 +157,18 @@ def components():
     from chimney.rtl.dma import DmaMaster
     from chimney.rtl.ecc_status import EccReporter
     from chimney.rtl.emitter import Emitter
-    from chimney.rtl.engine import CommandEngine, ReadCollector
+    from chimney.rtl.collector import ReadCollector
+    from chimney.rtl.engine import CommandEngine
     from chimney.rtl.scrubber import Scrubber
     from chimney.rtl.tables import StateTables
     from chimney.rtl.rowreader import RowReader
     from chimney.rtl.admit import EntryAdmit
     from chimney.rtl.ringwriter import RingWriter
     from chimney.rtl.walker import RequestWalker
+    from chimney.rtl.offload import OffloadFlow
+    from chimney.rtl.post import PostFlow
+    from chimney.rtl.update import UpdateFlow
+    from chimney.rtl.scrubfind import ScrubFindings
     p = EngineParams()
     specs = [
         _memory_spec("tcp_data"),
@@ -174,15 +179,19 @@ def components():
         ComponentSpec("csr_block", lambda: CsrBlock(p), "CsrBlock(EngineParams())"),
         ComponentSpec("scrubber", lambda: Scrubber(p), "Scrubber(EngineParams())"),
         ComponentSpec("ecc_reporter", lambda: EccReporter(len(MEMORIES)), f"EccReporter({len(MEMORIES)})"),
-        ComponentSpec("read_collector", ReadCollector, "ReadCollector()", "rtl/engine.py"),
+        ComponentSpec("read_collector", ReadCollector, "ReadCollector()"),
         ComponentSpec("row_reader", lambda: RowReader(p), "RowReader(EngineParams())"),
         ComponentSpec("entry_admit", lambda: EntryAdmit(p), "EntryAdmit(EngineParams())"),
         ComponentSpec("ring_writer", lambda: RingWriter(p), "RingWriter(EngineParams())"),
         ComponentSpec("request_walker", lambda: RequestWalker(p), "RequestWalker(EngineParams())"),
+        ComponentSpec("offload_flow", lambda: OffloadFlow(p), "OffloadFlow(EngineParams())"),
+        ComponentSpec("post_flow", lambda: PostFlow(p), "PostFlow(EngineParams())"),
+        ComponentSpec("update_flow", lambda: UpdateFlow(p), "UpdateFlow(EngineParams())"),
+        ComponentSpec("scrub_findings", lambda: ScrubFindings(p), "ScrubFindings(EngineParams())"),
         ComponentSpec("state_tables", lambda: StateTables(p), "StateTables(EngineParams())",
                       "the ten memories, owner mux, init walker and ECC reporter"),
         ComponentSpec("command_engine", lambda: CommandEngine(p), "CommandEngine(EngineParams())",
-                      "the sequencer with its stages (admission, row reader, walker, ring writer)"),
+                      "the sequencer with its stages (admission, row reader, walker, ring writer, command flows)"),
     ]
     return {spec.name: spec for spec in specs}
 

@@ -11,115 +11,36 @@ Every memory access goes through the tables' engine port; every host write throu
 the emitter; every host read through the DMA read channel and `ReadCollector`.
 """
 
-from amaranth.hdl import Module, Signal, Cat, Const, Mux, Value, ResetInserter
+from amaranth.hdl import Module, Signal, Cat, Const, Mux
 from amaranth.lib import wiring, data, stream
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from chimney.contract import (EngineParams, ObjType, Opcode, ErrorCode, ERROR_STATUS, NdisStatus,
-                              COMMAND, LIST_ENTRY, REQ_HEADER, HANDLE, IDENT, data_words,
-                              meta_layout, pool_layout, memory_id, cached_mask, NO_INDEX,
-                              MAX_LIST_ENTRIES, MAX_POST_LENGTH, WRITE_BACK)
-from chimney.contract.ecc import CRC_INIT, CRC_XOROUT
+                              COMMAND, LIST_ENTRY, REQ_HEADER, HANDLE, IDENT, memory_id, NO_INDEX,
+                              MAX_LIST_ENTRIES, WRITE_BACK)
 from chimney.contract.rows import GEN_BITS, TAG_BITS
 
-
-from .crc import crc32c_step
+from .collector import ReadCollector
 from .decide import CheckOutcome, evaluate_checks, facts_namespace
 from .dma import read_req_layout, READ_BEAT as ReadBeat
 from .emitter import EmitKind, emit_layout, ROW_SLOTS, SLOT_SEL_BITS
+from .flow import FLOW_DONE, META_FAILED, META_DETACHED
+from .fsmguard import StateGuard
+from .offload import OffloadFlow
+from .post import PostFlow
+from .update import UpdateFlow
+from .scrubfind import ScrubFindings, SCRUB_REPORT
 from .ringwriter import RingJob, RingWriter
 from .portmux import merge_table_clients
 from .admit import EntryAdmit
 from .rowreader import ROW_REQ, RowReader
 from .walker import RequestWalker
 from .skid import skid
+from .tableio import TableIO
 from .tables import tables_signature
-from .pack import pack, u64 as _u64, TYPE_NAME, row_base
+from .pack import pack
 
-KINDS = ("ident", "meta")        # what the sequencer itself reads (data words: RowReader only)
-# flag bits of the meta word's common part (the same in every table)
-META_FAILED = 1 << meta_layout(EngineParams(), ObjType.TCP).offset("failed")
-META_DETACHED = 1 << meta_layout(EngineParams(), ObjType.TCP).offset("detached")
-
-
-MAX_WORDS = max(data_words(t) for t in ObjType)
-STATE_MAX = 10                  # TCP_OFFLOAD_CONNECTION_STATE TimeWait
-
-
-class ReadCollector(wiring.Component):
-    """Consumes DMA read beats: into a word buffer (descriptors, load blocks) or as
-    32-byte list entries into a small FIFO (QUERY/TERMINATE lists). `drain` discards
-    the rest of the current request, so a command that stops early never leaves beats
-    behind for the next one. `start` marks the beginning of a new request and empties
-    the FIFO; it is registered here (no beat of the new request can arrive in the cycle
-    after its read request leaves), so the sequencer's decision does not reach the beat
-    path in the same cycle. `done` says the collector is idle: the request's last beat has arrived
-    and every list entry has left the FIFO (a buffered FIFO shows an entry on its read
-    side only two cycles after the write, so its level, not `entry.valid`, says empty)."""
-
-    def __init__(self):
-        super().__init__({
-            "beats": In(stream.Signature(ReadBeat)),
-            "list_mode": In(1),
-            "drain": In(1),
-            "start": In(1),
-            # the words as one flat port: element names like `buf[4]` of an array port
-            # collided in yosys' flattened netlist with bit 4 of `buf` (nextpnr: "multiply
-            # driven"); `word(i)` is word i
-            "words": Out(64 * MAX_WORDS),
-            "buf_count": Out(8), "buf_err": Out(1),
-            "done": Out(1),                          # last beat arrived, no entry left
-            "entry": Out(stream.Signature(data.StructLayout({"raw": 256, "err": 1}))),
-        })
-
-    def word(self, i):
-        return self.words[64 * i:64 * i + 64]
-
-    def elaborate(self, platform):
-        m = Module()
-        fifo = SyncFIFOBuffered(width=257, depth=4)
-        start = Signal()                              # `start`, a cycle later
-        m.d.sync += start.eq(self.start)
-        # whatever an earlier request left (it never should) cannot reach this one
-        m.submodules.fifo = ResetInserter(start)(fifo)
-        acc = Signal(192)                             # first three beats of an entry
-        acc_n = Signal(2)
-        acc_err = Signal()
-        done = Signal(init=1)                         # the request's last beat has arrived
-        m.d.comb += [
-            self.entry.payload.eq(fifo.r_data),
-            self.entry.valid.eq(fifo.r_rdy),
-            fifo.r_en.eq(self.entry.ready),
-            self.done.eq(done & ~start & (fifo.level == 0)),
-        ]
-        beat = self.beats.payload
-        with m.If(start):
-            m.d.sync += [acc_n.eq(0), acc_err.eq(0), self.buf_count.eq(0), self.buf_err.eq(0), done.eq(0)]
-        with m.Elif(self.drain | ~self.list_mode):
-            m.d.comb += self.beats.ready.eq(~done)
-        with m.Else():
-            m.d.comb += self.beats.ready.eq(~done & ((acc_n != 3) | fifo.w_rdy))
-        take = Signal()
-        m.d.comb += take.eq(self.beats.valid & self.beats.ready)
-        with m.If(take):
-            with m.If(beat.last):
-                m.d.sync += done.eq(1)
-            with m.If(self.drain):
-                pass
-            with m.Elif(~self.list_mode):
-                with m.Switch(self.buf_count):
-                    for i in range(MAX_WORDS):
-                        with m.Case(i):
-                            m.d.sync += self.word(i).eq(beat.data)
-                m.d.sync += [self.buf_count.eq(self.buf_count + 1), self.buf_err.eq(self.buf_err | beat.err)]
-            with m.Else():
-                m.d.sync += [acc.eq(Cat(acc[64:], beat.data)), acc_n.eq(acc_n + 1),
-                             acc_err.eq(acc_err | beat.err)]
-                with m.If(acc_n == 3):
-                    m.d.comb += [fifo.w_en.eq(1), fifo.w_data.eq(Cat(acc, beat.data, acc_err | beat.err))]
-                    m.d.sync += acc_err.eq(0)
-        return m
+__all__ = ["CommandEngine"]
 
 
 class CommandEngine(wiring.Component):
@@ -158,32 +79,37 @@ class CommandEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         d = _Datapath(self, m)
-        check = _StateCheck("INIT")
-        g = _Checked(m, check)               # m, but every `next =` also records its code
+        guard = StateGuard(m, "engine")      # guard.m: m, but every `next =` also records its code
         with m.FSM(name="engine") as fsm:
-            for states in (_control_states, _completion_states, _subroutine_states, _offload_states,
-                           _post_states, _update_states, _list_states, _scrub_fail_states):
-                states(g, d)
-        self._guard(m, d, fsm, check)
+            for states in (_control_states, _completion_states, _subroutine_states, _flow_states,
+                           _list_states):
+                states(guard.m, d)
+        self._guard(m, d, guard.seal(fsm, "INIT"))
         # registers a fault campaign may corrupt (recorded in the Verilog name map)
-        self.probes = {"engine.state": (fsm.state, dict(fsm.encoding)),
-                       "engine.state_check": (check.reg, None)}
+        self._probes = {"engine.state": (fsm.state, dict(fsm.encoding)),
+                        "engine.state_check": (guard.reg, None)}
+        self._flows = d.flows
         return m
 
-    def _guard(self, m, d, fsm, check):
-        """A state register that no longer matches the check register (an upset) freezes the
-        engine in the same cycle: no table write, no DMA request, no emit, no interrupt;
-        then HALTED and ERR_STATUS.INTERNAL. Everything already queued to the emitter was
-        decided before the upset and still goes out."""
-        # the check register holds the complement of the state's encoding (so synthesis
-        # cannot merge it with the state register): equal registers XOR to all ones
-        assert fsm.encoding["INIT"] == 0 and len(fsm.state) <= len(check.reg)
-        for name, code in fsm.encoding.items():
-            m.d.comb += check.code(name).eq(~Const(code, len(check.reg)))
+    @property
+    def probes(self):
+        """{name: (register, state encoding or None)} a fault campaign may corrupt: the
+        sequencer's state and check registers, and each flow's state once it is elaborated."""
+        out = dict(self._probes)
+        for flow in self._flows:
+            if hasattr(flow, "fsm"):
+                out[f"{flow.NAME}.state"] = (flow.fsm.state, dict(flow.fsm.encoding))
+        return out
+
+    def _guard(self, m, d, own_upset):
+        """A state register that no longer matches its check register (an upset: the
+        sequencer's or a flow's, rtl/fsmguard.py) freezes the engine in the same cycle: no
+        table write, no DMA request, no emit, no interrupt; then HALTED and
+        ERR_STATUS.INTERNAL. Everything already queued to the emitter was decided before
+        the upset and still goes out."""
         upset = Signal()
         dead = Signal()
-        m.d.comb += upset.eq((Cat(fsm.state, Const(0, len(check.reg) - len(fsm.state))) ^ check.reg)
-                             != (1 << len(check.reg)) - 1)
+        m.d.comb += upset.eq(own_upset | Cat(f.upset for f in d.flows).any())
         with m.If(upset | dead):
             for port in (getattr(self.tables, name) for name in tables_signature(self.params).members):
                 m.d.comb += [port.rd_en.eq(0), port.wr_en.eq(0)]
@@ -198,51 +124,9 @@ class CommandEngine(wiring.Component):
             d.set_err(ErrorCode.INTERNAL)
 
 
-class _StateCheck:
-    """A register that follows the FSM state register, loaded with the complement of the
-    encoding of the state the FSM is sent to. A state register that changes other than
-    through a transition (a particle strike, a fault campaign's deposit) no longer
-    matches it; the compare is a few XORs, not a decode of every state."""
-
-    def __init__(self, initial):
-        self.codes = {}
-        # (the initial state is encoded 0; `_guard` checks it)
-        self.reg = Signal(8, init=0xFF, name="state_check")
-
-    def code(self, name):
-        """The check value for state `name`: a signal `_guard` drives with ~encoding once
-        the FSM is built (a constant to synthesis)."""
-        if name not in self.codes:
-            self.codes[name] = Signal(8, name=f"check_{name.lower()}")
-        return self.codes[name]
-
-
-class _Checked:
-    """Stands in for the Module while the FSM is built: `next = name` also loads the
-    check register with that state's code."""
-
-    def __init__(self, m, check):
-        object.__setattr__(self, "_m", m)
-        object.__setattr__(self, "_check", check)
-
-    def __getattr__(self, name):
-        return getattr(self._m, name)
-
-    def __setattr__(self, name, value):
-        if name == "next":
-            self._m.next = value
-            self._m.d.sync += self._check.reg.eq(self._check.code(value))
-        else:
-            setattr(self._m, name, value)
-
-
-#: What the scrubber hands the engine: memory id, word address / row, and what was lost.
-SCRUB_REPORT = data.StructLayout({"mem": 5, "addr": 24, "kind": 2})
-SCRUB_META_LOST, SCRUB_ROW_BAD, SCRUB_POOL_LOST = 0, 1, 2
-
 # continuation points of the shared sub-sequences
 RET = {name: i for i, name in enumerate((
-    "ADVANCE", "FREE", "QUARANTINE", "EVENTS_ADVANCE", "UPD_ROW", "REFUSE_CMD",
+    "ADVANCE", "FREE", "QUARANTINE", "EVENTS_ADVANCE", "REFUSE_CMD",
     "SCRUB_PUBLISH", "DETACH"))}
 
 
@@ -256,15 +140,16 @@ class _Datapath:
         m.submodules.collect = self.col = col = ReadCollector()
         m.d.comb += [col.beats.payload.eq(e.rd_data.payload), col.beats.valid.eq(e.rd_data.valid),
                      e.rd_data.ready.eq(col.beats.ready)]
-        self.metas = {t: meta_layout(p, t) for t in ObjType}
-        self.pool_lay = pool_layout(p)
         # the sequencer's own table requests, merged with its stages' (rtl/portmux.py)
         self.fsm_tables = tables_signature(p).create(path=("fsm_tables",))
-        self.ports = {name: getattr(self.fsm_tables, name) for name in tables_signature(p).members}
+        self.io = io = TableIO(m, p, self.fsm_tables)
+        self.metas, self.pool_lay, self.pool, self.rv = io.metas, io.pool_lay, io.pool, io.rv
+        (self.read, self.write, self.row_base, self.depth_of, self.dwords, self.mfield, self.meta_value,
+         self.handle) = (io.read, io.write, io.row_base, io.depth_of, io.dwords, io.mfield, io.meta_value, io.handle)
         m.submodules.row_reader = self.rr = rr = RowReader(p)
         m.submodules.admit = self.admit = admit = EntryAdmit(p)
         self.l_wait = Signal()              # the sequencer waits for the next list entry
-        # row reads come from the admission stage (lists) or the sequencer (UPDATE)
+        # row reads come from the admission stage (lists) or the UPDATE flow
         self.rr_fsm_valid, self.rr_fsm_req = Signal(), Signal(ROW_REQ)
         # ... through a register slice: the admission decision ends in flops
         self.row_req = stream.Signature(ROW_REQ).create(path=("row_req",))
@@ -282,7 +167,9 @@ class _Datapath:
         # host reads leave through a register slice as well
         self.rd_src = stream.Signature(read_req_layout(p.addr_width)).create(path=("rd_src",))
         self.rd_slice = skid(m, "rd_slice", self.rd_src, e.rd_req, read_req_layout(p.addr_width))
-        merge_table_clients(m, p, e.tables, [self.fsm_tables, rr.tables, walker.tables])
+        self._flows(m)
+        merge_table_clients(m, p, e.tables, [self.fsm_tables, rr.tables, walker.tables,
+                                             *(f.tables for f in self.flows)])
         m.d.comb += [e.slot_we.eq(rr.slot_we), e.slot_sel.eq(rr.slot_sel), e.slot_word.eq(rr.slot_word),
                      e.slot_data.eq(rr.slot_data)]
         S = Signal
@@ -325,11 +212,7 @@ class _Datapath:
         self.meta_raw, self.meta_ue = S(64), S()
         self.ident_raw, self.ident_ue = S(64), S()
         self.ident = data.View(IDENT.amaranth(), self.ident_raw)
-        self.parent_raw = S(64)
-        self.parent_idx = S(16)
-        self.ptype = S(2)
         self.slot = S(SLOT_SEL_BITS)
-        self.row_bad = S()                  # the row's state is lost (RowReader `lost`)
         self.row_out = S(CheckOutcome)      # ... the row checks' verdict, taken with the row
         self.row_code, self.has_reqs = S(8), S()
         # ... and what the list flow later writes and decides from the meta word, worked
@@ -338,23 +221,9 @@ class _Datapath:
         self.row_parent = S(16)             # meta.u.live.parent
         self.pd_skip, self.pd_idx, self.pd_oob = S(), S(16), S()    # PARENT_DEC's decision
         self.crc_bad = S()                  # ... found by the row CRC alone
-        self.crc = S(32)
-        # OFFLOAD/UPDATE fold the CRC a cycle behind the writes, from a registered word,
-        # so no word multiplexer and CRC step share a cycle
-        self.crc_word, self.crc_pend = S(64), S()
-        self.issue_i, self.recv_i = S(8), S(8)
-        self.oldw = [S(64, name=f"oldw{i}") for i in range(2)]
         # request-list walk (rtl/walker.py does it; these are its request and answer)
         self.wp, self.wtotal, self.wgood = S(16), S(16), S(16)
         self.wok, self.walk_abort = S(), S()
-        # allocation
-        self.next_alloc = {t: S(16, name=f"next_alloc_{TYPE_NAME[t]}") for t in ObjType}
-        self.next_req = S(16)
-        self.scan_at, self.scan_left = S(16), S(17)
-        self.row = S(16)
-        self.row_gen = S(GEN_BITS)
-        self.base = S(24)                   # first data word of the current row
-        self.waddr = S(24)                  # OFFLOAD/UPDATE: the data word written next (counts up)
         # pending parent decrement: consecutive entries share their parent, so the count
         # is taken off once, when the parent changes, before a path or neighbor entry is
         # looked at, and at the end of the list
@@ -391,13 +260,66 @@ class _Datapath:
         for attr, value in vars(self).items():
             if isinstance(value, Signal) and value.name == "$signal":
                 value.name = attr
-        with m.If(self.crc_pend):
-            m.d.sync += [self.crc.eq(crc32c_step(self.crc, self.crc_word)), self.crc_pend.eq(0)]
-        self._responses()
         self._doorbell()
+        self._wire_flows(m)
         with m.If(walker.lost):             # an unreadable request entry was quarantined
             m.d.sync += self.quarantined.eq(self.quarantined + 1)
             self.set_err(ErrorCode.ECC_UNCORRECTABLE)
+
+    # -- command flows --------------------------------------------------------------------
+    def _flows(self, m):
+        """OFFLOAD, POST, UPDATE and the scrubber's findings each run in their own FSM
+        (rtl/flow.py); the sequencer routes the command to one and takes its result."""
+        p = self.p
+        m.submodules.offload = self.off = OffloadFlow(p)
+        m.submodules.post = self.post = PostFlow(p)
+        m.submodules.update = self.upd = UpdateFlow(p)
+        m.submodules.scrubfind = self.sf = ScrubFindings(p)
+        self.flows = (self.off, self.post, self.upd, self.sf)
+        self.cmd_flows = (self.off, self.post, self.upd)
+        # the hand-over both ways is registered: a start register per flow, here, and
+        # each flow's `done` comes from its registers
+        self.flow_start = {f.NAME: Signal(name=f"start_{f.NAME}") for f in self.flows}
+
+    def _wire_flows(self, m):
+        e, col, rr = self.eng, self.col, self.rr
+        for f in self.flows:
+            m.d.sync += self.flow_start[f.NAME].eq(0)          # (a pulse unless the FSM sets it)
+            m.d.comb += [f.start.eq(self.flow_start[f.NAME]), f.desc.eq(self.desc)]
+            with m.If(f.ecc_err):
+                self.set_err(ErrorCode.ECC_UNCORRECTABLE)
+        with m.If(Cat(f.quarantine for f in self.flows).any()):
+            m.d.sync += self.quarantined.eq(self.quarantined + 1)
+        # the command flows' results, merged (one flow runs at a time): AND-OR
+        self.flow_done = stream.Signature(FLOW_DONE).create(path=("flow_done",))
+        acc = 0
+        for f in self.cmd_flows:
+            acc = acc | (f.done.payload.as_value() & f.done.valid.replicate(len(f.done.payload.as_value())))
+            m.d.comb += f.done.ready.eq(self.flow_done.ready)
+        m.d.comb += [self.flow_done.valid.eq(Cat(f.done.valid for f in self.cmd_flows).any()),
+                     self.flow_done.payload.eq(acc)]
+        # host reads of OFFLOAD and UPDATE into the collector (the sequencer's own override)
+        loads = (self.off, self.upd)
+        rd_acc = 0
+        for f in loads:
+            v = f.rd_req.payload.as_value()
+            rd_acc = rd_acc | (v & f.rd_req.valid.replicate(len(v)))
+            m.d.comb += [f.rd_req.ready.eq(self.rd_src.ready), f.col_done.eq(col.done),
+                         f.col_err.eq(col.buf_err), f.words.eq(col.words)]
+        m.d.comb += [self.rd_src.valid.eq(Cat(f.rd_req.valid for f in loads).any()), self.rd_src.payload.eq(rd_acc),
+                     col.start.eq(Cat(f.col_start for f in loads).any())]
+        with m.If(Cat(f.col_start for f in loads).any()):
+            m.d.sync += col.list_mode.eq(0)
+        # UPDATE reads its row through the RowReader, into the current slot
+        u = self.upd
+        m.d.comb += [self.rr_fsm_valid.eq(u.row_req.valid), self.rr_fsm_req.eq(u.row_req.payload),
+                     u.row_req.ready.eq(self.row_req.ready),
+                     u.row_resp.valid.eq(rr.resp.valid), u.row_resp.payload.eq(rr.resp.payload),
+                     rr.resp.ready.eq(u.row_resp.ready),
+                     u.slot.eq(self.slot), u.slot_busy.eq(self.slot_busy_now()),
+                     e.crc_fail.eq(u.crc_fail), e.crc_mem.eq(u.crc_mem), e.crc_addr.eq(u.crc_addr)]
+        # the scrubber's finding goes to its flow
+        wiring.connect(m, wiring.flipped(e.scrub_report), self.sf.report)
 
     # -- errors ---------------------------------------------------------------------------
     def set_err(self, code):
@@ -427,105 +349,6 @@ class _Datapath:
         with m.If(e.dma_fatal):
             m.d.sync += self.halted.eq(1)         # host memory is undefined now: stop until RESET
 
-    # -- table ports ------------------------------------------------------------------------
-    def port(self, t, kind):
-        return self.ports[f"{TYPE_NAME[ObjType(t)]}_{kind}"]
-
-    def read(self, t_sig, kind, addr):
-        for t in ObjType:
-            with self.m.If(t_sig == t):
-                pt = self.port(t, kind)
-                self.m.d.comb += [pt.rd_en.eq(1), pt.rd_addr.eq(addr)]
-
-    def write(self, t_sig, kind, addr, value):
-        for t in ObjType:
-            with self.m.If(t_sig == t):
-                pt = self.port(t, kind)
-                self.m.d.comb += [pt.wr_en.eq(1), pt.wr_addr.eq(addr), pt.wr_data.eq(value)]
-
-    def row_base(self, t_sig, row):
-        """The first data word of row `row` of table `t_sig` (rtl/pack.row_base)."""
-        base = Signal(24, name="row_base")
-        for t in ObjType:
-            with self.m.If(t_sig == t):
-                self.m.d.comb += base.eq(row_base(t, row))
-        return base
-
-    def _responses(self):
-        m = self.m
-        self.rv = {}
-        for kind in KINDS:
-            valid, dat, ue = Signal(name=f"{kind}_rv"), Signal(64, name=f"{kind}_rd"), Signal(name=f"{kind}_rue")
-            for t in ObjType:
-                pt = self.port(t, kind)
-                with m.If(pt.rd_valid):
-                    m.d.comb += [valid.eq(1), dat.eq(pt.rd_data), ue.eq(pt.rd_ue)]
-            self.rv[kind] = (valid, dat, ue)
-        self.pool = self.ports["req_pool"]
-
-    def depth_of(self, t_sig):
-        depth = Signal(17, name="depth")
-        for t in ObjType:
-            with self.m.If(t_sig == t):
-                self.m.d.comb += depth.eq(self.p.depth(t))
-        return depth
-
-    def dwords(self, t_sig):
-        n = Signal(8, name="dwords")
-        for t in ObjType:
-            with self.m.If(t_sig == t):
-                self.m.d.comb += n.eq(data_words(t))
-        return n
-
-    def mfield(self, raw, t_sig, path):
-        """A meta field by dotted path for whichever table `t_sig` names (0 where absent)."""
-        values = {}
-        for t in ObjType:
-            view = data.View(self.metas[t].amaranth(), raw)
-            try:
-                value = view
-                for part in path.split("."):
-                    value = getattr(value, part)
-            except AttributeError:
-                continue
-            values[t] = value.as_value() if hasattr(value, "as_value") else value
-        # FIX (differential test): as wide as the widest table's field. It took the width
-        # of the first table having the field, so a TCP row's `parent` (path_bits) was cut
-        # to neighbor_bits and a path's `refcount` to the neighbor's refcount width: PARENT
-        # refusals for paths >= n_neighbor, wrong ORDER checks and lost decrements.
-        out = Signal(max(len(v) for v in values.values()), name="m_" + path.replace(".", "_"))
-        for t, value in values.items():
-            with self.m.If(t_sig == t):
-                self.m.d.comb += out.eq(value)
-        return out
-
-    def meta_value(self, t_sig, **fields):
-        """A meta word for table `t_sig` with the given fields (dotted names), others zero.
-
-        Built as one expression per table (no partial assignments), so the Verilog is
-        plain `assign`s."""
-        options = {}
-        for t in ObjType:
-            leaves = {name: (off, width) for name, off, width, _ in self.metas[t].flat()}
-            parts, at = [], 0
-            for name, value in sorted(((n, v) for n, v in fields.items() if n in leaves),
-                                      key=lambda nv: leaves[nv[0]][0]):
-                off, width = leaves[name]
-                if off > at:
-                    parts.append(Const(0, off - at))
-                parts.append(Value.cast(value)[:width] if len(Value.cast(value)) >= width
-                             else Cat(value, Const(0, width - len(Value.cast(value)))))
-                at = off + width
-            if at < 64:
-                parts.append(Const(0, 64 - at))
-            options[t] = Cat(*parts)
-        out = Signal(64, name="meta_new")
-        with self.m.Switch(t_sig):
-            for t, value in options.items():
-                with self.m.Case(t):
-                    self.m.d.comb += out.eq(value)
-        return out
-
     # -- emitter ------------------------------------------------------------------------------
     def push(self, kind, **fields):
         m = self.m
@@ -537,9 +360,6 @@ class _Datapath:
     def push_status(self, addr, value):
         return self.push(EmitKind.WORD, addr=addr & ~7, data=Mux(addr[2], Cat(Const(0, 32), value), value),
                          strb=Mux(addr[2], 0xF0, 0x0F))
-
-    def handle(self, t, idx, gen):
-        return Cat(idx[:16], gen[:GEN_BITS], t[:2], Const(0, 6))
 
     def ring_addr(self, base, log2, index, entry_bytes):
         mask = Signal(16, name=f"ring_mask_{entry_bytes}")
@@ -585,7 +405,8 @@ def _control_states(m, d):
                     d.set_err(ErrorCode.RING_CONFIG)
         with m.Elif(want & ~e.scrub_busy):
             with m.If(want_scrub_fail):
-                m.next = "SCRUB_FAIL"
+                m.d.sync += d.flow_start["scrubfind"].eq(1)
+                m.next = "SCRUB_WAIT"
             with m.Else():
                 m.next = "FETCH"
 
@@ -625,12 +446,11 @@ def _control_states(m, d):
         with m.Switch(d.desc.opcode):
             with m.Case(Opcode.NOP):
                 m.next = "COMPLETE"
-            with m.Case(Opcode.OFFLOAD):
-                m.next = "OFF_CHECK"
-            with m.Case(Opcode.POST_SEND, Opcode.POST_RECV):
-                m.next = "POST_CHECK"
-            with m.Case(Opcode.UPDATE):
-                m.next = "UPD_CHECK"
+            for flow, opcodes in ((d.off, (Opcode.OFFLOAD,)), (d.post, (Opcode.POST_SEND, Opcode.POST_RECV)),
+                                  (d.upd, (Opcode.UPDATE,))):
+                with m.Case(*opcodes):
+                    m.d.sync += d.flow_start[flow.NAME].eq(1)
+                    m.next = "FLOW_WAIT"
             with m.Case(Opcode.QUERY, Opcode.TERMINATE):
                 m.d.sync += d.is_term.eq(d.desc.opcode == Opcode.TERMINATE)
                 _list_start(m, d)           # the list read goes out now when it can
@@ -706,13 +526,6 @@ def _push_deleg(m, d, then):
         m.next = then
 
 
-def _row_request(m, d, with_meta):
-    """Ask the row reader for the current object's row (into the current slot)."""
-    q = d.rr_fsm_req
-    m.d.comb += [d.rr_fsm_valid.eq(1), q.type.eq(d.htype), q.index.eq(d.hindex), q.base.eq(d.base),
-                 q.slot.eq(d.slot), q.with_meta.eq(with_meta), q.ident.eq(d.ident_raw), q.ident_ue.eq(d.ident_ue)]
-
-
 def _report_crc(m, d):
     """The row CRC caught what SECDED could not (three or more flips): tell the reporter."""
     e = d.eng
@@ -762,29 +575,6 @@ def _subroutine_states(m, d):
         m.d.comb += e.busy.eq(1)
         _ring_job(m, d, RingJob.EVENTS, handle=d.ev_handle, host_handle=d.ev_host)
         with m.If(d.writer.req.ready):
-            _goto_ret(m, d, d.ret2)
-
-    # ---- read the current row's data words into the emitter slot; check SECDED and CRC ----
-    with m.State("ROW_READ"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(~d.slot_busy_now()):
-            m.d.sync += d.base.eq(d.row_base(d.htype, d.hindex))
-            m.next = "ROW_READ_REQ"
-
-    with m.State("ROW_READ_REQ"):
-        m.d.comb += e.busy.eq(1)
-        _row_request(m, d, with_meta=0)
-        with m.If(d.row_req.ready):
-            m.next = "ROW_READ_WAIT"
-
-    with m.State("ROW_READ_WAIT"):
-        m.d.comb += e.busy.eq(1)
-        r = d.rr.resp.payload
-        m.d.comb += d.rr.resp.ready.eq(1)
-        with m.If(d.rr.resp.valid):
-            m.d.sync += [d.row_bad.eq(r.lost), d.oldw[0].eq(r.word0), d.oldw[1].eq(r.word1)]
-            with m.If(r.crc_bad):
-                _report_crc(m, d)
             _goto_ret(m, d, d.ret2)
 
     # ---- free the row: generation + 1, tagged with this command ----
@@ -938,7 +728,7 @@ def _list_states(m, d):
             m.d.sync += [ent.eq(q.raw), d.htype.eq(q.type), d.hindex.eq(q.index), d.hgen.eq(q.gen),
                          d.hrsvd.eq(q.rsvd), d.meta_ue.eq(0), d.ident_ue.eq(0), d.wgood.eq(0),
                          d.wtotal.eq(0), d.walk_abort.eq(0), d.p_hdr.eq(0), d.p_deleg.eq(0),
-                         d.base.eq(q.base), d.slot.eq(q.slot)]
+                         d.slot.eq(q.slot)]
             with m.If(q.err):
                 m.d.sync += [d.status.eq(NdisStatus.DEVICE_DATA_ERROR), d.detail.eq(ErrorCode.DMA_READ),
                              d.err_index.eq(d.e_idx)]
@@ -983,7 +773,7 @@ def _list_states(m, d):
             "row", name="row_chk")
         with m.If(d.rr.resp.valid):
             m.d.sync += [d.meta_raw.eq(r.meta), d.meta_ue.eq(r.meta_ue), d.ident_raw.eq(r.ident),
-                         d.ident_ue.eq(r.ident_ue), d.row_bad.eq(r.lost), d.crc_bad.eq(r.crc_bad),
+                         d.ident_ue.eq(r.ident_ue), d.crc_bad.eq(r.crc_bad),
                          d.row_out.eq(row_out), d.row_code.eq(row_code), d.has_reqs.eq(req_count != 0)]
             poisoned = f("poisoned") | r.meta_ue
             pidx = Signal(16)
@@ -1179,427 +969,37 @@ def _list_states(m, d):
 
 
 # ======================================================================================
-def _refuse_cmd(m, d, code):
-    m.d.sync += d.code.eq(code)
-    m.next = "CMD_REFUSE"
-
-
-def _read_meta_checked(m, d, name, on_live):
-    """States <name>_META / <name>_META_WAIT: read meta and ident of (htype, hindex) and
-    refuse the command unless the row is live, intact, of the handle's generation and
-    not failed; `on_live()` goes on in the cycle the meta word arrives."""
+def _flow_states(m, d):
+    """Waiting for a command flow (OFFLOAD, POST, UPDATE) or the scrubber's finding to end,
+    and what follows: the events it asks for, the completion or refusal, publishing."""
     e = d.eng
-    with m.State(name + "_META"):
-        m.d.comb += e.busy.eq(1)
-        d.read(d.htype, "meta", d.hindex)
-        d.read(d.htype, "ident", d.hindex)
-        m.next = name + "_META_WAIT"
 
-    with m.State(name + "_META_WAIT"):
-        m.d.comb += e.busy.eq(1)
-        mv, mw, mue = d.rv["meta"]
-        iv, iw, iue = d.rv["ident"]
-        with m.If(mv):
-            m.d.sync += [d.meta_raw.eq(mw), d.meta_ue.eq(mue), d.ident_raw.eq(iw), d.ident_ue.eq(iue)]
-            valid, poisoned, gen, failed = (d.mfield(mw, d.htype, n) for n in ("valid", "poisoned", "gen", "failed"))
-            with m.If(mue):
-                m.next = "CMD_POISON"
-            with m.Elif(~valid):
-                _refuse_cmd(m, d, ErrorCode.STALE_HANDLE)
-            with m.Elif(poisoned):
-                _refuse_cmd(m, d, ErrorCode.CONN_FAILED)
-            with m.Elif(gen != d.hgen):
-                _refuse_cmd(m, d, ErrorCode.STALE_HANDLE)
-            with m.Elif(failed):
-                _refuse_cmd(m, d, ErrorCode.CONN_FAILED)
-            with m.Else():
-                on_live()
-
-
-def _offload_states(m, d):
-    """OFFLOAD: load an object's data words, take a free row, link it to its parent."""
-    e, p = d.eng, d.p
-    desc = d.desc
-    otype = desc.obj_type[:2]
-    ph = data.View(HANDLE.amaranth(), desc.handle)
-
-    with m.State("OFF_CHECK"):
-        m.d.comb += e.busy.eq(1)
-        parent_ok = Signal()
-        m.d.comb += parent_ok.eq((ph.type == otype - 1) & (ph.rsvd == 0) & (ph.index < d.depth_of(ph.type)))
-        m.d.sync += [d.htype.eq(otype), d.ptype.eq(otype - 1), d.parent_idx.eq(ph.index)]
-        with m.If((desc.obj_type == 0) | (desc.obj_type > 3)):
-            _refuse_cmd(m, d, ErrorCode.BAD_HANDLE)
-        with m.Elif((desc.addr == 0) | (desc.addr[:3] != 0)):
-            _refuse_cmd(m, d, ErrorCode.BAD_ADDRESS)
-        with m.Elif(otype == ObjType.NEIGHBOR):
-            with m.If(desc.handle != 0):
-                _refuse_cmd(m, d, ErrorCode.PARENT)
-            with m.Else():
-                m.next = "OFF_LOAD"
-        with m.Elif(~parent_ok):
-            _refuse_cmd(m, d, ErrorCode.PARENT)
-        with m.Else():
-            m.next = "OFF_PARENT_RD"
-
-    with m.State("OFF_PARENT_RD"):
-        m.d.comb += e.busy.eq(1)
-        d.read(d.ptype, "meta", d.parent_idx)
-        m.next = "OFF_PARENT_WAIT"
-
-    with m.State("OFF_PARENT_WAIT"):
-        m.d.comb += e.busy.eq(1)
-        valid, word, ue = d.rv["meta"]
-        with m.If(valid):
-            m.d.sync += d.parent_raw.eq(word)
-            bad = Signal()
-            f = lambda path: d.mfield(word, d.ptype, path)
-            m.d.comb += bad.eq(ue | ~f("valid") | f("failed") | f("poisoned") | (f("gen") != ph.gen))
-            with m.If(bad):
-                _refuse_cmd(m, d, ErrorCode.PARENT)
-            with m.Else():
-                m.next = "OFF_LOAD"
-
-    with m.State("OFF_LOAD"):
-        m.d.comb += [e.busy.eq(1), d.rd_src.valid.eq(1), d.rd_src.payload.addr.eq(desc.addr),
-                     d.rd_src.payload.beats.eq(d.dwords(d.htype))]
-        with m.If(d.rd_src.ready):
-            m.d.comb += d.col.start.eq(1)
-            m.d.sync += d.col.list_mode.eq(0)
-            m.next = "OFF_LOAD_WAIT"
-
-    with m.State("OFF_LOAD_WAIT"):
-        m.d.comb += e.busy.eq(1)
-        state_field = d.col.word(0)[:4]         # TCP_DATA.State is the first field
-        with m.If(d.col.done):
-            with m.If(d.col.buf_err):
-                _refuse_cmd(m, d, ErrorCode.DMA_READ)
-            with m.Elif((d.htype == ObjType.TCP) & (state_field > STATE_MAX)):
-                _refuse_cmd(m, d, ErrorCode.BAD_STATE)
-            with m.Else():
-                for t in ObjType:
-                    with m.If(d.htype == t):
-                        m.d.sync += d.scan_at.eq(d.next_alloc[t])
-                m.d.sync += d.scan_left.eq(d.depth_of(d.htype))
-                m.next = "OFF_SCAN"
-
-    _scan_states(m, d, "OFF", lambda: d.read(d.htype, "meta", d.scan_at), "meta",
-                 lambda word, ue: ~ue & ~d.mfield(word, d.htype, "valid") & ~d.mfield(word, d.htype, "poisoned"),
-                 wrap=lambda: d.depth_of(d.htype))
-
-    with m.State("OFF_FOUND"):
-        m.d.comb += e.busy.eq(1)
-        # the row's first data word, from registers; the writes count up from it
-        m.d.sync += [d.issue_i.eq(0), d.crc.eq(CRC_INIT), d.waddr.eq(d.row_base(d.htype, d.row))]
-        m.next = "OFF_WRITE"
-
-    with m.State("OFF_WRITE"):
-        m.d.comb += e.busy.eq(1)
-        word = Signal(64)
-        with m.Switch(d.issue_i):
-            for i in range(MAX_WORDS):
-                with m.Case(i):
-                    m.d.comb += word.eq(d.col.word(i))
-        d.write(d.htype, "data", d.waddr, word)
-        m.d.sync += [d.issue_i.eq(d.issue_i + 1), d.waddr.eq(d.waddr + 1), d.crc_word.eq(word), d.crc_pend.eq(1)]
-        with m.If(d.issue_i == d.dwords(d.htype) - 1):
-            m.next = "OFF_CRC"
-
-    # the ident word's CRC covers the host handle after the data words
-    with m.State("OFF_CRC"):
-        m.d.comb += e.busy.eq(1)
-        m.d.sync += [d.crc_word.eq(_u64(desc.cookie)), d.crc_pend.eq(1)]
-        m.next = "OFF_IDENT"
-
-    with m.State("OFF_IDENT"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(~d.crc_pend):            # (the host handle's fold is done)
-            idv = pack(IDENT, host_handle=desc.cookie, crc=d.crc ^ CRC_XOROUT)
-            d.write(d.htype, "ident", d.row, idv)
-            d.write(d.htype, "meta", d.row,
-                    d.meta_value(d.htype, valid=1, gen=d.row_gen, **{"u.live.parent": d.parent_idx}))
-            for t in ObjType:
-                with m.If(d.htype == t):
-                    m.d.sync += d.next_alloc[t].eq(Mux(d.row == p.depth(t) - 1, 0, d.row + 1))
-            m.d.sync += d.result.eq(d.handle(d.htype, d.row, d.row_gen))
-            with m.If(d.htype == ObjType.NEIGHBOR):
+    with m.State("FLOW_WAIT"):
+        r = d.flow_done.payload
+        m.d.comb += [e.busy.eq(1), d.flow_done.ready.eq(1)]
+        with m.If(d.flow_done.valid):
+            with m.If(r.code == 0):
+                m.d.sync += d.result.eq(r.result)
                 m.next = "COMPLETE"
             with m.Else():
-                m.next = "OFF_PARENT_INC"
-
-    with m.State("OFF_PARENT_INC"):
-        m.d.comb += e.busy.eq(1)
-        upd = Signal(64)
-        m.d.comb += upd.eq(d.parent_raw)
-        for t in (ObjType.NEIGHBOR, ObjType.PATH):
-            lay = d.metas[t]
-            live = lay.field("u").variants["live"]
-            off = lay.offset("u") + live.offset("refcount")
-            w = live.field("refcount").width
-            with m.If(d.ptype == t):
-                m.d.comb += upd[off:off + w].eq(d.parent_raw[off:off + w] + 1)
-        d.write(d.ptype, "meta", d.parent_idx, upd)
-        m.next = "COMPLETE"
-
-
-def _scan_states(m, d, prefix, issue, kind, is_free, wrap):
-    """<prefix>_SCAN: look for a free row (entry) from scan_at upwards, wrapping."""
-    e = d.eng
-    with m.State(prefix + "_SCAN"):
-        m.d.comb += e.busy.eq(1)
-        issue()
-        m.next = prefix + "_SCAN_WAIT"
-
-    with m.State(prefix + "_SCAN_WAIT"):
-        m.d.comb += e.busy.eq(1)
-        valid, word, ue = (d.pool.rd_valid, d.pool.rd_data, d.pool.rd_ue) if kind == "pool" else d.rv[kind]
-        depth = wrap()
-        free = Signal(name=f"{prefix.lower()}_free")
-        m.d.comb += free.eq(is_free(word, ue))
-        with m.If(valid):
-            with m.If(free):
-                m.d.sync += [d.row.eq(d.scan_at), d.row_gen.eq(word[4:4 + GEN_BITS])]
-                m.next = prefix + "_FOUND"
-            with m.Elif(d.scan_left == 1):
-                _refuse_cmd(m, d, ErrorCode.TABLE_FULL)
-            with m.Else():
-                m.d.sync += [d.scan_left.eq(d.scan_left - 1),
-                             d.scan_at.eq(Mux(d.scan_at == depth - 1, 0, d.scan_at + 1))]
-                m.next = prefix + "_SCAN"
-
-
-def _post_states(m, d):
-    """POST_SEND / POST_RECV: append a request to the connection's list."""
-    e, p = d.eng, d.p
-    desc = d.desc
-
-    with m.State("POST_CHECK"):
-        m.d.comb += e.busy.eq(1)
-        with m.If((d.htype != ObjType.TCP) | (d.hrsvd != 0) | (d.hindex >= p.n_tcp)):
-            _refuse_cmd(m, d, ErrorCode.BAD_HANDLE)
-        with m.Elif((desc.count == 0) | (desc.count > MAX_POST_LENGTH)):
-            _refuse_cmd(m, d, ErrorCode.BAD_LENGTH)
-        with m.Else():
-            m.next = "POST_META"
-
-    def post_live():
-        m.d.sync += [d.scan_at.eq(d.next_req), d.scan_left.eq(p.n_req)]
-        m.next = "POST_SCAN"
-
-    _read_meta_checked(m, d, "POST", post_live)
-
-    def pool_issue():
-        m.d.comb += [d.pool.rd_en.eq(1), d.pool.rd_addr.eq(d.scan_at)]
-
-    _scan_states(m, d, "POST", pool_issue, "pool",
-                 lambda word, ue: ~ue & ~data.View(d.pool_lay.amaranth(), word).used
-                 & ~data.View(d.pool_lay.amaranth(), word).poisoned,
-                 wrap=lambda: p.n_req)
-
-    tm = d.metas[ObjType.TCP]
-    live = data.View(tm.amaranth(), d.meta_raw).u.live
-
-    with m.State("POST_FOUND"):
-        m.d.comb += e.busy.eq(1)
-        ent = pack(d.pool_lay, used=1, cookie=desc.cookie, length=desc.count,
-                   kind=desc.opcode == Opcode.POST_RECV)
-        m.d.comb += [d.pool.wr_en.eq(1), d.pool.wr_addr.eq(d.row), d.pool.wr_data.eq(ent)]
-        m.d.sync += d.next_req.eq(Mux(d.row == p.n_req - 1, 0, d.row + 1))
-        with m.If(live.req_count == 0):
-            m.next = "POST_META_UPD"
-        with m.Else():
-            m.next = "POST_TAIL_RD"
-
-    with m.State("POST_TAIL_RD"):
-        m.d.comb += [e.busy.eq(1), d.pool.rd_en.eq(1), d.pool.rd_addr.eq(live.req_tail)]
-        m.next = "POST_TAIL_WAIT"
-
-    with m.State("POST_TAIL_WAIT"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(d.pool.rd_valid):
-            pe = data.View(d.pool_lay.amaranth(), d.pool.rd_data)
-            with m.If(d.pool.rd_ue | ~pe.used | pe.poisoned):
-                # the list's tail is lost: give the new entry back and fail the connection
-                m.d.comb += [d.pool.wr_en.eq(1), d.pool.wr_addr.eq(d.row), d.pool.wr_data.eq(0)]
-                m.next = "CMD_CONN_FAIL"
-            with m.Else():
-                upd = Signal(64)
-                m.d.comb += [upd.eq(d.pool.rd_data)]
-                off = d.pool_lay.offset("next")
-                m.d.comb += upd[off:off + p.req_bits].eq(d.row)
-                m.d.comb += [d.pool.wr_en.eq(1), d.pool.wr_addr.eq(live.req_tail), d.pool.wr_data.eq(upd)]
-                m.next = "POST_META_UPD"
-
-    with m.State("POST_META_UPD"):
-        m.d.comb += e.busy.eq(1)
-        upd = Signal(tm.amaranth())
-        m.d.comb += [upd.eq(d.meta_raw), upd.u.live.req_tail.eq(d.row),
-                     upd.u.live.req_count.eq(live.req_count + 1)]
-        with m.If(live.req_count == 0):
-            m.d.comb += upd.u.live.req_head.eq(d.row)
-        d.write(ObjType.TCP, "meta", d.hindex, upd.as_value())
-        m.next = "COMPLETE"
-
-    # a command found the connection's meta word lost: poison the row, tell the host
-    with m.State("CMD_POISON"):
-        m.d.comb += e.busy.eq(1)
-        d.set_err(ErrorCode.ECC_UNCORRECTABLE)
-        d.write(d.htype, "meta", d.hindex, d.meta_value(d.htype, valid=1, failed=1, poisoned=1, gen=d.hgen))
-        m.d.sync += [d.quarantined.eq(d.quarantined + 1), d.code.eq(ErrorCode.CONN_FAILED),
-                     d.ev_handle.eq(d.desc.handle), d.ev_host.eq(Mux(d.ident_ue, 0, d.ident.host_handle)),
-                     d.ret2.eq(RET["REFUSE_CMD"])]
-        with m.If(d.htype == ObjType.TCP):
-            m.next = "EVENTS"
-        with m.Else():
-            m.next = "CMD_REFUSE"
-
-    # a command found the connection's state lost (meta intact): mark it failed
-    with m.State("CMD_CONN_FAIL"):
-        m.d.comb += e.busy.eq(1)
-        d.set_err(ErrorCode.ECC_UNCORRECTABLE)
-        d.write(d.htype, "meta", d.hindex, d.meta_raw | META_FAILED)
-        m.d.sync += [d.code.eq(ErrorCode.CONN_FAILED), d.ev_handle.eq(d.desc.handle),
-                     d.ev_host.eq(Mux(d.ident_ue, 0, d.ident.host_handle)), d.ret2.eq(RET["REFUSE_CMD"])]
-        with m.If(d.htype == ObjType.TCP):
-            m.next = "EVENTS"
-        with m.Else():
-            m.next = "CMD_REFUSE"
+                m.d.sync += d.code.eq(r.code)
+                with m.If(r.events):
+                    m.d.sync += [d.ev_handle.eq(r.ev_handle), d.ev_host.eq(r.ev_host), d.ret2.eq(RET["REFUSE_CMD"])]
+                    m.next = "EVENTS"
+                with m.Else():
+                    m.next = "CMD_REFUSE"
 
     with m.State("RET_REFUSE_CMD"):
         m.d.comb += e.busy.eq(1)
         m.next = "CMD_REFUSE"
 
-
-def _update_states(m, d):
-    """UPDATE: replace the cached fields of a neighbor or path, recompute the row CRC."""
-    e, p = d.eng, d.p
-    desc = d.desc
-
-    with m.State("UPD_CHECK"):
-        m.d.comb += e.busy.eq(1)
-        with m.If((desc.obj_type == 0) | (desc.obj_type > 3) | (d.htype != desc.obj_type[:2])
-                  | (d.hrsvd != 0) | (d.hindex >= d.depth_of(d.htype))):
-            _refuse_cmd(m, d, ErrorCode.BAD_HANDLE)
-        with m.Elif((desc.addr == 0) | (desc.addr[:3] != 0)):
-            _refuse_cmd(m, d, ErrorCode.BAD_ADDRESS)
-        with m.Else():
-            m.next = "UPD_META"
-
-    def upd_live():
-        with m.If(d.htype == ObjType.TCP):
-            m.next = "COMPLETE"            # TCP cached state lives in the driver
-        with m.Else():
-            m.next = "UPD_LOAD"
-
-    _read_meta_checked(m, d, "UPD", upd_live)
-
-    with m.State("UPD_LOAD"):
-        m.d.comb += [e.busy.eq(1), d.rd_src.valid.eq(1), d.rd_src.payload.addr.eq(desc.addr),
-                     d.rd_src.payload.beats.eq(d.dwords(d.htype))]
-        with m.If(d.rd_src.ready):
-            m.d.comb += d.col.start.eq(1)
-            m.d.sync += d.col.list_mode.eq(0)
-            m.next = "UPD_LOAD_WAIT"
-
-    with m.State("UPD_LOAD_WAIT"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(d.col.done):
-            with m.If(d.col.buf_err):
-                _refuse_cmd(m, d, ErrorCode.DMA_READ)
-            with m.Else():
-                m.d.sync += d.ret2.eq(RET["UPD_ROW"])
-                m.next = "ROW_READ"
-
-    with m.State("RET_UPD_ROW"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(d.row_bad):
-            m.next = "CMD_CONN_FAIL"
-        with m.Else():
-            m.d.sync += [d.issue_i.eq(0), d.crc.eq(CRC_INIT), d.waddr.eq(d.base)]     # base: ROW_READ's
-            m.next = "UPD_WRITE"
-
-    with m.State("UPD_WRITE"):
-        m.d.comb += e.busy.eq(1)
-        word = Signal(64)
-        for t in (ObjType.NEIGHBOR, ObjType.PATH):
-            mask = cached_mask(t)
-            with m.If(d.htype == t):
-                for i in range(data_words(t)):
-                    wmask = (mask >> (64 * i)) & ((1 << 64) - 1)
-                    with m.If(d.issue_i == i):
-                        m.d.comb += word.eq((d.oldw[i] & ~Const(wmask, 64)) | (d.col.word(i) & Const(wmask, 64)))
-        d.write(d.htype, "data", d.waddr, word)
-        m.d.sync += [d.issue_i.eq(d.issue_i + 1), d.waddr.eq(d.waddr + 1), d.crc_word.eq(word), d.crc_pend.eq(1)]
-        with m.If(d.issue_i == d.dwords(d.htype) - 1):
-            m.next = "UPD_CRC"
-
-    with m.State("UPD_CRC"):
-        m.d.comb += e.busy.eq(1)
-        m.d.sync += [d.crc_word.eq(_u64(d.ident.host_handle)), d.crc_pend.eq(1)]
-        m.next = "UPD_IDENT"
-
-    with m.State("UPD_IDENT"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(~d.crc_pend):
-            d.write(d.htype, "ident", d.hindex, pack(IDENT, host_handle=d.ident.host_handle, crc=d.crc ^ CRC_XOROUT))
-            m.next = "COMPLETE"
-
-
-def _scrub_fail_states(m, d):
-    """Act on what the patrol scrubber found outside any command."""
-    e, p = d.eng, d.p
-    rep = e.scrub_report.payload
-
-    with m.State("SCRUB_FAIL"):
-        m.d.comb += [e.busy.eq(1), e.scrub_report.ready.eq(1)]
-        # memory id -> table
-        from chimney.contract import MEMORIES
-        for mem_id, (name, t, kind) in enumerate(MEMORIES):
-            if t is not None:
-                with m.If(rep.mem == mem_id):
-                    m.d.sync += d.htype.eq(t)
-        m.d.sync += [d.hindex.eq(rep.addr), d.code.eq(rep.kind)]
-        m.next = "SF_DISPATCH"
-
-    with m.State("SF_DISPATCH"):
-        m.d.comb += e.busy.eq(1)
-        with m.If(d.code == SCRUB_POOL_LOST):
-            m.d.comb += [d.pool.wr_en.eq(1), d.pool.wr_addr.eq(d.hindex),
-                         d.pool.wr_data.eq(pack(d.pool_lay, used=1, poisoned=1))]
-            m.d.sync += d.quarantined.eq(d.quarantined + 1)
-            m.next = "SF_PUBLISH"
-        with m.Else():
-            d.read(d.htype, "meta", d.hindex)
-            d.read(d.htype, "ident", d.hindex)
-            m.next = "SF_META_WAIT"
-
-    with m.State("SF_META_WAIT"):
-        m.d.comb += e.busy.eq(1)
-        mv, mw, mue = d.rv["meta"]
-        iv, iw, iue = d.rv["ident"]
-        with m.If(mv):
-            valid, failed, poisoned, gen = (d.mfield(mw, d.htype, n) for n in ("valid", "failed", "poisoned", "gen"))
-            f = {"valid": valid, "failed": failed, "poisoned": poisoned, "gen": gen}.__getitem__
-            ident = data.View(IDENT.amaranth(), iw)
-            m.d.sync += [d.ev_host.eq(Mux(iue, 0, ident.host_handle)), d.ret2.eq(RET["SCRUB_PUBLISH"])]
-            with m.If(mue | (d.code == SCRUB_META_LOST)):
-                with m.If(~mue & f("poisoned")):
-                    m.next = "SF_PUBLISH"              # already handled
-                with m.Else():
-                    d.write(d.htype, "meta", d.hindex, d.meta_value(d.htype, valid=1, failed=1, poisoned=1, gen=0))
-                    m.d.sync += [d.quarantined.eq(d.quarantined + 1),
-                                 d.ev_handle.eq(d.handle(d.htype, d.hindex, Const(0, GEN_BITS)))]
-                    with m.If(d.htype == ObjType.TCP):
-                        m.next = "EVENTS"
-                    with m.Else():
-                        m.next = "SF_PUBLISH"
-            with m.Elif(f("valid") & ~f("failed") & ~f("poisoned")):
-                d.write(d.htype, "meta", d.hindex, mw | META_FAILED)
-                m.d.sync += d.ev_handle.eq(d.handle(d.htype, d.hindex, f("gen")))
-                with m.If(d.htype == ObjType.TCP):
-                    m.next = "EVENTS"
-                with m.Else():
-                    m.next = "SF_PUBLISH"
+    with m.State("SCRUB_WAIT"):
+        r = d.sf.done.payload
+        m.d.comb += [e.busy.eq(1), d.sf.done.ready.eq(1)]
+        with m.If(d.sf.done.valid):
+            with m.If(r.events):
+                m.d.sync += [d.ev_handle.eq(r.ev_handle), d.ev_host.eq(r.ev_host), d.ret2.eq(RET["SCRUB_PUBLISH"])]
+                m.next = "EVENTS"
             with m.Else():
                 m.next = "SF_PUBLISH"
 

@@ -20,7 +20,7 @@ from chimney.contract.ecc import CRC_INIT, CRC_XOROUT
 from chimney.contract.rows import IDENT
 
 from .crc import crc32c_state_term, crc32c_word_term
-from .engine import SCRUB_REPORT, SCRUB_META_LOST, SCRUB_ROW_BAD, SCRUB_POOL_LOST
+from .scrubfind import SCRUB_REPORT, SCRUB_META_LOST, SCRUB_ROW_BAD, SCRUB_POOL_LOST
 from .pack import u64 as _u64, TYPE_NAME
 from .tables import tables_signature
 

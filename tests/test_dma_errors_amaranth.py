@@ -66,7 +66,7 @@ def test_dma_read_errors(name, offset):
 # ---- the list collector alone: the race behind issue 11, cycle by cycle -----------------
 def _collector_run(body):
     from amaranth.sim import Simulator
-    from chimney.rtl.engine import ReadCollector
+    from chimney.rtl.collector import ReadCollector
     col = ReadCollector()
     sim = Simulator(col)
     sim.add_clock(10e-9)

@@ -1,0 +1,172 @@
+"""OFFLOAD: a new object from the host's data words (docs/interface.md, "OFFLOAD").
+
+    (CommandFlow ports: start, desc, done, tables, ecc_err, quarantine, upset)
+    rd_req, col_start, col_done, col_err, words   the data words' host read (flow.load_ports)
+
+Decides, in this order: the object type (BAD_HANDLE), the data address (BAD_ADDRESS),
+the parent handle's form (PARENT; a neighbor has none), the parent's meta word (PARENT:
+lost, free, failed, poisoned or another generation), the read (DMA_READ), a TCP state
+above TimeWait (BAD_STATE), a free row (TABLE_FULL: one look at every row of the table
+from the allocation pointer on). Then it writes the data words, the ident word (host
+handle and the row CRC, folded one cycle behind the writes from a registered word) and
+the meta word, moves the allocation pointer past the row and counts the new child on its
+parent. `result` is the new handle.
+"""
+
+from amaranth.hdl import Signal, Mux
+from amaranth.lib import data
+
+from chimney.contract import EngineParams, ErrorCode, ObjType, HANDLE, IDENT
+from chimney.contract.ecc import CRC_INIT, CRC_XOROUT
+from chimney.contract.rows import GEN_BITS
+
+from .crc import crc32c_step
+from .flow import CommandFlow, MAX_WORDS, load_ports
+from .pack import pack, u64, TYPE_NAME
+
+__all__ = ["OffloadFlow", "STATE_MAX"]
+
+STATE_MAX = 10                  # TCP_OFFLOAD_CONNECTION_STATE TimeWait
+
+
+class OffloadFlow(CommandFlow):
+    NAME = "offload"
+    FIRST = "OFF_CHECK"
+
+    def __init__(self, params: EngineParams = EngineParams()):
+        super().__init__(params, load_ports(params))
+
+    def setup(self, m):
+        S = Signal
+        self.htype, self.ptype, self.parent_idx = S(2, name="htype"), S(2, name="ptype"), S(16, name="parent_idx")
+        self.parent_raw = S(64, name="parent_raw")
+        self.scan_at, self.scan_left = S(16, name="scan_at"), S(17, name="scan_left")
+        self.row, self.row_gen = S(16, name="row"), S(GEN_BITS, name="row_gen")
+        self.issue_i, self.waddr = S(8, name="issue_i"), S(24, name="waddr")
+        self.next_alloc = {t: S(16, name=f"next_alloc_{TYPE_NAME[t]}") for t in ObjType}
+        # the CRC folds a cycle behind the writes, from a registered word
+        self.crc, self.crc_word, self.crc_pend = S(32, name="crc"), S(64, name="crc_word"), S(name="crc_pend")
+        with m.If(self.crc_pend):
+            m.d.sync += [self.crc.eq(crc32c_step(self.crc, self.crc_word)), self.crc_pend.eq(0)]
+
+    def states(self, m):
+        io, p, desc = self.io, self.params, self.desc
+        otype = desc.obj_type[:2]
+        ph = data.View(HANDLE.amaranth(), desc.handle)
+
+        with m.State("OFF_CHECK"):
+            parent_ok = Signal()
+            m.d.comb += parent_ok.eq((ph.type == otype - 1) & (ph.rsvd == 0) & (ph.index < io.depth_of(ph.type)))
+            m.d.sync += [self.htype.eq(otype), self.ptype.eq(otype - 1), self.parent_idx.eq(ph.index)]
+            with m.If((desc.obj_type == 0) | (desc.obj_type > 3)):
+                self.refuse(m, ErrorCode.BAD_HANDLE)
+            with m.Elif((desc.addr == 0) | (desc.addr[:3] != 0)):
+                self.refuse(m, ErrorCode.BAD_ADDRESS)
+            with m.Elif(otype == ObjType.NEIGHBOR):
+                with m.If(desc.handle != 0):
+                    self.refuse(m, ErrorCode.PARENT)
+                with m.Else():
+                    m.next = "OFF_LOAD"
+            with m.Elif(~parent_ok):
+                self.refuse(m, ErrorCode.PARENT)
+            with m.Else():
+                m.next = "OFF_PARENT_RD"
+
+        with m.State("OFF_PARENT_RD"):
+            io.read(self.ptype, "meta", self.parent_idx)
+            m.next = "OFF_PARENT_WAIT"
+
+        with m.State("OFF_PARENT_WAIT"):
+            valid, word, ue = io.rv["meta"]
+            with m.If(valid):
+                m.d.sync += self.parent_raw.eq(word)
+                bad = Signal()
+                f = lambda path: io.mfield(word, self.ptype, path)
+                m.d.comb += bad.eq(ue | ~f("valid") | f("failed") | f("poisoned") | (f("gen") != ph.gen))
+                with m.If(bad):
+                    self.refuse(m, ErrorCode.PARENT)
+                with m.Else():
+                    m.next = "OFF_LOAD"
+
+        with m.State("OFF_LOAD"):
+            m.d.comb += [self.rd_req.valid.eq(1), self.rd_req.payload.addr.eq(desc.addr),
+                         self.rd_req.payload.beats.eq(io.dwords(self.htype))]
+            with m.If(self.rd_req.ready):
+                m.d.comb += self.col_start.eq(1)
+                m.next = "OFF_LOAD_WAIT"
+
+        with m.State("OFF_LOAD_WAIT"):
+            state_field = self.word(0)[:4]          # TCP_DATA.State is the first field
+            with m.If(self.col_done):
+                with m.If(self.col_err):
+                    self.refuse(m, ErrorCode.DMA_READ)
+                with m.Elif((self.htype == ObjType.TCP) & (state_field > STATE_MAX)):
+                    self.refuse(m, ErrorCode.BAD_STATE)
+                with m.Else():
+                    for t in ObjType:
+                        with m.If(self.htype == t):
+                            m.d.sync += self.scan_at.eq(self.next_alloc[t])
+                    m.d.sync += self.scan_left.eq(io.depth_of(self.htype))
+                    m.next = "OFF_SCAN"
+
+        # one look at every row from the allocation pointer on, wrapping
+        with m.State("OFF_SCAN"):
+            io.read(self.htype, "meta", self.scan_at)
+            m.next = "OFF_SCAN_WAIT"
+
+        with m.State("OFF_SCAN_WAIT"):
+            valid, word, ue = io.rv["meta"]
+            depth = io.depth_of(self.htype)
+            free = Signal(name="off_free")
+            m.d.comb += free.eq(~ue & ~io.mfield(word, self.htype, "valid") & ~io.mfield(word, self.htype, "poisoned"))
+            with m.If(valid):
+                with m.If(free):
+                    m.d.sync += [self.row.eq(self.scan_at), self.row_gen.eq(word[4:4 + GEN_BITS])]
+                    m.next = "OFF_FOUND"
+                with m.Elif(self.scan_left == 1):
+                    self.refuse(m, ErrorCode.TABLE_FULL)
+                with m.Else():
+                    m.d.sync += [self.scan_left.eq(self.scan_left - 1),
+                                 self.scan_at.eq(Mux(self.scan_at == depth - 1, 0, self.scan_at + 1))]
+                    m.next = "OFF_SCAN"
+
+        with m.State("OFF_FOUND"):
+            # the row's first data word, from registers; the writes count up from it
+            m.d.sync += [self.issue_i.eq(0), self.crc.eq(CRC_INIT), self.waddr.eq(io.row_base(self.htype, self.row))]
+            m.next = "OFF_WRITE"
+
+        with m.State("OFF_WRITE"):
+            word = Signal(64)
+            with m.Switch(self.issue_i):
+                for i in range(MAX_WORDS):
+                    with m.Case(i):
+                        m.d.comb += word.eq(self.word(i))
+            io.write(self.htype, "data", self.waddr, word)
+            m.d.sync += [self.issue_i.eq(self.issue_i + 1), self.waddr.eq(self.waddr + 1),
+                         self.crc_word.eq(word), self.crc_pend.eq(1)]
+            with m.If(self.issue_i == io.dwords(self.htype) - 1):
+                m.next = "OFF_CRC"
+
+        # the ident word's CRC covers the host handle after the data words
+        with m.State("OFF_CRC"):
+            m.d.sync += [self.crc_word.eq(u64(desc.cookie)), self.crc_pend.eq(1)]
+            m.next = "OFF_IDENT"
+
+        with m.State("OFF_IDENT"):
+            with m.If(~self.crc_pend):            # (the host handle's fold is done)
+                idv = pack(IDENT, host_handle=desc.cookie, crc=self.crc ^ CRC_XOROUT)
+                io.write(self.htype, "ident", self.row, idv)
+                io.write(self.htype, "meta", self.row,
+                         io.meta_value(self.htype, valid=1, gen=self.row_gen, **{"u.live.parent": self.parent_idx}))
+                for t in ObjType:
+                    with m.If(self.htype == t):
+                        m.d.sync += self.next_alloc[t].eq(Mux(self.row == p.depth(t) - 1, 0, self.row + 1))
+                m.d.sync += self._out.result.eq(io.handle(self.htype, self.row, self.row_gen))
+                with m.If(self.htype == ObjType.NEIGHBOR):
+                    self.succeed(m)
+                with m.Else():
+                    m.next = "OFF_PARENT_INC"
+
+        with m.State("OFF_PARENT_INC"):
+            io.write(self.ptype, "meta", self.parent_idx, io.with_refcount(self.parent_raw, self.ptype, +1))
+            self.succeed(m)
