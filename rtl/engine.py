@@ -230,6 +230,7 @@ class _Datapath:
         self.pend_valid, self.pend_type, self.pend_idx, self.pend_count = S(), S(2), S(16), S(17)
         self.nx_type, self.nx_idx, self.fset = S(2), S(16), S()
         self.fret = S(2)
+        self.fl_word, self.fl_ok = S(64), S()               # the parent's meta word, as read
         # pending emits (header, delegated bytes, status) and events
         self.p_hdr, self.p_deleg, self.p_status = S(), S(), S()
         self.hdr_val = S(64)
@@ -635,30 +636,30 @@ def _subroutine_states(m, d):
         m.d.comb += e.busy.eq(1)
         valid, word, ue = d.rv["meta"]
         with m.If(valid):
-            ok = Signal()
+            # registered here, changed and written back in FLUSH_UPD: no read response
+            # reaches a subtract and a table write in one cycle
             refcount = d.mfield(word, d.pend_type, "u.live.refcount")
-            m.d.comb += ok.eq(~ue & d.mfield(word, d.pend_type, "valid") & ~d.mfield(word, d.pend_type, "poisoned")
-                              & (refcount != 0))
-            with m.If(ok):
-                upd = Signal(64)
-                m.d.comb += upd.eq(word)
-                for t in (ObjType.NEIGHBOR, ObjType.PATH):
-                    lay = d.metas[t]
-                    off = lay.offset("u") + lay.field("u").variants["live"].offset("refcount")
-                    w = lay.field("u").variants["live"].field("refcount").width
-                    with m.If(d.pend_type == t):
-                        m.d.comb += upd[off:off + w].eq(Mux(refcount > d.pend_count, refcount - d.pend_count, 0))
-                d.write(d.pend_type, "meta", d.pend_idx, upd)
-            m.d.sync += [d.pend_valid.eq(d.fset), d.pend_type.eq(d.nx_type), d.pend_idx.eq(d.nx_idx),
-                         d.pend_count.eq(1), d.fset.eq(0)]
-            with m.Switch(d.fret):
-                for k, target in enumerate(FLUSH_RET):
-                    with m.Case(k):
-                        if target == "ADVANCE":
-                            m.d.sync += d.e_idx.eq(d.e_idx + 1)
-                            m.next = "L_NEXT"
-                        else:
-                            m.next = target
+            m.d.sync += [d.fl_word.eq(word),
+                         d.fl_ok.eq(~ue & d.mfield(word, d.pend_type, "valid")
+                                    & ~d.mfield(word, d.pend_type, "poisoned") & (refcount != 0))]
+            m.next = "FLUSH_UPD"
+
+    with m.State("FLUSH_UPD"):
+        m.d.comb += e.busy.eq(1)
+        with m.If(d.fl_ok):
+            d.write(d.pend_type, "meta", d.pend_idx,
+                    d.io.with_refcount(d.fl_word, d.pend_type,
+                                       lambda rc: Mux(rc > d.pend_count, rc - d.pend_count, 0)))
+        m.d.sync += [d.pend_valid.eq(d.fset), d.pend_type.eq(d.nx_type), d.pend_idx.eq(d.nx_idx),
+                     d.pend_count.eq(1), d.fset.eq(0)]
+        with m.Switch(d.fret):
+            for k, target in enumerate(FLUSH_RET):
+                with m.Case(k):
+                    if target == "ADVANCE":
+                        m.d.sync += d.e_idx.eq(d.e_idx + 1)
+                        m.next = "L_NEXT"
+                    else:
+                        m.next = target
 
     with m.State("PARENT_DONE"):
         m.d.comb += e.busy.eq(1)
@@ -718,9 +719,9 @@ def _list_states(m, d):
     with m.State("L_NEXT"):
         m.d.comb += [e.busy.eq(1), d.l_wait.eq(1)]
         q = d.admit.entries.payload
-        with m.If(d.e_idx == d.desc.count):
-            m.next = "L_DONE"
-        with m.Elif(d.admit.flush_req):
+        # (an entry is offered only while e_idx < count: the collector reads `count` of
+        # them, so the end-of-list compare need not gate the entry register's load)
+        with m.If(d.admit.flush_req):
             # a path or neighbor is next: its count must be current before it is checked
             _flush(m, d, "L_NEXT")
         with m.Elif(d.admit.entries.valid):
@@ -741,6 +742,8 @@ def _list_states(m, d):
                 # the whole row is read (meta, ident, data words) and then checked; reads
                 # change nothing, and a refusal drops what was read
                 m.next = "ROW_WAIT"
+        with m.Elif(d.e_idx == d.desc.count[:16]):        # (count <= MAX_LIST_ENTRIES: DECODE)
+            m.next = "L_DONE"
 
     with m.State("L_DRAIN"):
         m.d.comb += [e.busy.eq(1), d.col.drain.eq(1), d.admit.drop.eq(1)]

@@ -42,12 +42,20 @@ class OffloadFlow(CommandFlow):
         self.parent_raw = S(64, name="parent_raw")
         self.scan_at, self.scan_left = S(16, name="scan_at"), S(17, name="scan_left")
         self.row, self.row_gen = S(16, name="row"), S(GEN_BITS, name="row_gen")
-        self.issue_i, self.waddr = S(8, name="issue_i"), S(24, name="waddr")
+        self.issue_i, self.issue_n, self.last = S(8, name="issue_i"), S(8, name="issue_n"), S(8, name="last")
+        self.waddr, self.wword = S(24, name="waddr"), S(64, name="wword")
         self.next_alloc = {t: S(16, name=f"next_alloc_{TYPE_NAME[t]}") for t in ObjType}
         # the CRC folds a cycle behind the writes, from a registered word
         self.crc, self.crc_word, self.crc_pend = S(32, name="crc"), S(64, name="crc_word"), S(name="crc_pend")
         with m.If(self.crc_pend):
             m.d.sync += [self.crc.eq(crc32c_step(self.crc, self.crc_word)), self.crc_pend.eq(0)]
+        # the word written next is selected a cycle ahead (by `issue_n`, a register), so
+        # the write data leaves from a register, not from a nine-way multiplexer
+        self.word_n = Signal(64, name="word_n")
+        with m.Switch(self.issue_n):
+            for i in range(MAX_WORDS):
+                with m.Case(i):
+                    m.d.comb += self.word_n.eq(self.word(i))
 
     def states(self, m):
         io, p, desc = self.io, self.params, self.desc
@@ -132,19 +140,15 @@ class OffloadFlow(CommandFlow):
 
         with m.State("OFF_FOUND"):
             # the row's first data word, from registers; the writes count up from it
-            m.d.sync += [self.issue_i.eq(0), self.crc.eq(CRC_INIT), self.waddr.eq(io.row_base(self.htype, self.row))]
+            m.d.sync += [self.issue_i.eq(0), self.crc.eq(CRC_INIT), self.waddr.eq(io.row_base(self.htype, self.row)),
+                         self.wword.eq(self.word(0)), self.issue_n.eq(1), self.last.eq(io.dwords(self.htype) - 1)]
             m.next = "OFF_WRITE"
 
         with m.State("OFF_WRITE"):
-            word = Signal(64)
-            with m.Switch(self.issue_i):
-                for i in range(MAX_WORDS):
-                    with m.Case(i):
-                        m.d.comb += word.eq(self.word(i))
-            io.write(self.htype, "data", self.waddr, word)
-            m.d.sync += [self.issue_i.eq(self.issue_i + 1), self.waddr.eq(self.waddr + 1),
-                         self.crc_word.eq(word), self.crc_pend.eq(1)]
-            with m.If(self.issue_i == io.dwords(self.htype) - 1):
+            io.write(self.htype, "data", self.waddr, self.wword)
+            m.d.sync += [self.issue_i.eq(self.issue_n), self.issue_n.eq(self.issue_n + 1), self.wword.eq(self.word_n),
+                         self.waddr.eq(self.waddr + 1), self.crc_word.eq(self.wword), self.crc_pend.eq(1)]
+            with m.If(self.issue_i == self.last):
                 m.next = "OFF_CRC"
 
         # the ident word's CRC covers the host handle after the data words

@@ -45,7 +45,8 @@ class UpdateFlow(ConnectionFlow):
     def setup(self, m):
         super().setup(m)
         S = Signal
-        self.base, self.waddr, self.issue_i = S(24, name="base"), S(24, name="waddr"), S(8, name="issue_i")
+        self.base, self.waddr, self.wword = S(24, name="base"), S(24, name="waddr"), S(64, name="wword")
+        self.issue_i, self.issue_n, self.last = S(8, name="issue_i"), S(8, name="issue_n"), S(8, name="last")
         self.oldw = [S(64, name=f"oldw{i}") for i in range(2)]
         self.row_bad = S(name="row_bad")
         self.crc, self.crc_word, self.crc_pend = S(32, name="crc"), S(64, name="crc_word"), S(name="crc_pend")
@@ -115,21 +116,32 @@ class UpdateFlow(ConnectionFlow):
                     m.next = "CMD_CONN_FAIL"
                 with m.Else():
                     m.d.sync += [self.issue_i.eq(0), self.crc.eq(CRC_INIT), self.waddr.eq(self.base)]
-                    m.next = "UPD_WRITE"
+                    m.next = "UPD_MERGE"
 
-        with m.State("UPD_WRITE"):
+        # each data word: its cached bits from the host, the rest as stored; merged a
+        # cycle before its write (`wword`), selected by a register (`issue_n`)
+        def merged(index, old):
             word = Signal(64)
             for t in (ObjType.NEIGHBOR, ObjType.PATH):
                 mask = cached_mask(t)
                 with m.If(self.htype == t):
                     for i in range(data_words(t)):
                         wmask = Const((mask >> (64 * i)) & ((1 << 64) - 1), 64)
-                        with m.If(self.issue_i == i):
-                            m.d.comb += word.eq((self.oldw[i] & ~wmask) | (self.word(i) & wmask))
-            io.write(self.htype, "data", self.waddr, word)
-            m.d.sync += [self.issue_i.eq(self.issue_i + 1), self.waddr.eq(self.waddr + 1),
-                         self.crc_word.eq(word), self.crc_pend.eq(1)]
-            with m.If(self.issue_i == io.dwords(self.htype) - 1):
+                        with m.If(index == i):
+                            m.d.comb += word.eq((old[i] & ~wmask) | (self.word(i) & wmask))
+            return word
+
+        with m.State("UPD_MERGE"):
+            m.d.sync += [self.wword.eq(merged(Const(0, 1), self.oldw)), self.issue_n.eq(1),
+                         self.last.eq(io.dwords(self.htype) - 1)]
+            m.next = "UPD_WRITE"
+
+        with m.State("UPD_WRITE"):
+            io.write(self.htype, "data", self.waddr, self.wword)
+            m.d.sync += [self.issue_i.eq(self.issue_n), self.issue_n.eq(self.issue_n + 1),
+                         self.wword.eq(merged(self.issue_n, self.oldw)), self.waddr.eq(self.waddr + 1),
+                         self.crc_word.eq(self.wword), self.crc_pend.eq(1)]
+            with m.If(self.issue_i == self.last):
                 m.next = "UPD_CRC"
 
         with m.State("UPD_CRC"):

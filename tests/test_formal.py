@@ -7,7 +7,7 @@ import random
 import pytest
 
 from chimney.formal import PROOFS
-from chimney.formal.run import run_one, tools_present
+from chimney.formal.run import abc_present, run_one, tools_present
 
 pytestmark = pytest.mark.skipif(not tools_present(), reason="formal tools not installed (make test installs them)")
 
@@ -66,6 +66,18 @@ def test_crc_accumulator_matches_crc32_iscsi_in_simulation():
             assert ctx.get(acc.crc) == ctx.get(ref.crc)
     sim.add_testbench(bench)
     sim.run()
+
+
+@pytest.mark.skipif(not abc_present(), reason="berkeley-abc not installed (make formal installs it)")
+def test_abc_engine_reports_a_failure(tmp_path):
+    """The deep DMA proofs run on `abc bmc3`: that engine, through the same run_one, must
+    report a broken variant as failed (its trace cannot be converted: see run.py)."""
+    proof = PROOFS["dma_write_64"]
+    assert proof.engine == "abc bmc3"
+    r = run_one(proof, mode="bmc", depth=8, mutant="wlast_early", out=tmp_path, timeout=600, engine="abc bmc3")
+    assert (r["result"], r["solver"]) == ("fail", "abc bmc3 (berkeley-abc)"), r
+    r = run_one(proof, mode="bmc", depth=8, out=tmp_path, timeout=600, engine="abc bmc3")
+    assert r["result"] == "pass", r
 
 
 DEEP = [(p, name) for p in PROOFS if not p.quick for name in p.mutants]

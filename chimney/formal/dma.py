@@ -301,14 +301,14 @@ class DmaPortHarness(Elaboratable):
         m.d.comb += Cover(awvalid & awready & (axi.awlen == mb - 1))
 
 
-READ_DEPTH, WRITE_DEPTH, W_FIRST_DEPTH = 20, 14, 16
+READ_DEPTH = WRITE_DEPTH = W_FIRST_DEPTH = 30
 WHY = ("BMC, not k-induction: the harness's burst bookkeeping and the master's internal "
-       "FIFOs are not related by the port properties, so induction meets unreachable states. "
-       "Depth is what this 2-core machine affords: solver time per step grows about 1.5x a "
-       "step (read side: step 25 after 9 minutes; write side: step 16 after 6), so the brief's "
-       "30 cycles are not reached; {d} cycles hold several 4-beat bursts per channel with "
-       "back-pressure, a 4 KiB split and the 6-cycle timeout")
-
+       "FIFOs are not related by the port properties, so induction meets unreachable states "
+       "(abc pdr, IC3, ran 32 frames of the both-sides harness in 8 minutes without "
+       "converging). {d} cycles with abc bmc3 (SAT-based BMC; smtbmc with yices grows about "
+       "1.5x a step and reached step 25 of the read side after 9 minutes): several 4-beat "
+       "bursts per channel with back-pressure, a 4 KiB split, W ahead of AW and the 6-cycle "
+       "timeout")
 
 def proofs(Proof):
     out = []
@@ -318,9 +318,10 @@ def proofs(Proof):
             muts = {k: MUTANTS[k] for k in names if k != "lane_shift" or width > 64}
             out.append(Proof(f"dma_{side}_{width}",
                              (lambda w, s: lambda mutant=None: DmaPortHarness(w, mutant, side=s))(width, side),
-                             "bmc", depth, 12, muts, quick=False, mutant_depth=10, why=WHY.format(d=depth)))
+                             "bmc", depth, 12, muts, quick=False, mutant_depth=10, why=WHY.format(d=depth),
+                             engine="abc bmc3"))
     out.append(Proof("dma_w_first", lambda mutant=None: DmaPortHarness(64, mutant, w_first=True, side="write"),
-                     "bmc", W_FIRST_DEPTH, 12, W_FIRST_MUTANTS, mutant_depth=12,
+                     "bmc", W_FIRST_DEPTH, 12, W_FIRST_MUTANTS, mutant_depth=12, engine="abc bmc3",
                      why="bounded liveness (no AWVALID waits longer than a W burst); " + WHY.format(d=W_FIRST_DEPTH)))
     out.append(Proof("dma_quick_64", lambda mutant=None: DmaPortHarness(64, mutant, side="both"),
                      "bmc", 8, 12, {"awvalid_drop": MUTANTS["awvalid_drop"]}, quick=True, mutant_depth=8,

@@ -15,6 +15,7 @@ class Proof:
     quick: bool = False         # part of `make test`
     why: str = ""               # for bmc: why not k-induction
     mutant_depth: int = 0       # bmc depth for the mutants (0: same as depth)
+    engine: str = "smtbmc"      # the main run's engine: "smtbmc" (yices) or "abc bmc3"
 
 
 def _csr(params_kw=None):
