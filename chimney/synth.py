@@ -495,10 +495,11 @@ def _synth_and_place(work, text, dev, freq, row, t_all, *, timeout, log, label, 
     return row
 
 
-#: nextpnr's router: router2 routes the recut engine's congested regions in about a
-#: minute where router1 (the ECP5 default) oscillated for over 20 (command_engine alone,
-#: 15 000 overused wires after 1 250 s); both are timing-driven
-ROUTER = "router2"
+#: nextpnr's router. router1 (the ECP5 default) gives the better Fmax: offload_flow
+#: 152 MHz against router2's 108 on the same netlist. router2 routes congested designs
+#: far faster (command_engine alone: about a minute, where router1 has been seen to
+#: oscillate for over 20): CHIMNEY_PNR_ROUTER=router2 for a quick look
+ROUTER = os.environ.get("CHIMNEY_PNR_ROUTER", "router1")
 
 
 def _pnr_cmd(dev, netlist, freq, seed):
