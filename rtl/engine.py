@@ -205,6 +205,7 @@ class _Datapath:
         self.ret2 = S(range(len(RET)))
         # current object
         self.entry = S(LIST_ENTRY.amaranth())
+        self.deleg_addr, self.rec_addr = S(p.addr_width), S(p.addr_width)    # its delegated bytes, records
         self.e_idx = S(16)
         self.is_term = S()
         self.refused = S()
@@ -522,7 +523,7 @@ def _walker_job(m, d, **fields):
 def _push_deleg(m, d, then):
     """Queue the entry's delegated bytes from the current row slot (the emitter formats
     them into NDIS layout); once taken, the next row goes to the other slot."""
-    with m.If(d.push(EmitKind.DELEG, addr=d.entry.state_addr + WRITE_BACK[ObjType.TCP].start,
+    with m.If(d.push(EmitKind.DELEG, addr=d.deleg_addr,
                      obj_type=d.htype, slot=d.slot)):
         m.next = then
 
@@ -726,6 +727,11 @@ def _list_states(m, d):
             _flush(m, d, "L_NEXT")
         with m.Elif(d.admit.entries.valid):
             m.d.comb += d.admit.entries.ready.eq(1)
+            qe = data.View(LIST_ENTRY.amaranth(), q.raw)
+            # the emit addresses that are sums, added as the entry is taken (no adder in
+            # front of the emit command's payload multiplexer)
+            m.d.sync += [d.deleg_addr.eq(qe.state_addr + WRITE_BACK[ObjType.TCP].start),
+                         d.rec_addr.eq(qe.req_addr + 8)]
             m.d.sync += [ent.eq(q.raw), d.htype.eq(q.type), d.hindex.eq(q.index), d.hgen.eq(q.gen),
                          d.hrsvd.eq(q.rsvd), d.meta_ue.eq(0), d.ident_ue.eq(0), d.wgood.eq(0),
                          d.wtotal.eq(0), d.walk_abort.eq(0), d.p_hdr.eq(0), d.p_deleg.eq(0),
@@ -942,7 +948,7 @@ def _list_states(m, d):
         with m.If(count == 0):
             m.next = "WALK_END"
         with m.Else():
-            with m.If(d.push(EmitKind.RECORDS, addr=ent.req_addr + 8, count=count)):
+            with m.If(d.push(EmitKind.RECORDS, addr=d.rec_addr, count=count)):
                 m.next = "WALK_GO"
 
     with m.State("WALK_GO"):
