@@ -117,6 +117,24 @@ class CommandFlow(wiring.Component):
     def states(self, m):
         raise NotImplementedError
 
+    def host_load(self, m, name, on_loaded):
+        """States <name> / <name>_WAIT (flows with `load_ports`): read the data words of
+        table `self.htype` from `desc.addr` into the collector; a failed read refuses
+        the command (DMA_READ), otherwise `on_loaded()` goes on once the last word is in."""
+        with m.State(name):
+            m.d.comb += [self.rd_req.valid.eq(1), self.rd_req.payload.addr.eq(self.desc.addr),
+                         self.rd_req.payload.beats.eq(self.io.dwords(self.htype))]
+            with m.If(self.rd_req.ready):
+                m.d.comb += self.col_start.eq(1)
+                m.next = name + "_WAIT"
+
+        with m.State(name + "_WAIT"):
+            with m.If(self.col_done):
+                with m.If(self.col_err):
+                    self.refuse(m, ErrorCode.DMA_READ)
+                with m.Else():
+                    on_loaded()
+
     def refuse(self, m, code):
         m.d.sync += [self._out.code.eq(code), self._done_valid.eq(1)]
         m.next = "DONE"

@@ -96,26 +96,18 @@ class OffloadFlow(CommandFlow):
                 with m.Else():
                     m.next = "OFF_LOAD"
 
-        with m.State("OFF_LOAD"):
-            m.d.comb += [self.rd_req.valid.eq(1), self.rd_req.payload.addr.eq(desc.addr),
-                         self.rd_req.payload.beats.eq(io.dwords(self.htype))]
-            with m.If(self.rd_req.ready):
-                m.d.comb += self.col_start.eq(1)
-                m.next = "OFF_LOAD_WAIT"
-
-        with m.State("OFF_LOAD_WAIT"):
+        def loaded():
             state_field = self.word(0)[:4]          # TCP_DATA.State is the first field
-            with m.If(self.col_done):
-                with m.If(self.col_err):
-                    self.refuse(m, ErrorCode.DMA_READ)
-                with m.Elif((self.htype == ObjType.TCP) & (state_field > STATE_MAX)):
-                    self.refuse(m, ErrorCode.BAD_STATE)
-                with m.Else():
-                    for t in ObjType:
-                        with m.If(self.htype == t):
-                            m.d.sync += self.scan_at.eq(self.next_alloc[t])
-                    m.d.sync += self.scan_left.eq(io.depth_of(self.htype))
-                    m.next = "OFF_SCAN"
+            with m.If((self.htype == ObjType.TCP) & (state_field > STATE_MAX)):
+                self.refuse(m, ErrorCode.BAD_STATE)
+            with m.Else():
+                for t in ObjType:
+                    with m.If(self.htype == t):
+                        m.d.sync += self.scan_at.eq(self.next_alloc[t])
+                m.d.sync += self.scan_left.eq(io.depth_of(self.htype))
+                m.next = "OFF_SCAN"
+
+        self.host_load(m, "OFF_LOAD", loaded)
 
         # one look at every row from the allocation pointer on, wrapping
         with m.State("OFF_SCAN"):

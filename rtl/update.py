@@ -74,19 +74,10 @@ class UpdateFlow(ConnectionFlow):
         self.read_meta_checked(m, "UPD", live)
         self.failure_states(m)
 
-        with m.State("UPD_LOAD"):
-            m.d.comb += [self.rd_req.valid.eq(1), self.rd_req.payload.addr.eq(desc.addr),
-                         self.rd_req.payload.beats.eq(io.dwords(self.htype))]
-            with m.If(self.rd_req.ready):
-                m.d.comb += self.col_start.eq(1)
-                m.next = "UPD_LOAD_WAIT"
+        def loaded():
+            m.next = "UPD_ROW"
 
-        with m.State("UPD_LOAD_WAIT"):
-            with m.If(self.col_done):
-                with m.If(self.col_err):
-                    self.refuse(m, ErrorCode.DMA_READ)
-                with m.Else():
-                    m.next = "UPD_ROW"
+        self.host_load(m, "UPD_LOAD", loaded)
 
         # the row's data words through the RowReader into the slot (checked: SECDED, CRC)
         with m.State("UPD_ROW"):
