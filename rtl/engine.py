@@ -143,9 +143,7 @@ class _Datapath:
         # the sequencer's own table requests, merged with its stages' (rtl/portmux.py)
         self.fsm_tables = tables_signature(p).create(path=("fsm_tables",))
         self.io = io = TableIO(m, p, self.fsm_tables)
-        self.metas, self.pool_lay, self.pool, self.rv = io.metas, io.pool_lay, io.pool, io.rv
-        (self.read, self.write, self.row_base, self.depth_of, self.dwords, self.mfield, self.meta_value,
-         self.handle) = (io.read, io.write, io.row_base, io.depth_of, io.dwords, io.mfield, io.meta_value, io.handle)
+        self.rv, self.read, self.write, self.mfield, self.meta_value = io.rv, io.read, io.write, io.mfield, io.meta_value
         m.submodules.row_reader = self.rr = rr = RowReader(p)
         m.submodules.admit = self.admit = admit = EntryAdmit(p)
         self.l_wait = Signal()              # the sequencer waits for the next list entry
