@@ -78,7 +78,7 @@ $(VENV)/.abc: $(VENV)/.installed
 	@touch $@
 
 formal: $(VENV)/.formal-tools $(VENV)/.abc
-	$(PY) -m chimney.formal --out build/formal.json
+	$(PY) -m chimney.formal --out build/formal.json --jobs $(if $(filter auto,$(JOBS)),$(shell nproc),$(JOBS))
 
 demo: setup
 	$(PY) -m chimney.tb.demo --sim $(if $(filter all,$(SIM)),verilator,$(SIM))

@@ -344,4 +344,5 @@ WHY = ("BMC, not k-induction: 'a completion within K cycles of reset' is a bound
 
 def proofs(Proof):
     return [Proof("engine_one_command", lambda mutant=None: EngineHarness(mutant, DEPTH), "bmc", DEPTH,
-                  COVER_DEPTH, MUTANTS, mutant_depth=DEPTH, why=WHY.format(d=DEPTH))]
+                  COVER_DEPTH, MUTANTS, mutant_depth=DEPTH, why=WHY.format(d=DEPTH),
+                  cost=2000)]

@@ -16,6 +16,7 @@ class Proof:
     why: str = ""               # for bmc: why not k-induction
     mutant_depth: int = 0       # bmc depth for the mutants (0: same as depth)
     engine: str = "smtbmc"      # the main run's engine: "smtbmc" (yices) or "abc bmc3"
+    cost: int = 0               # measured seconds (main run, cover, mutants): `--jobs` starts the longest first
 
 
 def _csr(params_kw=None):
