@@ -100,6 +100,7 @@ campaign: setup $(VENV)/.plot-tools
 
 lint: verilog
 	$(PY) -m chimney.tb.lint build/chimney_engine.v
+	$(PY) -m chimney.tb.lint build/chimney_engine_axi.v build/chimney_engine.v --top chimney_engine_axi
 
 # Synthesis tools are optional (only `make synth` needs them), installed into .venv on first use:
 $(VENV)/.synth-tools: $(VENV)/.installed

@@ -17,6 +17,7 @@ from amaranth.lib import wiring
 
 from .contract import EngineParams, ObjType, memory_depth, meta_layout, pool_layout, stored_width
 from .contract import export
+from . import wrapper
 
 TOP_NAME = "chimney_engine"
 
@@ -89,6 +90,34 @@ def build_name_map(top, amaranth_names, text, params):
     return {"top": TOP_NAME, "params": params.as_dict(), "memories": memories, "signals": signals}
 
 
+_DUMP_MODULE = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$", re.M)
+
+
+def simulator_safe(text):
+    """Make the emitted Verilog start correctly on every event-driven simulator.
+
+    Yosys gives each module a register `dump_module$N`, initialised to 0 and read by every
+    `always @*` block, so that the blocks run once at time zero. Whether the initialiser
+    runs before or after the blocks start waiting is left open by the Verilog standard:
+    Icarus runs it first, and a block whose inputs then never change stays X for ever
+    (the engine never takes its first command). Setting the register to 1 at time 1
+    re-runs every block. The statement is simulation-only: synthesis tools skip it
+    (`SYNTHESIS`, which Yosys and Vivado define, and the translate_off pragma, which the
+    others honour), and Verilator, which orders its own evaluation, never sees it."""
+    def patch(m):
+        indent, reg = m.groups()
+        return (f"{indent}reg {reg} = 0;\n"
+                f"`ifndef SYNTHESIS\n`ifndef VERILATOR\n"
+                f"{indent}// synthesis translate_off\n"
+                f"{indent}initial #1 {reg} = 1'h1;\n"
+                f"{indent}// synthesis translate_on\n"
+                f"`endif\n`endif")
+    text, count = _DUMP_MODULE.subn(patch, text)
+    if "always @*" in text and count == 0:
+        raise RuntimeError("no dump_module register in the emitted Verilog: yosys' output changed")
+    return text
+
+
 def check_params(params: EngineParams):
     """Checks beyond EngineParams' own: values that must fit a register or a row word.
     Returns params; raises ValueError naming the parameter."""
@@ -115,10 +144,16 @@ def generate(outdir, params: EngineParams = EngineParams(), *, docs=None):
     paths = {
         "verilog": outdir / f"{TOP_NAME}.v",
         "names": outdir / f"{TOP_NAME}.names.json",
+        "wrapper": outdir / f"{wrapper.WRAPPER_NAME}.v",
+        "template": outdir / f"{wrapper.WRAPPER_NAME}.veo",
+        "vhdl": outdir / f"{wrapper.WRAPPER_NAME}.vho",
     }
-    paths["verilog"].write_text(text)
+    paths["verilog"].write_text(simulator_safe(text))
     paths["names"].write_text(json.dumps(name_map, indent=1) + "\n")
+    paths["wrapper"].write_text(wrapper.wrapper_verilog(top))
+    paths["template"].write_text(wrapper.verilog_template(top))
+    paths["vhdl"].write_text(wrapper.vhdl_template(top))
     export.write_all(outdir, params, docs_path=docs)
     paths.update(regmap=outdir / "regmap.json", header=outdir / "chimney_regs.h",
-                 registers=outdir / "registers.md")
+                 vheader=outdir / "chimney_regs.vh", registers=outdir / "registers.md")
     return paths

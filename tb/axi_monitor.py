@@ -269,13 +269,16 @@ def start_cocotb_monitors(dut, params=None):
     import cocotb
     from cocotb.triggers import RisingEdge
     from chimney.contract import EngineParams
+    from chimney.tb.env import ports, WRAPPER_PORTS
     params = params or EngineParams()
+    names = ports()
+    clk, rst_h = getattr(dut, names.clk), getattr(dut, names.rst)
     mons = []
 
     def handles(prefix, monitor):
         out = {}
         for n in monitor.SIGNALS:
-            h = getattr(dut, f"{prefix}__{n}", None)
+            h = getattr(dut, f"{prefix}{names.sep}{n}", None)
             if h is not None:
                 out[n] = h
         return out
@@ -284,10 +287,10 @@ def start_cocotb_monitors(dut, params=None):
     dma = Axi4ManagerMonitor(params.max_burst, params.data_width)
     fatal = None
     try:
-        fatal = dut.dma.fatal
+        fatal = (dut.engine if names is WRAPPER_PORTS else dut).dma.fatal
     except AttributeError:
         pass
-    for prefix, mon, extra in (("csr", csr, {}), ("dma", dma, {"fatal": fatal} if fatal is not None else {})):
+    for prefix, mon, extra in ((names.csr, csr, {}), (names.dma, dma, {"fatal": fatal} if fatal is not None else {})):
         hs = handles(prefix, mon)
         # per channel: its VALID/READY handles, and its payload handles (read only while VALID:
         # reading every handle every cycle would cost more than the design's own simulation)
@@ -300,9 +303,9 @@ def start_cocotb_monitors(dut, params=None):
         async def run(mon=mon, chans=chans, extra_h=extra_h):
             idle = {k: 0 for k in mon.SIGNALS}
             while True:
-                await RisingEdge(dut.clk)
+                await RisingEdge(clk)
                 try:
-                    rst = int(dut.rst.value)
+                    rst = int(rst_h.value) == int(names.rst_active_high)
                 except ValueError:            # X/Z before the first reset
                     rst = 1
                 if rst:

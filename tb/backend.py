@@ -14,6 +14,19 @@ from cocotb.triggers import RisingEdge, Timer, with_timeout, SimTimeoutError, Cl
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiBus, AxiSlave, AxiResp
 
 from chimney.sw.bus import BusError, DeviceTimeout, BumpAllocator
+from chimney.tb.env import ports
+
+# The port names come from chimney.tb.env.ports(): the engine's own (clk, rst, csr__*, dma__*)
+# or the vendor wrapper's (aclk, aresetn, s_axil_*, m_axi_*).
+
+
+def clock(dut):
+    return getattr(dut, ports().clk)
+
+
+def _reset(dut):
+    p = ports()
+    return getattr(dut, p.rst), p.rst_active_high
 
 CLOCK_NS = 10
 
@@ -22,8 +35,10 @@ class CocotbDevice:
     def __init__(self, dut, *, timeout_ns=100_000):
         self.dut = dut
         self.timeout_ns = timeout_ns
-        bus = AxiLiteBus.from_prefix(dut, "csr", bus_separator="__", case_insensitive=False)
-        self.axil = AxiLiteMaster(bus, dut.clk, dut.rst)
+        p = ports()
+        bus = AxiLiteBus.from_prefix(dut, p.csr, bus_separator=p.sep, case_insensitive=False)
+        rst, high = _reset(dut)
+        self.axil = AxiLiteMaster(bus, clock(dut), rst, reset_active_level=high)
         self.axil.write_if.log.setLevel(logging.WARNING)
         self.axil.read_if.log.setLevel(logging.WARNING)
 
@@ -80,10 +95,12 @@ class CocotbHostMemory:
     `pause()` adds random back-pressure on every AXI channel."""
 
     def __init__(self, dut, *, size=1 << 24):
-        bus = AxiBus.from_prefix(dut, "dma", bus_separator="__", case_insensitive=False)
+        p = ports()
+        bus = AxiBus.from_prefix(dut, p.dma, bus_separator=p.sep, case_insensitive=False)
         self.size = size
         self.mem = bytearray(size)
-        self.axi = AxiSlave(bus, dut.clk, dut.rst, target=_BusTarget(self))
+        rst, high = _reset(dut)
+        self.axi = AxiSlave(bus, clock(dut), rst, reset_active_level=high, target=_BusTarget(self))
         for side in (self.axi.write_if, self.axi.read_if):
             side.log.setLevel(logging.ERROR)
         self.alloc_ = BumpAllocator(0x1000, size - 0x1000)
@@ -158,7 +175,7 @@ async def start(dut, *, reset_cycles=5, monitors=True):
     """Start the clock (once per cocotb test), the AXI protocol monitors on the CSR and
     DMA ports (chimney.tb.axi_monitor: the test fails at the first violation), and
     reset the engine."""
-    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+    cocotb.start_soon(Clock(clock(dut), CLOCK_NS, unit="ns").start())
     if monitors:
         from chimney.tb.axi_monitor import start_cocotb_monitors
         from chimney.tb.env import params_from_env
@@ -168,7 +185,8 @@ async def start(dut, *, reset_cycles=5, monitors=True):
 
 async def reset(dut, *, reset_cycles=5):
     """Hold reset for a few cycles; returns once it is released."""
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, reset_cycles)
-    dut.rst.value = 0
-    await RisingEdge(dut.clk)
+    rst, high = _reset(dut)
+    rst.value = int(high)
+    await ClockCycles(clock(dut), reset_cycles)
+    rst.value = int(not high)
+    await RisingEdge(clock(dut))

@@ -2,6 +2,7 @@
 
 import json
 import os
+from dataclasses import dataclass
 
 from chimney.contract import EngineParams
 
@@ -18,3 +19,29 @@ def name_map():
 
 def simulator():
     return os.environ.get("CHIMNEY_SIM", "unknown")
+
+
+@dataclass(frozen=True)
+class PortNames:
+    """How the HDL top names its clock, reset and the two AXI interfaces."""
+    clk: str
+    rst: str
+    rst_active_high: bool
+    csr: str                 # the AXI4-Lite subordinate's prefix
+    dma: str                 # the AXI4 manager's prefix
+    sep: str                 # between prefix and AXI signal name
+
+    def csr_signal(self, name):
+        return f"{self.csr}{self.sep}{name}"
+
+    def dma_signal(self, name):
+        return f"{self.dma}{self.sep}{name}"
+
+
+ENGINE_PORTS = PortNames("clk", "rst", True, "csr", "dma", "__")
+WRAPPER_PORTS = PortNames("aclk", "aresetn", False, "s_axil", "m_axi", "_")
+
+
+def ports():
+    """The port names of the top this run simulates (simbuild sets CHIMNEY_TOP)."""
+    return WRAPPER_PORTS if os.environ.get("CHIMNEY_TOP") == "chimney_engine_axi" else ENGINE_PORTS

@@ -17,24 +17,26 @@ WAIVERS = (
 
 
 def lint_command(verilog, top="chimney_engine"):
+    """`verilog`: one file or several (the wrapper with the engine)."""
     from chimney.tb.simbuild import verilator_env
     verilator_env()
+    files = [verilog] if isinstance(verilog, (str, bytes)) or hasattr(verilog, "read_text") else list(verilog)
     return ["verilator", "--lint-only", "--top-module", top,
-            *[f"-Wno-{w}" for w, _ in WAIVERS], str(verilog)]
+            *[f"-Wno-{w}" for w, _ in WAIVERS], *map(str, files)]
 
 
 def lint(verilog, top="chimney_engine"):
-    """Return (ok, output)."""
+    """Return (ok, output) for one file or a list of files."""
     proc = subprocess.run(lint_command(verilog, top), capture_output=True, text=True)
     return proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("verilog")
+    parser.add_argument("verilog", nargs="+")
     parser.add_argument("--top", default="chimney_engine")
     args = parser.parse_args(argv)
-    ok, out = lint(args.verilog, args.top)
+    ok, out = lint(args.verilog if len(args.verilog) > 1 else args.verilog[0], args.top)
     print(out, end="")
     print(("lint clean" if ok else "lint FAILED") + f" (waived: {', '.join(w for w, _ in WAIVERS)})")
     return 0 if ok else 1

@@ -6,7 +6,6 @@ stamp file make concurrent pytest-xdist workers share one build.
 """
 
 import hashlib
-import re
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("CHIMNEY_BUILD", ROOT / "build"))
 SIMULATORS = ("icarus", "verilator")
 TOP = "chimney_engine"
+WRAPPER = "chimney_engine_axi"
 
 
 
@@ -63,30 +63,17 @@ def generated(params: EngineParams):
     return out
 
 
-def icarus_source(src):
-    """The Verilog Icarus runs: every combinational block is evaluated once at time 1.
-
-    Yosys gives each module a register `dump_module$N` initialised to 0 and reads it in
-    every `always @*` block, so the blocks run at time zero. Icarus may apply that
-    initialiser before the blocks start waiting, and a block whose inputs then never
-    change stays X for ever. Setting the register to 1 at time 1 re-runs them all.
-    Verilator, lint and synthesis use the generated file unchanged."""
-    out = src / f"{TOP}.icarus.v"
-    if not out.exists():
-        text = (src / f"{TOP}.v").read_text()
-        pattern = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$", re.M)
-        text, count = pattern.subn(lambda m: f"{m.group(1)}reg {m.group(2)} = 0;\n"
-                                             f"{m.group(1)}initial #1 {m.group(2)} = 1'h1;", text)
-        out.write_text(text)
-    return out
-
-
 def waves_enabled():
     return os.environ.get("WAVES", "0") not in ("", "0")
 
 
-def build(sim, params: EngineParams = EngineParams(), waves=None):
-    """Build the simulator model (once); return (runner, build_dir)."""
+#: the HDL tops a cocotb run can take: the engine as generated, or the vendor wrapper around it
+TOPS = {TOP: (f"{TOP}.v",), WRAPPER: (f"{WRAPPER}.v", f"{TOP}.v")}
+
+
+def build(sim, params: EngineParams = EngineParams(), waves=None, top=TOP):
+    """Build the simulator model (once); return (runner, build_dir, generated folder).
+    Every simulator compiles the generated files as written."""
     from cocotb_tools.runner import get_runner
     if sim not in SIMULATORS:
         raise ValueError(f"unknown simulator {sim!r}")
@@ -94,7 +81,7 @@ def build(sim, params: EngineParams = EngineParams(), waves=None):
     if sim == "verilator":
         verilator_env()
     src = generated(params)
-    build_dir = src / (sim + ("-waves" if waves else ""))
+    build_dir = src / (sim + ("-waves" if waves else "") + ("" if top == TOP else "-" + top))
     runner = get_runner(sim)
     build_args = []
     if sim == "verilator":
@@ -110,8 +97,7 @@ def build(sim, params: EngineParams = EngineParams(), waves=None):
         if not stamp.exists():
             if build_dir.exists():
                 shutil.rmtree(build_dir)
-            source = icarus_source(src) if sim == "icarus" else src / f"{TOP}.v"
-            runner.build(sources=[source], hdl_toplevel=TOP, build_dir=build_dir,
+            runner.build(sources=[src / f for f in TOPS[top]], hdl_toplevel=top, build_dir=build_dir,
                          build_args=build_args, waves=waves, timescale=("1ns", "1ps"), always=True)
             stamp.write_text("ok\n")
     return runner, build_dir, src
@@ -122,10 +108,10 @@ class CocotbFailure(AssertionError):
 
 
 def run(sim, test_module, testcase=None, *, params: EngineParams = EngineParams(), extra_env=None,
-        seed=None, test_dir=None, waves=None):
+        seed=None, test_dir=None, waves=None, top=TOP):
     """Run cocotb tests in `tests/cocotb/<test_module>.py`; raise with their failures."""
     waves = waves_enabled() if waves is None else waves
-    runner, build_dir, src = build(sim, params, waves)
+    runner, build_dir, src = build(sim, params, waves, top)
     name = test_module + (f"-{testcase}" if testcase else "")
     test_dir = Path(test_dir or build_dir / "runs" / f"{name}-{os.getpid()}")
     test_dir.mkdir(parents=True, exist_ok=True)
@@ -138,12 +124,13 @@ def run(sim, test_module, testcase=None, *, params: EngineParams = EngineParams(
         "CHIMNEY_NAMES": str(src / f"{TOP}.names.json"),
         "CHIMNEY_PARAMS": json.dumps(params.as_dict()),
         "CHIMNEY_SIM": sim,
+        "CHIMNEY_TOP": top,
         "PYTHONWARNINGS": "ignore::DeprecationWarning",
         **(extra_env or {}),
     }
     exit_code = 0
     try:
-        runner.test(test_module=test_module, hdl_toplevel=TOP, build_dir=build_dir, test_dir=test_dir,
+        runner.test(test_module=test_module, hdl_toplevel=top, build_dir=build_dir, test_dir=test_dir,
                     testcase=testcase, extra_env=env, seed=seed, waves=waves, results_xml=str(results),
                     hdl_toplevel_lang="verilog",
                     timescale=("1ns", "1ps"))

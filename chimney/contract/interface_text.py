@@ -142,15 +142,15 @@ connections, 4096 request entries); widths that depend on table depths follow fr
 ## Which Verilog to simulate
 
 `python -m chimney generate` writes `chimney_engine.v` (the other files it writes and the
-ports: docs/integration.md). Verilator, lint and synthesis use that file as written.
-**On Icarus simulate `chimney_engine.icarus.v` instead**, which
-`chimney.tb.simbuild.icarus_source(folder)` writes next to it (the cocotb benches do so
-on every Icarus build). Yosys gives each module a register `dump_module$N`, initialised
-to 0, that its `always @*` blocks read so that they run at time zero; Icarus may apply
-that initialiser before the blocks wait on it, those blocks then stay X, and the engine
-as written never takes its first command there. The copy also sets the register to 1
-at time 1, which runs every block once more. (A later change will make the generated
-file itself work on Icarus.)
+ports: docs/integration.md). Every simulator, lint and synthesis use that file as
+written. Yosys gives each module a register `dump_module$N`, initialised to 0, that its
+`always @*` blocks read so that they run at time zero; the Verilog standard leaves open
+whether that initialiser runs before the blocks wait on it, and where it runs first
+(Icarus under cocotb) those blocks stay X and the engine never takes its first command.
+So the generator adds `initial #1 dump_module$N = 1;` after each such register, which
+runs every block once more at time 1. The statement is simulation-only: it sits inside
+`ifndef SYNTHESIS` (Yosys and Vivado define it), `ifndef VERILATOR` and a
+`synthesis translate_off` pragma (`chimney.generate.simulator_safe`).
 
 ## Bring-up
 
