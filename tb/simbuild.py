@@ -56,6 +56,9 @@ def generated(params: EngineParams):
     key = _source_hash(params)
     out = BUILD / "sim" / key
     out.mkdir(parents=True, exist_ok=True)
+    # every build folder holds a chimney_engine.core of the same VLNV: keep FuseSoC, when
+    # the repository is one of its libraries, from seeing them as duplicates
+    (BUILD / "sim" / "FUSESOC_IGNORE").touch()
     with FileLock(str(out / "generate.lock")):
         if not (out / "generate.stamp").exists():
             generate(out, params)
@@ -71,9 +74,10 @@ def waves_enabled():
 TOPS = {TOP: (f"{TOP}.v",), WRAPPER: (f"{WRAPPER}.v", f"{TOP}.v")}
 
 
-def build(sim, params: EngineParams = EngineParams(), waves=None, top=TOP):
+def build(sim, params: EngineParams = EngineParams(), waves=None, top=TOP, log_file=None):
     """Build the simulator model (once); return (runner, build_dir, generated folder).
-    Every simulator compiles the generated files as written."""
+    Every simulator compiles the generated files as written. `log_file`: where the
+    compiler's output goes (default: the terminal)."""
     from cocotb_tools.runner import get_runner
     if sim not in SIMULATORS:
         raise ValueError(f"unknown simulator {sim!r}")
@@ -98,7 +102,8 @@ def build(sim, params: EngineParams = EngineParams(), waves=None, top=TOP):
             if build_dir.exists():
                 shutil.rmtree(build_dir)
             runner.build(sources=[src / f for f in TOPS[top]], hdl_toplevel=top, build_dir=build_dir,
-                         build_args=build_args, waves=waves, timescale=("1ns", "1ps"), always=True)
+                         build_args=build_args, waves=waves, timescale=("1ns", "1ps"), always=True,
+                         log_file=log_file)
             stamp.write_text("ok\n")
     return runner, build_dir, src
 
@@ -108,10 +113,13 @@ class CocotbFailure(AssertionError):
 
 
 def run(sim, test_module, testcase=None, *, params: EngineParams = EngineParams(), extra_env=None,
-        seed=None, test_dir=None, waves=None, top=TOP):
-    """Run cocotb tests in `tests/cocotb/<test_module>.py`; raise with their failures."""
+        seed=None, test_dir=None, waves=None, top=TOP, log_dir=None):
+    """Run cocotb tests in `tests/cocotb/<test_module>.py`; raise with their failures.
+    `log_dir`: the simulator's output goes to <log_dir>/<sim>-build.log and <sim>-sim.log
+    instead of the terminal."""
     waves = waves_enabled() if waves is None else waves
-    runner, build_dir, src = build(sim, params, waves, top)
+    runner, build_dir, src = build(sim, params, waves, top,
+                                   log_file=Path(log_dir) / f"{sim}-build.log" if log_dir else None)
     name = test_module + (f"-{testcase}" if testcase else "")
     test_dir = Path(test_dir or build_dir / "runs" / f"{name}-{os.getpid()}")
     test_dir.mkdir(parents=True, exist_ok=True)
@@ -133,7 +141,8 @@ def run(sim, test_module, testcase=None, *, params: EngineParams = EngineParams(
         runner.test(test_module=test_module, hdl_toplevel=top, build_dir=build_dir, test_dir=test_dir,
                     testcase=testcase, extra_env=env, seed=seed, waves=waves, results_xml=str(results),
                     hdl_toplevel_lang="verilog",
-                    timescale=("1ns", "1ps"))
+                    timescale=("1ns", "1ps"),
+                    log_file=Path(log_dir) / f"{sim}-sim.log" if log_dir else None)
     except SystemExit as e:          # cocotb's runner exits under pytest when tests fail
         exit_code = e.code
     failures, total = _failures(results)

@@ -17,10 +17,13 @@ SMALL = EngineParams(n_neighbor=4, n_path=8, n_tcp=16, n_req=32)
 ROW_KEYS = {"device", "tcp_entries", "fmax_mhz", "luts", "ffs", "brams"}
 
 
-def test_makefile_pins_the_tools_synth_expects():
-    makefile = (ROOT / "Makefile").read_text()
-    pins = dict(re.findall(r"pip install --quiet (yowasp-[\w-]+)==(\S+)", makefile))
+def test_the_synth_extra_pins_the_tools_synth_expects():
+    import tomllib
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = dict(p.split("==") for p in project["optional-dependencies"]["synth"])
     assert pins == synth.TOOLS
+    assert re.search(r"^\$\(VENV\)/\.synth-tools:.*\n\t\$\(PY\) -m pip install --quiet -e '\.\[synth\]'$",
+                     (ROOT / "Makefile").read_text(), re.M)
 
 
 def test_bram_estimate_counts_the_guard_beside_the_word():

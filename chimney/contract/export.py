@@ -6,7 +6,7 @@ from . import descriptors as d
 from .ecc import GUARD_BITS, GUARD_COLUMNS, GUARD_POLY, H_COLUMNS, UeKind
 from .ndis import WRITE_BACK
 from .params import EngineParams, VERSION
-from .regmap import register_map
+from .regmap import ID_VALUE, register_map
 from .rows import (DATA, IDENT, HANDLE, MEMORIES, CACHED_FIELDS, meta_layout, pool_layout, memory_depth,
                    guard_split, stored_width)
 from .status import (NdisStatus, ErrorCode, ERROR_STATUS, Opcode, ObjType, Disposition, ReqKind,
@@ -69,7 +69,8 @@ def c_header(params: EngineParams = EngineParams()):
            "#ifndef CHIMNEY_REGS_H", "#define CHIMNEY_REGS_H", "",
            f"#define CHIMNEY_VERSION_MAJOR {VERSION[0]}",
            f"#define CHIMNEY_VERSION_MINOR {VERSION[1]}",
-           f"#define CHIMNEY_VERSION_PATCH {VERSION[2]}", "",
+           f"#define CHIMNEY_VERSION_PATCH {VERSION[2]}",
+           f"#define CHIMNEY_ID 0x{ID_VALUE:08X}u  /* what ID reads: 'CHMY' */", "",
            "/* Build parameters */"]
     for k, v in params.as_dict().items():
         out.append(f"#define CHIMNEY_PARAM_{k.upper()} {int(v)}u")
@@ -193,6 +194,8 @@ def write_all(outdir, params: EngineParams = EngineParams(), docs_path=None):
     (outdir / "regmap.json").write_text(json.dumps(as_json(params), indent=1) + "\n")
     (outdir / "chimney_regs.h").write_text(c_header(params))
     (outdir / "chimney_regs.vh").write_text(verilog_header(params))
+    from .rdl import rdl
+    (outdir / "chimney.rdl").write_text(rdl(params))
     (outdir / "registers.md").write_text("# chimney registers\n\n" + register_table(params) + "\n")
     if docs_path is not None:
         Path(docs_path).write_text(interface_md(EngineParams()))

@@ -3,7 +3,9 @@
 // chimney_engine.v, chimney_engine_axi.v and chimney_regs.vh, on Icarus as written.
 //
 //   host_mem.hex  in:  64 KiB of host memory, 64-bit words (the command ring's slot 0 holds
-//                      the NOP; the test writes it with chimney.contract's COMMAND layout)
+//                      the NOP; the test writes it with chimney.contract's COMMAND layout;
+//                      without the file, slot 0 is all zeros: a NOP with tag 0, as the
+//                      FuseSoC `sim` target runs it)
 //   host_out.hex  out: the completion ring after the NOP
 //
 // It prints "TB PASS" when the engine reported READY, took the NOP and advanced CPLQ_PROD;
@@ -164,15 +166,21 @@ module chimney_nop_tb;
   endtask
 
   reg [31:0] value;
+  integer fd;
   initial begin
     if (`CHIMNEY_PARAM_DATA_WIDTH != 64) fail("this testbench's host memory is 64 bits wide");
     for (i = 0; i < MEM_WORDS; i = i + 1) mem[i] = 0;
-    $readmemh("host_mem.hex", mem);
+    fd = $fopen("host_mem.hex", "r");
+    if (fd) begin
+      $fclose(fd);
+      $readmemh("host_mem.hex", mem);
+    end else
+      $display("TB no host_mem.hex: command slot 0 stays zero, a NOP with tag 0");
     repeat (5) @(posedge aclk);
     aresetn = 1;
 
     csr_read(`CHIMNEY_REG_ID, value);
-    if (value != `CHIMNEY_EXPECT_ID) fail("ID does not read the contract's value");
+    if (value != `CHIMNEY_ID) fail("ID does not read CHIMNEY_ID");
     waited = 0;
     value = 0;
     while (!(value & `CHIMNEY_STATUS_READY_MASK)) begin
@@ -180,7 +188,7 @@ module chimney_nop_tb;
       waited = waited + 1;
       if (waited > TIMEOUT / 8) fail("STATUS.READY never set");
     end
-    $display("TB READY after %0d STATUS reads", waited);
+    $display("TB READY after %0d STATUS reads, at %0d ns", waited, $time);
 
     csr_write(`CHIMNEY_REG_CMDQ_BASE_LO, CMDQ_BASE); csr_write(`CHIMNEY_REG_CMDQ_BASE_HI, 0);
     csr_write(`CHIMNEY_REG_CMDQ_SIZE, LOG2);
@@ -198,10 +206,11 @@ module chimney_nop_tb;
       waited = waited + 1;
       if (waited > TIMEOUT / 8) fail("CPLQ_PROD never reached 1");
     end
+    $display("TB completion seen after %0d CPLQ_PROD reads, at %0d ns", waited, $time);
     csr_read(`CHIMNEY_REG_CMDQ_CONS, value);
     if ((value & `CHIMNEY_CMDQ_CONS_INDEX_MASK) != 1) fail("CMDQ_CONS is not 1 after the NOP");
     $writememh("host_out.hex", mem, CPLQ_BASE / 8, CPLQ_BASE / 8 + 7);
-    $display("TB PASS: NOP completed at %0t ns", $time);
+    $display("TB PASS: NOP completed at %0d ns", $time);
     $finish;
   end
 endmodule
