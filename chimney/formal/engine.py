@@ -345,4 +345,4 @@ WHY = ("BMC, not k-induction: 'a completion within K cycles of reset' is a bound
 def proofs(Proof):
     return [Proof("engine_one_command", lambda mutant=None: EngineHarness(mutant, DEPTH), "bmc", DEPTH,
                   COVER_DEPTH, MUTANTS, mutant_depth=DEPTH, why=WHY.format(d=DEPTH),
-                  cost=2000)]
+                  cost=2000, timeout=3 * 3600)]

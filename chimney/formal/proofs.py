@@ -17,6 +17,7 @@ class Proof:
     mutant_depth: int = 0       # bmc depth for the mutants (0: same as depth)
     engine: str = "smtbmc"      # the main run's engine: "smtbmc" (yices) or "abc bmc3"
     cost: int = 0               # measured seconds (main run, cover, mutants): `--jobs` starts the longest first
+    timeout: int = 1800         # seconds for any one run of this proof before it counts as "timeout"
 
 
 def _csr(params_kw=None):

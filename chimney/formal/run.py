@@ -63,10 +63,11 @@ top.il
 """
 
 
-def run_one(proof, mode=None, depth=None, mutant=None, out=None, timeout=1800, engine=None):
+def run_one(proof, mode=None, depth=None, mutant=None, out=None, timeout=None, engine=None):
     """Run `proof` in `mode` ("prove", "bmc" or "cover"); return a result dict. `engine`
     ("smtbmc" or "abc bmc3") overrides the proof's choice."""
     mode = mode or proof.mode
+    timeout = timeout or proof.timeout
     depth = depth or (proof.cover_depth if mode == "cover" else proof.depth)
     # the proof's engine for its own BMC run; covers and mutants (shallow, and smtbmc names
     # the violated assertion) on smtbmc unless `engine` says otherwise
