@@ -2,20 +2,11 @@
 
 import cocotb
 
-from chimney.sw.regs import Registers
-from chimney.tb.backend import CocotbDevice, CocotbHostMemory, start
-from chimney.tb.env import params_from_env
+from scenario_run import run_scenario
 from scenarios import engine
 
 
 @cocotb.test()
 @cocotb.parametrize(scenario=sorted(engine.ALL))
 async def scenario(dut, scenario):
-    params = params_from_env()
-    await start(dut)
-    memory = CocotbHostMemory(dut)
-    regs = Registers(CocotbDevice(dut), params)
-    body = engine.ALL[scenario]
-    rings = engine.rings_for(body, regs, memory)
-    await rings.start()
-    await body(rings, regs, memory, params)
+    await run_scenario(dut, scenario)

@@ -3,10 +3,8 @@ s_axil_*, m_axi_*): the unchanged driver and host memory, found by the wrapper's
 
 import cocotb
 
-from chimney.sw.regs import Registers
-from chimney.tb.backend import CocotbDevice, CocotbHostMemory, start
-from chimney.tb.env import params_from_env, ports
-from scenarios import engine
+from chimney.tb.env import ports
+from scenario_run import run_scenario
 
 SCENARIOS = ("nop_and_unknown_opcode", "offload_query_terminate", "requests_handed_back_in_order")
 
@@ -15,14 +13,7 @@ SCENARIOS = ("nop_and_unknown_opcode", "offload_query_terminate", "requests_hand
 @cocotb.parametrize(scenario=SCENARIOS)
 async def driver_through_the_wrapper(dut, scenario):
     assert ports().rst == "aresetn", "this module runs on the wrapper top"
-    params = params_from_env()
-    await start(dut)                 # aresetn low, then the AXI monitors on s_axil_* and m_axi_*
-    memory = CocotbHostMemory(dut)
-    regs = Registers(CocotbDevice(dut), params)
-    body = engine.ALL[scenario]
-    rings = engine.rings_for(body, regs, memory)
-    await rings.start()
-    await body(rings, regs, memory, params)
+    await run_scenario(dut, scenario)     # aresetn low, the AXI monitors on s_axil_* and m_axi_*
     csr, dma = dut._chimney_monitors          # they saw the traffic under the wrapper's names
     assert all(csr.handshakes.get(ch, 0) > 5 for ch in ("aw", "w", "b", "ar", "r")), csr.handshakes
     assert all(dma.handshakes.get(ch, 0) > 0 for ch in ("aw", "w", "b", "ar", "r")), dma.handshakes
