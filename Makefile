@@ -36,19 +36,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-# Icarus is a system package: install it when absent (root), or explain.
+# System tools from Debian's packages (tools/apt-tool: installed as root, or it says how).
+# Icarus Verilog: the second simulator; GHDL: analyses the VHDL instantiation template.
 $(VENV)/.iverilog: $(VENV)/.installed
-	@if ! command -v iverilog >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing iverilog with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog >/dev/null; \
-	  else \
-	    echo "ERROR: Icarus Verilog (iverilog) is not installed and this is not a root shell."; \
-	    echo "       Install it with:  sudo apt-get install iverilog   (Debian/Ubuntu), then re-run make."; \
-	    exit 1; \
-	  fi; \
-	fi
+	@tools/apt-tool iverilog iverilog $(or $(MAKECMDGOALS),test)
 	@iverilog -V 2>&1 | head -n 1
+	@touch $@
+
+$(VENV)/.ghdl: $(VENV)/.installed
+	@tools/apt-tool ghdl ghdl test
+	@ghdl --version 2>&1 | head -n 1
 	@touch $@
 
 setup: $(VENV)/.iverilog
@@ -59,22 +56,13 @@ $(VENV)/.formal-tools: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[formal]'
 	@touch $@
 
-test: setup $(VENV)/.formal-tools
+test: setup $(VENV)/.formal-tools $(VENV)/.ghdl
 	$(PY) -m pytest -n $(JOBS) --sim $(SIM)
 
 # ABC (Debian's berkeley-abc, pinned) for the deep DMA proofs' `abc bmc3` engine; `make formal` only
 ABC_DEB = berkeley-abc=1.01+20221019git70cb339+dfsg-4
 $(VENV)/.abc: $(VENV)/.installed
-	@if ! command -v berkeley-abc >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing $(ABC_DEB) with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(ABC_DEB) >/dev/null; \
-	  else \
-	    echo "ERROR: berkeley-abc is not installed and this is not a root shell."; \
-	    echo "       Install it with:  sudo apt-get install berkeley-abc   (Debian/Ubuntu), then re-run make formal."; \
-	    exit 1; \
-	  fi; \
-	fi
+	@tools/apt-tool berkeley-abc $(ABC_DEB) formal
 	@touch $@
 
 formal: $(VENV)/.formal-tools $(VENV)/.abc

@@ -162,6 +162,6 @@ def vhdl_template(top):
             for i, p in enumerate(ports)]
     header = _header(f"VHDL component declaration and instantiation template for {WRAPPER_NAME}.",
                      top.params).replace("// ", "-- ").replace("//", "--")
-    return (header + "\n-- library ieee; use ieee.std_logic_1164.all;\n\n"
+    return (header + "\n-- Paste the component into your architecture's declarations and the instance after its\n-- begin (library ieee; use ieee.std_logic_1164.all;).\n\n"
             f"  component {WRAPPER_NAME}\n    port (\n" + "\n".join(decls) + "\n    );\n  end component;\n\n"
             f"  u_{WRAPPER_NAME} : {WRAPPER_NAME}\n    port map (\n" + "\n".join(maps) + "\n    );\n")

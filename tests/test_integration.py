@@ -148,6 +148,26 @@ def test_the_generated_core_lists_the_generated_files(small_build):
     assert "toplevel: chimney_engine_axi" in text and "-Wno-WIDTHEXPAND" in text
 
 
+def test_the_vhdl_template_analyses_with_ghdl(small_build, tmp_path):
+    """The .vho's component declaration and instantiation, pasted into an architecture as
+    its comment says, are VHDL that GHDL accepts (make test installs GHDL)."""
+    ghdl = shutil.which("ghdl")
+    assert ghdl, "ghdl not installed (make test installs it)"
+    vho = (small_build / "chimney_engine_axi.vho").read_text()
+    component = vho[vho.index("  component"):vho.index("end component;") + len("end component;")]
+    instance = vho[vho.index("  u_chimney_engine_axi"):]
+    ports = re.findall(r"^\s+(\w+)\s*:\s*(?:in|out)\s+(std_logic(?:_vector\(\d+ downto 0\))?)", component, re.M)
+    signals = "\n".join(f"  signal {name} : {kind};" for name, kind in ports)
+    (tmp_path / "user_top.vhd").write_text(
+        "library ieee; use ieee.std_logic_1164.all;\n"
+        "entity user_top is end entity;\n"
+        f"architecture rtl of user_top is\n{component}\n{signals}\nbegin\n{instance}\nend architecture;\n")
+    proc = subprocess.run([ghdl, "-a", "--std=08", "user_top.vhd"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(ports) == len(_module_ports((small_build / "chimney_engine_axi.v").read_text(), "chimney_engine_axi"))
+
+
 def test_verilog_register_header_matches_the_c_header(small_build):
     """chimney_regs.vh is the C header's constants, name for name and value for value."""
     c = {m.group(1): int(m.group(2), 0) for m in
