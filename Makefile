@@ -24,7 +24,7 @@ help:
 	@echo "make lint      verilator --lint-only on the generated Verilog with the documented waivers"
 	@echo "make synth     yosys + nextpnr for ECP5-85F (default and largest size), iCE40 and every component alone: build/synth.json (slow)"
 	@echo "make synth-components  every RTL component alone through the same harness (about 15 s each): build/synth.json"
-	@echo "make formal    SymbiYosys proofs of the CSR and DMA ports, SECDED, CRC-32C and the engine (one command from reset; about two hours): build/formal.json"
+	@echo "make formal    SymbiYosys proofs of the CSR and DMA ports, SECDED, CRC-32C and the engine (one command from reset; about 90 minutes on 2 cores): build/formal.json"
 	@echo "make bench     TERMINATE throughput/latency on Verilator, simulator speeds: build/bench.json"
 	@echo "make campaign  fault-injection campaign: N=1000 SIM=verilator SEED=1 JOBS=<cores> -> build/campaign.json/.png"
 	@echo "make clean     remove build/;  make distclean: also .venv"
