@@ -269,7 +269,7 @@ def start_cocotb_monitors(dut, params=None):
     import cocotb
     from cocotb.triggers import RisingEdge
     from chimney.contract import EngineParams
-    from chimney.tb.env import ports, WRAPPER_PORTS
+    from chimney.tb.env import ports
     params = params or EngineParams()
     names = ports()
     clk, rst_h = getattr(dut, names.clk), getattr(dut, names.rst)
@@ -287,7 +287,7 @@ def start_cocotb_monitors(dut, params=None):
     dma = Axi4ManagerMonitor(params.max_burst, params.data_width)
     fatal = None
     try:
-        fatal = (dut.engine if names is WRAPPER_PORTS else dut).dma.fatal
+        fatal = names.engine_of(dut).dma.fatal
     except AttributeError:
         pass
     for prefix, mon, extra in ((names.csr, csr, {}), (names.dma, dma, {"fatal": fatal} if fatal is not None else {})):

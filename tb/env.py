@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 
 from chimney.contract import EngineParams
+from chimney.wrapper import ENGINE_INSTANCE, WRAPPER_NAME
 
 
 def params_from_env():
@@ -30,18 +31,17 @@ class PortNames:
     csr: str                 # the AXI4-Lite subordinate's prefix
     dma: str                 # the AXI4 manager's prefix
     sep: str                 # between prefix and AXI signal name
+    engine: str              # the chimney_engine instance below the top ("": the top itself)
 
-    def csr_signal(self, name):
-        return f"{self.csr}{self.sep}{name}"
-
-    def dma_signal(self, name):
-        return f"{self.dma}{self.sep}{name}"
+    def engine_of(self, dut):
+        """The handle of the engine module itself (its internal signals hang below it)."""
+        return getattr(dut, self.engine) if self.engine else dut
 
 
-ENGINE_PORTS = PortNames("clk", "rst", True, "csr", "dma", "__")
-WRAPPER_PORTS = PortNames("aclk", "aresetn", False, "s_axil", "m_axi", "_")
+ENGINE_PORTS = PortNames("clk", "rst", True, "csr", "dma", "__", "")
+WRAPPER_PORTS = PortNames("aclk", "aresetn", False, "s_axil", "m_axi", "_", ENGINE_INSTANCE)
 
 
 def ports():
     """The port names of the top this run simulates (simbuild sets CHIMNEY_TOP)."""
-    return WRAPPER_PORTS if os.environ.get("CHIMNEY_TOP") == "chimney_engine_axi" else ENGINE_PORTS
+    return WRAPPER_PORTS if os.environ.get("CHIMNEY_TOP") == WRAPPER_NAME else ENGINE_PORTS

@@ -5,6 +5,7 @@ not a design problem; docs/verification.md repeats this list.
 """
 
 import argparse
+import os
 import subprocess
 import sys
 
@@ -20,7 +21,7 @@ def lint_command(verilog, top="chimney_engine"):
     """`verilog`: one file or several (the wrapper with the engine)."""
     from chimney.tb.simbuild import verilator_env
     verilator_env()
-    files = [verilog] if isinstance(verilog, (str, bytes)) or hasattr(verilog, "read_text") else list(verilog)
+    files = [verilog] if isinstance(verilog, (str, os.PathLike)) else list(verilog)
     return ["verilator", "--lint-only", "--top-module", top,
             *[f"-Wno-{w}" for w, _ in WAIVERS], *map(str, files)]
 
@@ -36,7 +37,7 @@ def main(argv=None):
     parser.add_argument("verilog", nargs="+")
     parser.add_argument("--top", default="chimney_engine")
     args = parser.parse_args(argv)
-    ok, out = lint(args.verilog if len(args.verilog) > 1 else args.verilog[0], args.top)
+    ok, out = lint(args.verilog, args.top)
     print(out, end="")
     print(("lint clean" if ok else "lint FAILED") + f" (waived: {', '.join(w for w, _ in WAIVERS)})")
     return 0 if ok else 1

@@ -17,12 +17,13 @@ from pathlib import Path
 from filelock import FileLock
 
 from chimney.contract import EngineParams
+from chimney.wrapper import ENGINE_NAME, WRAPPER_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("CHIMNEY_BUILD", ROOT / "build"))
 SIMULATORS = ("icarus", "verilator")
-TOP = "chimney_engine"
-WRAPPER = "chimney_engine_axi"
+TOP = ENGINE_NAME
+WRAPPER = WRAPPER_NAME
 
 
 

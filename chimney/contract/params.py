@@ -61,6 +61,11 @@ class EngineParams:
     def as_dict(self):
         return asdict(self)
 
+    def describe(self):
+        """"n_neighbor=64, n_path=256, ...": the build's parameters on one line, for the
+        headers of generated files."""
+        return ", ".join(f"{k}={v}" for k, v in self.as_dict().items())
+
     def replace(self, **kw):
         return replace(self, **kw)
 
