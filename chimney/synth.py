@@ -169,6 +169,7 @@ def components():
     from chimney.rtl.post import PostFlow
     from chimney.rtl.update import UpdateFlow
     from chimney.rtl.scrubfind import ScrubFindings
+    from chimney.rtl.listflow import ListFlow
     p = EngineParams()
     specs = [
         _memory_spec("tcp_data"),
@@ -188,10 +189,11 @@ def components():
         ComponentSpec("post_flow", lambda: PostFlow(p), "PostFlow(EngineParams())"),
         ComponentSpec("update_flow", lambda: UpdateFlow(p), "UpdateFlow(EngineParams())"),
         ComponentSpec("scrub_findings", lambda: ScrubFindings(p), "ScrubFindings(EngineParams())"),
+        ComponentSpec("list_flow", lambda: ListFlow(p), "ListFlow(EngineParams())"),
         ComponentSpec("state_tables", lambda: StateTables(p), "StateTables(EngineParams())",
                       "the ten memories, owner mux, init walker and ECC reporter"),
         ComponentSpec("command_engine", lambda: CommandEngine(p), "CommandEngine(EngineParams())",
-                      "the sequencer with its stages (admission, row reader, walker, ring writer, command flows)"),
+                      "the command router with its stages (admission, row reader, walker, ring writer, command and list flows)"),
     ]
     return {spec.name: spec for spec in specs}
 

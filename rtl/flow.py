@@ -68,13 +68,14 @@ class CommandFlow(wiring.Component):
 
     NAME = "flow"
     FIRST = None
+    DONE_LAYOUT = FLOW_DONE         # the result `done` carries (the list flow's differs)
 
     def __init__(self, params, extra=None):
         self.params = params
         super().__init__({
             "start": In(1),
             "desc": In(COMMAND.amaranth()),
-            "done": Out(stream.Signature(FLOW_DONE)),
+            "done": Out(stream.Signature(self.DONE_LAYOUT)),
             "tables": Out(tables_signature(params)),
             "ecc_err": Out(1), "quarantine": Out(1), "upset": Out(1),
             **(extra or {}),
@@ -86,9 +87,9 @@ class CommandFlow(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         self.io = TableIO(m, self.params, self.tables)
-        guard = StateGuard(m, self.NAME)
+        self.guard = guard = StateGuard(m, self.NAME)
         self._done_valid = Signal(name="done_valid")
-        self._out = Signal(FLOW_DONE, name="done_payload")
+        self._out = Signal(self.DONE_LAYOUT, name="done_payload")
         m.d.comb += [self.done.valid.eq(self._done_valid), self.done.payload.eq(self._out)]
         g = guard.m
         self.setup(g)

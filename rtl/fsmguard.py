@@ -29,6 +29,15 @@ class StateGuard:
         self.name = name
         self.reg = Signal(self.WIDTH, init=(1 << self.WIDTH) - 1, name=f"{name}_state_check")
         self.m = _Checked(m, self)
+        self.flags = {}
+
+    def in_state(self, state):
+        """A register that is 1 exactly while the FSM is in `state` (not the initial one),
+        loaded on every transition made through `guard.m`: an FSM output that would
+        otherwise be a state decode, for paths that must start at a flop."""
+        if state not in self.flags:
+            self.flags[state] = Signal(name=f"{self.name}_in_{state.lower()}")
+        return self.flags[state]
 
     def code(self, state):
         """The check value for `state`: a signal `seal` drives with ~encoding once the FSM
@@ -64,5 +73,7 @@ class _Checked:
         if name == "next":
             self._m.next = value
             self._m.d.sync += self._guard.reg.eq(self._guard.code(value))
+            for state, flag in self._guard.flags.items():
+                self._m.d.sync += flag.eq(value == state)
         else:
             setattr(self._m, name, value)

@@ -52,6 +52,17 @@ class OffloadFlow(CommandFlow):
         # the word written next is selected a cycle ahead (by `issue_n`, a register), so
         # the write data leaves from a register, not from a nine-way multiplexer
         self.word_n = Signal(64, name="word_n")
+        # OFF_CHECK's tests, registered from the descriptor (held by the router from before
+        # `start`), so OFF_CHECK decides from flops
+        desc, otype = self.desc, self.desc.obj_type[:2]
+        ph = data.View(HANDLE.amaranth(), desc.handle)
+        self.bad_type, self.bad_address = S(name="bad_type"), S(name="bad_address")
+        self.handle_set, self.parent_ok = S(name="handle_set"), S(name="parent_ok")
+        m.d.sync += [self.bad_type.eq((desc.obj_type == 0) | (desc.obj_type > 3)),
+                     self.bad_address.eq((desc.addr == 0) | (desc.addr[:3] != 0)),
+                     self.handle_set.eq(desc.handle != 0),
+                     self.parent_ok.eq((ph.type == otype - 1) & (ph.rsvd == 0)
+                                       & (ph.index < self.io.depth_of(ph.type)))]
         with m.Switch(self.issue_n):
             for i in range(MAX_WORDS):
                 with m.Case(i):
@@ -63,19 +74,17 @@ class OffloadFlow(CommandFlow):
         ph = data.View(HANDLE.amaranth(), desc.handle)
 
         with m.State("OFF_CHECK"):
-            parent_ok = Signal()
-            m.d.comb += parent_ok.eq((ph.type == otype - 1) & (ph.rsvd == 0) & (ph.index < io.depth_of(ph.type)))
             m.d.sync += [self.htype.eq(otype), self.ptype.eq(otype - 1), self.parent_idx.eq(ph.index)]
-            with m.If((desc.obj_type == 0) | (desc.obj_type > 3)):
+            with m.If(self.bad_type):
                 self.refuse(m, ErrorCode.BAD_HANDLE)
-            with m.Elif((desc.addr == 0) | (desc.addr[:3] != 0)):
+            with m.Elif(self.bad_address):
                 self.refuse(m, ErrorCode.BAD_ADDRESS)
             with m.Elif(otype == ObjType.NEIGHBOR):
-                with m.If(desc.handle != 0):
+                with m.If(self.handle_set):
                     self.refuse(m, ErrorCode.PARENT)
                 with m.Else():
                     m.next = "OFF_LOAD"
-            with m.Elif(~parent_ok):
+            with m.Elif(~self.parent_ok):
                 self.refuse(m, ErrorCode.PARENT)
             with m.Else():
                 m.next = "OFF_PARENT_RD"

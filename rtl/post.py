@@ -35,15 +35,21 @@ class PostFlow(ConnectionFlow):
         self.scan_at, self.scan_left = Signal(16, name="scan_at"), Signal(17, name="scan_left")
         self.row = Signal(16, name="row")
         self.next_req = Signal(16, name="next_req")
+        # POST_CHECK's tests, registered from the descriptor (held by the router from before
+        # `start`), so POST_CHECK decides from flops
+        h, desc = self._handle_view, self.desc
+        self.bad_handle, self.bad_length = Signal(name="bad_handle"), Signal(name="bad_length")
+        m.d.sync += [self.bad_handle.eq((h.type != ObjType.TCP) | (h.rsvd != 0) | (h.index >= p.n_tcp)),
+                     self.bad_length.eq((desc.count == 0) | (desc.count > MAX_POST_LENGTH))]
 
     def states(self, m):
         io, p, desc = self.io, self.params, self.desc
         pool, lay = io.pool, io.pool_lay
 
         with m.State("POST_CHECK"):
-            with m.If((self.htype != ObjType.TCP) | (self.hrsvd != 0) | (self.hindex >= p.n_tcp)):
+            with m.If(self.bad_handle):
                 self.refuse(m, ErrorCode.BAD_HANDLE)
-            with m.Elif((desc.count == 0) | (desc.count > MAX_POST_LENGTH)):
+            with m.Elif(self.bad_length):
                 self.refuse(m, ErrorCode.BAD_LENGTH)
             with m.Else():
                 m.next = "POST_META"

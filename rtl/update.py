@@ -52,15 +52,21 @@ class UpdateFlow(ConnectionFlow):
         self.crc, self.crc_word, self.crc_pend = S(32, name="crc"), S(64, name="crc_word"), S(name="crc_pend")
         with m.If(self.crc_pend):
             m.d.sync += [self.crc.eq(crc32c_step(self.crc, self.crc_word)), self.crc_pend.eq(0)]
+        # UPD_CHECK's tests, registered from the descriptor (held by the router from before
+        # `start`), so UPD_CHECK decides from flops
+        h, desc = self._handle_view, self.desc
+        self.bad_handle, self.bad_address = S(name="bad_handle"), S(name="bad_address")
+        m.d.sync += [self.bad_handle.eq((desc.obj_type == 0) | (desc.obj_type > 3) | (h.type != desc.obj_type[:2])
+                                        | (h.rsvd != 0) | (h.index >= self.io.depth_of(h.type))),
+                     self.bad_address.eq((desc.addr == 0) | (desc.addr[:3] != 0))]
 
     def states(self, m):
         io, desc = self.io, self.desc
 
         with m.State("UPD_CHECK"):
-            with m.If((desc.obj_type == 0) | (desc.obj_type > 3) | (self.htype != desc.obj_type[:2])
-                      | (self.hrsvd != 0) | (self.hindex >= io.depth_of(self.htype))):
+            with m.If(self.bad_handle):
                 self.refuse(m, ErrorCode.BAD_HANDLE)
-            with m.Elif((desc.addr == 0) | (desc.addr[:3] != 0)):
+            with m.Elif(self.bad_address):
                 self.refuse(m, ErrorCode.BAD_ADDRESS)
             with m.Else():
                 m.next = "UPD_META"

@@ -6,7 +6,8 @@ $CHIMNEY_BENCH_OUT:
 * `terminate_batches`: for each batch size in $CHIMNEY_BENCH_BATCHES, offload that many
   TCP connections under one path (not timed), then time one TERMINATE of all of them
   from the CMDQ_PROD doorbell to the completion entry, with a bus monitor counting the
-  bytes and beats on every AXI channel and a histogram of the command FSM's states.
+  bytes and beats on every AXI channel and a histogram of the command FSM's states
+  (the list flow's, `list.<state>`, while the router waits for it).
 * `sim_speed`: the shared small scenario (chimney.tb.bench.speed_scenario); wall time
   and simulated cycles of the whole test body.
 """
@@ -48,6 +49,10 @@ class BusMonitor:
         state = names["signals"]["engine.state"]
         self.state_sig = _sig(dut, state["path"])
         self.state_names = {v: k for k, v in state["encoding"].items()}
+        # while the router waits for the list flow, the list flow's state is the one counted
+        lst = names["signals"]["list.state"]
+        self.list_sig = _sig(dut, lst["path"])
+        self.list_names = {v: k for k, v in lst["encoding"].items()}
         d = dut
         self.csr = [d.csr__awvalid, d.csr__awready, d.csr__awaddr, d.csr__wvalid, d.csr__wready]
         self.aw = [d.dma__awvalid, d.dma__awready, d.dma__awaddr, d.dma__awlen]
@@ -88,6 +93,8 @@ class BusMonitor:
                 continue
             if self.t_cpl_w is None:              # the window ends with the completion entry
                 state = self.state_names.get(int(self.state_sig.value), "?")
+                if state == "LIST_WAIT":
+                    state = "list." + self.list_names.get(int(self.list_sig.value), "?")
                 self.states[state] = self.states.get(state, 0) + 1
             v, r, addr, length = self.aw
             if self._hs(v, r):
