@@ -7,9 +7,11 @@ with kind 2; an uncorrectable word found by a memory's guard (`guard` with `ue`)
 has kind 3.
 
 All inputs (clear included) are registered first, so the long SECDED decode in
-front of ev_* never meets the counters' adders in one cycle; every output thus
-reflects the inputs of two clock edges earlier, and an event in the same cycle as
-`clear` is kept (counted into the fresh counters). Several events in one cycle
+front of ev_* never meets the counters' adders in one cycle, and the pick (how many
+events, the lowest source of each kind) is registered again before the counters and
+last_* registers; every output thus reflects the inputs of three clock edges earlier
+(ce_event/ue_event: one), and an event in the same cycle as `clear` is kept (counted
+into the fresh counters). Several events in one cycle
 are all counted; last_* records the lowest memory id (for UEs a CRC failure
 beats a SECDED error only with a strictly lower memory id).
 
@@ -91,42 +93,53 @@ class EccReporter(wiring.Component):
         ue_any = Cat(*ue).any()
         m.d.comb += [self.ce_event.eq(ce_any), self.ue_event.eq(ue_any | crc_fail)]
 
+        # --- pick stage: how many events, and the lowest source of each kind -------
+        # (registered, so the priority encoders never meet the compare, the counters'
+        # adders or the last_* registers' enables in one cycle)
+        ce_mem, ce_addr, ce_syn = Signal(MEM_BITS), Signal(self.addr_bits), Signal(CHECK_BITS)
+        ue_mem, ue_addr, ue_syn, ue_guard = Signal(MEM_BITS), Signal(self.addr_bits), Signal(CHECK_BITS), Signal()
+        for i in reversed(range(n)):          # later m.If overrides: source 0 has priority
+            with m.If(ce[i]):
+                m.d.comb += [ce_mem.eq(i), ce_addr.eq(addr[i]), ce_syn.eq(syn[i])]
+            with m.If(ue[i]):
+                m.d.comb += [ue_mem.eq(i), ue_addr.eq(addr[i]), ue_syn.eq(syn[i]), ue_guard.eq(guard[i])]
+        p_ce_any, p_ue_any = reg(ce_any, "p_ce_any"), reg(ue_any, "p_ue_any")
+        p_ce_mem, p_ce_addr, p_ce_syn = reg(ce_mem, "p_ce_mem"), reg(ce_addr, "p_ce_addr"), reg(ce_syn, "p_ce_syn")
+        p_ue_mem, p_ue_addr = reg(ue_mem, "p_ue_mem"), reg(ue_addr, "p_ue_addr")
+        p_ue_syn, p_ue_guard = reg(ue_syn, "p_ue_syn"), reg(ue_guard, "p_ue_guard")
+        p_crc_fail, p_crc_mem, p_crc_addr = reg(crc_fail, "p_crc_fail"), reg(crc_mem, "p_crc_mem"), \
+            reg(crc_addr, "p_crc_addr")
+        p_ce_n = reg(sum(ce), "p_ce_n")
+        p_ue_n = reg(sum(ue + [crc_fail]), "p_ue_n")
+        p_clear = reg(clear, "p_clear")
+
         # --- saturating counters (all events of a cycle count) ---------------------
         top = (1 << self.count_bits) - 1
 
         def count(counter, events):
-            nxt = Mux(clear, 0, counter) + sum(events)
+            nxt = Mux(p_clear, 0, counter) + events
             m.d.sync += counter.eq(Mux(nxt > top, top, nxt))
 
-        count(self.ce_count, ce)
-        count(self.ue_count, ue + [crc_fail])
+        count(self.ce_count, p_ce_n)
+        count(self.ue_count, p_ue_n)
 
         # --- last error: lowest memory id wins ------------------------------------
-        with m.If(clear):
+        with m.If(p_clear):
             m.d.sync += [
                 self.last_ce_valid.eq(0), self.last_ce_addr.eq(0), self.last_ce_mem.eq(0),
                 self.last_ce_syndrome.eq(0),
                 self.last_ue_valid.eq(0), self.last_ue_addr.eq(0), self.last_ue_mem.eq(0),
                 self.last_ue_syndrome.eq(0), self.last_ue_kind.eq(UeKind.NONE),
             ]
-        for i in reversed(range(n)):          # later m.If overrides: source 0 has priority
-            with m.If(ce[i]):
-                m.d.sync += [self.last_ce_valid.eq(1), self.last_ce_addr.eq(addr[i]),
-                             self.last_ce_mem.eq(i), self.last_ce_syndrome.eq(syn[i])]
-
-        ue_mem = Signal(MEM_BITS)             # lowest SECDED source with a UE this cycle
-        ue_addr = Signal(self.addr_bits)
-        ue_syn = Signal(CHECK_BITS)
-        ue_guard = Signal()
-        for i in reversed(range(n)):
-            with m.If(ue[i]):
-                m.d.comb += [ue_mem.eq(i), ue_addr.eq(addr[i]), ue_syn.eq(syn[i]), ue_guard.eq(guard[i])]
-        with m.If(crc_fail & (~ue_any | (crc_mem < ue_mem))):
-            m.d.sync += [self.last_ue_valid.eq(1), self.last_ue_addr.eq(crc_addr),
-                         self.last_ue_mem.eq(crc_mem), self.last_ue_syndrome.eq(0),
+        with m.If(p_ce_any):
+            m.d.sync += [self.last_ce_valid.eq(1), self.last_ce_addr.eq(p_ce_addr),
+                         self.last_ce_mem.eq(p_ce_mem), self.last_ce_syndrome.eq(p_ce_syn)]
+        with m.If(p_crc_fail & (~p_ue_any | (p_crc_mem < p_ue_mem))):
+            m.d.sync += [self.last_ue_valid.eq(1), self.last_ue_addr.eq(p_crc_addr),
+                         self.last_ue_mem.eq(p_crc_mem), self.last_ue_syndrome.eq(0),
                          self.last_ue_kind.eq(UeKind.CRC)]
-        with m.Elif(ue_any):
-            m.d.sync += [self.last_ue_valid.eq(1), self.last_ue_addr.eq(ue_addr),
-                         self.last_ue_mem.eq(ue_mem), self.last_ue_syndrome.eq(ue_syn),
-                         self.last_ue_kind.eq(Mux(ue_guard, UeKind.GUARD, UeKind.SECDED))]
+        with m.Elif(p_ue_any):
+            m.d.sync += [self.last_ue_valid.eq(1), self.last_ue_addr.eq(p_ue_addr),
+                         self.last_ue_mem.eq(p_ue_mem), self.last_ue_syndrome.eq(p_ue_syn),
+                         self.last_ue_kind.eq(Mux(p_ue_guard, UeKind.GUARD, UeKind.SECDED))]
         return m

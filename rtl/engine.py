@@ -18,7 +18,7 @@ from amaranth.lib import wiring, data, stream
 from amaranth.lib.wiring import In, Out
 
 from chimney.contract import (EngineParams, Opcode, ErrorCode, ERROR_STATUS, NdisStatus,
-                              COMMAND, HANDLE, NO_INDEX, MAX_LIST_ENTRIES)
+                              COMMAND, NO_INDEX, MAX_LIST_ENTRIES)
 from chimney.contract.rows import TAG_BITS
 
 from .collector import ReadCollector

@@ -678,7 +678,7 @@ def test_eccmem_verilog():
 
 # --- EccReporter -----------------------------------------------------------------------
 class RefReporter:
-    """Python model of EccReporter's registers (without the input-stage delay)."""
+    """Python model of EccReporter's registers (without the two register stages' delay)."""
 
     def __init__(self, n, count_bits):
         self.n = n
@@ -733,11 +733,12 @@ def observe(ctx, dut):
 
 
 async def reporter_cycle(ctx, dut, ev):
-    """Drive one cycle of events, then two more quiet cycles so the outputs reflect it."""
+    """Drive one cycle of events, then quiet cycles until the outputs reflect it (three edges)."""
     drive(ctx, dut, ev)
     await ctx.tick()
     drive(ctx, dut, quiet(dut.n_sources))
     events = (ctx.get(dut.ce_event), ctx.get(dut.ue_event))
+    await ctx.tick()
     await ctx.tick()
     return events, observe(ctx, dut)
 
@@ -748,7 +749,7 @@ def test_reporter_random_against_model(rng):
     ref = RefReporter(n, 6)
 
     async def bench(ctx):
-        history = [ref.outputs()] * 2
+        history = [ref.outputs()] * 3
         saturated = False
         for cycle in range(1500):
             ev = quiet(n)
@@ -762,7 +763,7 @@ def test_reporter_random_against_model(rng):
             ev["clear"] = int(rng.random() < 0.01)
             drive(ctx, dut, ev)
             got = observe(ctx, dut)
-            assert got == history[-2], f"cycle {cycle}: rtl {got} model {history[-2]}"
+            assert got == history[-3], f"cycle {cycle}: rtl {got} model {history[-3]}"
             ce_any, ue_any = any(ev["ce"]), any(ev["ue"]) or ev["crc_fail"]
             await ctx.tick()
             assert (ctx.get(dut.ce_event), ctx.get(dut.ue_event)) == (ce_any, ue_any), cycle

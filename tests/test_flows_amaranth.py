@@ -12,10 +12,9 @@ import random
 from amaranth.hdl import Module, Signal, Cat
 from amaranth.sim import Simulator
 
-from chimney.contract import (EngineParams, ObjType, Opcode, ErrorCode, COMMAND, MEMORIES, data_words,
-                              memory_id, word_code, make_handle, MAX_POST_LENGTH)
+from chimney.contract import (EngineParams, ObjType, Opcode, ErrorCode, COMMAND, MEMORIES, memory_depth,
+                              memory_id, make_handle, MAX_POST_LENGTH)
 from chimney.contract.rows import MEMORY_ID
-from chimney.contract.ecc import EccStatus
 from chimney.rtl.collector import ReadCollector
 from chimney.rtl.eccmem import peek, poke
 from chimney.rtl.offload import OffloadFlow
@@ -26,6 +25,7 @@ from chimney.rtl.scrubfind import ScrubFindings, SCRUB_META_LOST, SCRUB_ROW_BAD,
 from chimney.rtl.tables import StateTables
 from chimney.rtl.update import UpdateFlow
 from chimney.sw.model import RefEngine
+from chimney.tb.tables_check import load_tables, assert_tables_equal
 
 P = EngineParams(n_neighbor=4, n_path=4, n_tcp=8, n_req=8)
 N = int(os.environ.get("FLOW_N", 250))
@@ -137,28 +137,12 @@ def _model_run(model, job, fields):
 def _flip(rng, model, ctx, tables):
     """The same one or two flipped bits in one stored word of the model and the RTL."""
     name = rng.choice([n for n, _, _ in MEMORIES])
-    addr = rng.randrange(_depth(name))
+    addr = rng.randrange(memory_depth(P, name))
     mask = 0
     for bit in rng.sample(range(72), rng.choice([1, 2, 2])):
         mask |= 1 << bit
     model.flip(name, addr, mask)
     poke(ctx, tables.mems[name], addr, peek(ctx, tables.mems[name], addr) ^ mask)
-
-
-def _depth(name):
-    _, t, kind = MEMORIES[MEMORY_ID[name]]
-    return P.n_req if t is None else P.depth(t) * (data_words(t) if kind == "data" else 1)
-
-
-def _words_equal(ctx, model, tables):
-    for name, t, kind in MEMORIES:
-        code = word_code(P, name)
-        for a in range(_depth(name)):
-            got = code.decode(peek(ctx, tables.mems[name], a))
-            want = code.decode(model.peek(name, a))
-            bad_got, bad_want = got[1] == EccStatus.UNCORRECTABLE, want[1] == EccStatus.UNCORRECTABLE
-            assert bad_got == bad_want and (bad_got or got[0] == want[0]), \
-                f"{name}[{a}]: RTL {got[0]:#x} ({got[1].name}), model {want[0]:#x} ({want[1].name})"
 
 
 def test_flows_against_model():
@@ -224,9 +208,7 @@ def test_flows_against_model():
 
     async def bench(ctx):
         await ctx.tick().until(tables.ready)
-        for name, _, _ in MEMORIES:               # the model's power-on tables, word for word
-            for a in range(_depth(name)):
-                poke(ctx, tables.mems[name], a, model.peek(name, a))
+        load_tables(ctx, P, tables, model)          # the model's power-on tables, word for word
         for n in range(N):
             job, fields = _command(rng, model)          # from the model's live rows
             if n < N // 10 and not any(r[2] == "DMA_READ" for r in reached) and rng.random() < 0.3:
@@ -270,7 +252,7 @@ def test_flows_against_model():
             got = (r["code"], r["result"] if r["code"] == 0 else 0, events, state["quarantine"])
             code, result, ev, q = want
             assert got == (code, result if code == 0 else 0, ev, q), f"job {n}: {job} {fields}: RTL {got}, model {want}"
-            _words_equal(ctx, model, tables)
+            assert_tables_equal(ctx, P, tables, model, f"job {n}")
             reached.add((job, fields.get("opcode"), ErrorCode(code).name, bool(ev)))
         state["done"] = True
 

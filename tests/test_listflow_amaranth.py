@@ -20,9 +20,8 @@ from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from chimney.contract import (EngineParams, ObjType, Opcode, ErrorCode, COMMAND, LIST_ENTRY, MEMORIES,
-                              DATA, WRITE_BACK, data_words, word_code, make_handle)
-from chimney.contract.ecc import EccStatus
-from chimney.contract.rows import MEMORY_ID, TAG_BITS
+                              DATA, WRITE_BACK, data_words, memory_depth, make_handle)
+from chimney.contract.rows import TAG_BITS
 from chimney.rtl.admit import EntryAdmit
 from chimney.rtl.collector import ReadCollector
 from chimney.rtl.eccmem import peek, poke
@@ -33,6 +32,7 @@ from chimney.rtl.rowreader import RowReader
 from chimney.rtl.tables import StateTables
 from chimney.rtl.walker import RequestWalker
 from chimney.sw.model import RefEngine
+from chimney.tb.tables_check import load_tables, assert_tables_equal
 
 P = EngineParams(n_neighbor=4, n_path=4, n_tcp=8, n_req=8)
 N = int(os.environ.get("LIST_N", 60))
@@ -72,11 +72,6 @@ class _Host:
             self.writes[addr + i] = b
 
 
-def _depth(name):
-    _, t, kind = MEMORIES[MEMORY_ID[name]]
-    return P.n_req if t is None else P.depth(t) * (data_words(t) if kind == "data" else 1)
-
-
 def _rows(model, t):
     """(row, meta) of every offloaded row of table t."""
     return [(r, model.meta(t, r)) for r in range(P.depth(t)) if model.meta(t, r).valid]
@@ -114,17 +109,6 @@ def _entry(rng, model, k):
     status = rng.choice([base + 0x100] * 12 + [0, base + 0x101])
     return dict(handle=handle, parent=parent, req_cap=rng.choice([P.n_req] * 6 + [0, 1, 2]),
                 state_addr=base, status_addr=status, req_addr=base + 0x180)
-
-
-def _words_equal(ctx, model, tables, when):
-    for name, t, kind in MEMORIES:
-        code = word_code(P, name)
-        for a in range(_depth(name)):
-            got = code.decode(peek(ctx, tables.mems[name], a))
-            want = code.decode(model.peek(name, a))
-            bad_got, bad_want = got[1] == EccStatus.UNCORRECTABLE, want[1] == EccStatus.UNCORRECTABLE
-            assert bad_got == bad_want and (bad_got or got[0] == want[0]), \
-                f"{when}: {name}[{a}]: RTL {got[0]:#x} ({got[1].name}), model {want[0]:#x} ({want[1].name})"
 
 
 def test_list_flow_against_model():
@@ -218,12 +202,10 @@ def test_list_flow_against_model():
         kinds, walks = set(), 0
         for n in range(N):
             _grow(rng, model)
-            for name, _, _ in MEMORIES:          # the RTL's tables are the model's, word for word
-                for a in range(_depth(name)):
-                    poke(ctx, tables.mems[name], a, model.peek(name, a))
+            load_tables(ctx, P, tables, model)   # the RTL's tables are the model's, word for word
             for _ in range(rng.choice([0, 0, 1, 2])):
                 name = rng.choice([m for m, _, _ in MEMORIES])
-                addr, mask = rng.randrange(_depth(name)), 0
+                addr, mask = rng.randrange(memory_depth(P, name)), 0
                 for bit in rng.sample(range(72), rng.choice([1, 2, 2, 3])):
                     mask |= 1 << bit
                 model.flip(name, addr, mask)
@@ -303,7 +285,7 @@ def test_list_flow_against_model():
                                       f"{[got[key].get(a) for a in diff[:8]]}, model {[want[key].get(a) for a in diff[:8]]}")
                 else:
                     assert got[key] == want[key], f"{where}: {key}: RTL {got[key]}, model {want[key]}"
-            _words_equal(ctx, model, tables, where)
+            assert_tables_equal(ctx, P, tables, model, where)
             kinds.add((opcode.name, ErrorCode(done.detail).name, bool(want["events"]), want["result"] > 0))
             walks += run.get("walks", 0)
         state["done"] = True
