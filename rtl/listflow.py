@@ -12,7 +12,8 @@ flow takes the admitted entries one at a time, in list order, and finishes each.
     pend_valid, pend_type, pend_idx   Out   the pending parent decrement (EntryAdmit reads it)
     admit_drop   Out, admit_empty In   discard the admitted entries after a list read error
     col_drain    Out, col_done In      ... and the collector's remaining beats
-    row_resp     In(stream)     the row, read and verified by the RowReader (ROW_RESP)
+    row_resp     In(stream)     the row, read and verified by the RowReader (ROW_RESP, with
+                                the meta fields the checks read already picked for its type)
     emit         Out(stream)    request headers, delegated bytes, Status words, record runs
     walk         Out(stream), walk_done In(stream)   the request walker's walks and releases
     events       Out(stream)    Retrieve(HardwareFailure) and Abort of `handle`: an EVENTS job
@@ -46,7 +47,7 @@ from .decide import CheckOutcome, evaluate_checks, facts_namespace
 from .emitter import EmitKind, emit_layout, SLOT_SEL_BITS
 from .flow import CommandFlow, META_FAILED, META_DETACHED
 from .pack import pack
-from .rowreader import ROW_RESP
+from .rowreader import row_resp_layout
 from .walker import WALK_REQ, WALK_RESP
 
 __all__ = ["LIST_DONE", "EVENTS_JOB", "ListFlow"]
@@ -74,7 +75,7 @@ class ListFlow(CommandFlow):
             "pend_valid": Out(1), "pend_type": Out(2), "pend_idx": Out(16),
             "admit_drop": Out(1), "admit_empty": In(1),
             "col_drain": Out(1), "col_done": In(1),
-            "row_resp": In(stream.Signature(ROW_RESP)),
+            "row_resp": In(stream.Signature(row_resp_layout(params))),
             "emit": Out(stream.Signature(emit_layout(aw))),
             "walk": Out(stream.Signature(WALK_REQ)), "walk_done": In(stream.Signature(WALK_RESP)),
             "events": Out(stream.Signature(EVENTS_JOB)),
@@ -137,21 +138,21 @@ class ListFlow(CommandFlow):
         # the row checks (chimney.contract.checks, stage "row") and what the flow later
         # writes and decides from the meta word, taken with the row in ROW_WAIT
         r = self.row_resp.payload
-        f = lambda path: io.mfield(r.meta, self.htype, path)
+        mf = r.facts                    # the meta fields, picked for the row's type by the RowReader
         self.c_row_out, self.c_row_code = evaluate_checks(
             m, facts_namespace(terminate=self.is_term, type=self.htype, gen=self.hgen, parent=ent.parent,
                                req_cap=ent.req_cap, cmd_tag=self.cmd_tag,
-                               meta_lost=r.meta_ue, valid=f("valid"), failed=f("failed"),
-                               poisoned=f("poisoned"), row_gen=f("gen"), row_parent=f("u.live.parent"),
-                               refcount=f("u.live.refcount"), req_count=f("u.live.req_count"),
-                               freed_tag=f("u.free.freed_tag"), state_lost=r.lost),
+                               meta_lost=r.meta_ue, valid=mf.valid, failed=mf.failed,
+                               poisoned=mf.poisoned, row_gen=mf.gen, row_parent=mf.parent,
+                               refcount=mf.refcount, req_count=mf.req_count,
+                               freed_tag=mf.freed_tag, state_lost=r.lost),
             "row", name="row_chk")
-        self.c_has_reqs = f("u.live.req_count") != 0
-        self.c_free_meta = io.meta_value(self.htype, gen=f("gen") + 1, **{"u.free.freed_tag": self.cmd_tag})
-        self.c_row_parent = f("u.live.parent")
-        self.c_pd_skip = (self.htype == ObjType.NEIGHBOR) | (f("detached") & ~r.meta_ue)
+        self.c_has_reqs = mf.req_count != 0
+        self.c_free_meta = io.meta_value(self.htype, gen=mf.gen + 1, **{"u.free.freed_tag": self.cmd_tag})
+        self.c_row_parent = mf.parent
+        self.c_pd_skip = (self.htype == ObjType.NEIGHBOR) | (mf.detached & ~r.meta_ue)
         self.c_pd_idx = S(16, name="row_pidx")
-        m.d.comb += self.c_pd_idx.eq(Mux(f("poisoned") | r.meta_ue, ent.parent, f("u.live.parent")))
+        m.d.comb += self.c_pd_idx.eq(Mux(mf.poisoned | r.meta_ue, ent.parent, mf.parent))
         self.c_pd_oob = S(name="row_pd_oob")
         for t in (ObjType.PATH, ObjType.TCP):        # the parent's table is one type down
             with m.If(self.htype == t):

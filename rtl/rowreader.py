@@ -3,7 +3,7 @@
     req     In(stream ROW_REQ)   type, index, its first data word's address (`base`), the
                                  emitter slot to fill, and whether to read the meta and
                                  ident words too (`with_meta`; otherwise `ident` is given)
-    resp    Out(stream ROW_RESP) meta and ident words with their SECDED verdicts, whether
+    resp    Out(stream ROW_RESP: row_resp_layout) meta and ident words with their SECDED verdicts, whether
                                  a data word was uncorrectable (`data_ue`), whether the row
                                  CRC failed on an otherwise readable row (`crc_bad`), `lost`
                                  (any of those), and the first two data words (UPDATE
@@ -31,19 +31,31 @@ from .emitter import SLOT_SEL_BITS
 from .tables import tables_signature
 from .pack import TYPE_NAME, or_all
 from .skid import SkidBuffer
+from .tableio import meta_field, meta_field_width
 
-__all__ = ["ROW_REQ", "ROW_RESP", "RowReader", "TYPE_NAME"]
+__all__ = ["ROW_REQ", "META_FACTS", "row_resp_layout", "RowReader", "TYPE_NAME"]
 
 
 ROW_REQ = data.StructLayout({
     "type": 2, "index": 16, "base": 24, "slot": SLOT_SEL_BITS, "with_meta": 1,
     "ident": 64, "ident_ue": 1,                 # with_meta = 0: the ident word already read
 })
-ROW_RESP = data.StructLayout({
-    "meta": 64, "meta_ue": 1, "ident": 64, "ident_ue": 1,
-    "data_ue": 1, "crc_bad": 1, "lost": 1,
-    "word0": 64, "word1": 64,
-})
+#: the meta fields the list flow's row checks read, picked for the row's type here (a
+#: cycle ahead, between registers) so the checks start at flops: {name: dotted path}
+META_FACTS = {"valid": "valid", "failed": "failed", "poisoned": "poisoned", "detached": "detached",
+              "gen": "gen", "parent": "u.live.parent", "refcount": "u.live.refcount",
+              "req_count": "u.live.req_count", "freed_tag": "u.free.freed_tag"}
+
+
+def row_resp_layout(params):
+    """ROW_RESP: the row's answer (see the module docstring); `facts` are META_FACTS of
+    the meta word for the row's type (as wide as the widest table's field)."""
+    facts = data.StructLayout({name: meta_field_width(params, path) for name, path in META_FACTS.items()})
+    return data.StructLayout({
+        "meta": 64, "meta_ue": 1, "ident": 64, "ident_ue": 1,
+        "data_ue": 1, "crc_bad": 1, "lost": 1,
+        "word0": 64, "word1": 64, "facts": facts,
+    })
 
 
 class RowReader(wiring.Component):
@@ -65,7 +77,7 @@ class RowReader(wiring.Component):
         self.params = params
         super().__init__({
             "req": In(stream.Signature(ROW_REQ)),
-            "resp": Out(stream.Signature(ROW_RESP)),
+            "resp": Out(stream.Signature(row_resp_layout(params))),
             "peek_valid": Out(1), "peek_meta": Out(64), "peek_ue": Out(1),
             "tables": Out(tables_signature(params)),
             "slot_we": Out(1), "slot_sel": Out(SLOT_SEL_BITS), "slot_word": Out(4), "slot_data": Out(64),
@@ -177,12 +189,18 @@ class RowReader(wiring.Component):
         # ---- finish: the row's words are in `crc` two cycles after the last one arrived;
         # then the host handle's CRC step and the compare, one register each ---
         f1_valid, f1b_valid, f2_valid = Signal(), Signal(), Signal()
+        ROW_RESP = row_resp_layout(self.params)
         f1, f1b = Signal(ROW_RESP), Signal(ROW_RESP)
+        f1_type = Signal(2)
         f1b_ident = data.View(IDENT.amaranth(), f1b.ident)
         m.d.sync += [f1_valid.eq(last), f1b_valid.eq(f1_valid)]
         with m.If(f1_valid):
             m.d.sync += f1b.eq(f1)
+            # the meta facts for the row's type, from the registered meta word
+            for name, path in META_FACTS.items():
+                m.d.sync += getattr(f1b.facts, name).eq(meta_field(m, self.params, f1.meta, f1_type, path))
         with m.If(last):
+            m.d.sync += f1_type.eq(head.type)
             # `last` is the cycle the final word arrives: take it from the port directly
             # (a one-word row's meta and ident words arrive in this same cycle)
             m.d.sync += [f1.meta.eq(Mux(head.with_meta, Mux(got_meta, mw, meta), 0)),

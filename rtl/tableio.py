@@ -15,7 +15,40 @@ from chimney.contract.rows import GEN_BITS
 from .pack import TYPE_NAME, row_base
 from .tables import tables_signature
 
-__all__ = ["TableIO"]
+__all__ = ["TableIO", "meta_field", "meta_field_width"]
+
+
+def _meta_values(params, raw, path):
+    values = {}
+    for t in ObjType:
+        view = data.View(meta_layout(params, t).amaranth(), raw)
+        try:
+            value = view
+            for part in path.split("."):
+                value = getattr(value, part)
+        except AttributeError:
+            continue
+        values[t] = value.as_value() if hasattr(value, "as_value") else Value.cast(value)
+    return values
+
+
+def meta_field_width(params, path):
+    """The width `meta_field` gives `path`: the widest table's."""
+    return max(len(v) for v in _meta_values(params, Const(0, 64), path).values())
+
+
+def meta_field(m, params, raw, t_sig, path):
+    """A meta field by dotted path for whichever table `t_sig` names (0 where absent)."""
+    values = _meta_values(params, raw, path)
+    # FIX (differential test): as wide as the widest table's field. It took the width
+    # of the first table having the field, so a TCP row's `parent` (path_bits) was cut
+    # to neighbor_bits and a path's `refcount` to the neighbor's refcount width: PARENT
+    # refusals for paths >= n_neighbor, wrong ORDER checks and lost decrements.
+    out = Signal(max(len(v) for v in values.values()), name="m_" + path.replace(".", "_"))
+    for t, value in values.items():
+        with m.If(t_sig == t):
+            m.d.comb += out.eq(value)
+    return out
 
 KINDS = ("ident", "meta")        # the memories whose responses `rv` gathers
 
@@ -76,25 +109,7 @@ class TableIO:
 
     def mfield(self, raw, t_sig, path):
         """A meta field by dotted path for whichever table `t_sig` names (0 where absent)."""
-        values = {}
-        for t in ObjType:
-            view = data.View(self.metas[t].amaranth(), raw)
-            try:
-                value = view
-                for part in path.split("."):
-                    value = getattr(value, part)
-            except AttributeError:
-                continue
-            values[t] = value.as_value() if hasattr(value, "as_value") else value
-        # FIX (differential test): as wide as the widest table's field. It took the width
-        # of the first table having the field, so a TCP row's `parent` (path_bits) was cut
-        # to neighbor_bits and a path's `refcount` to the neighbor's refcount width: PARENT
-        # refusals for paths >= n_neighbor, wrong ORDER checks and lost decrements.
-        out = Signal(max(len(v) for v in values.values()), name="m_" + path.replace(".", "_"))
-        for t, value in values.items():
-            with self.m.If(t_sig == t):
-                self.m.d.comb += out.eq(value)
-        return out
+        return meta_field(self.m, self.p, raw, t_sig, path)
 
     def meta_value(self, t_sig, **fields):
         """A meta word for table `t_sig` with the given fields (dotted names), others zero.

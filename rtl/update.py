@@ -25,7 +25,7 @@ from .crc import crc32c_step
 from .emitter import SLOT_SEL_BITS
 from .flow import ConnectionFlow, load_ports
 from .pack import pack, u64
-from .rowreader import ROW_REQ, ROW_RESP
+from .rowreader import ROW_REQ, row_resp_layout
 
 __all__ = ["UpdateFlow"]
 
@@ -37,7 +37,7 @@ class UpdateFlow(ConnectionFlow):
     def __init__(self, params: EngineParams = EngineParams()):
         super().__init__(params, {
             **load_ports(params),
-            "row_req": Out(stream.Signature(ROW_REQ)), "row_resp": In(stream.Signature(ROW_RESP)),
+            "row_req": Out(stream.Signature(ROW_REQ)), "row_resp": In(stream.Signature(row_resp_layout(params))),
             "slot": In(SLOT_SEL_BITS), "slot_busy": In(1),
             "crc_fail": Out(1), "crc_mem": Out(5), "crc_addr": Out(24),
         })
