@@ -16,12 +16,11 @@ flow takes the admitted entries one at a time, in list order, and finishes each.
                                 the meta fields the checks read already picked for its type)
     emit         Out(stream)    request headers, delegated bytes, Status words, record runs
     walk         Out(stream), walk_done In(stream)   the request walker's walks and releases
-    events       Out(stream)    Retrieve(HardwareFailure) and Abort of `handle`: an EVENTS job
-                                for the ring writer (ready: the job is finished)
+    events       Out(stream)    Retrieve(HardwareFailure) + Abort of `handle`: the ring writer's
+                                EVENTS job (ready: the job is finished)
     crc_fail, crc_mem, crc_addr   Out   the row CRC caught what SECDED could not
     err_set      Out(32)        ERR_STATUS bits to set (one-cycle)
-    slot         Out            the emitter row slot of the last entry taken (UPDATE reads
-                                its row into it)
+    slot         Out            the row slot of the last entry taken (UPDATE reads into it)
 
 What it decides, per entry: the row checks (chimney.contract.checks, stage "row") on the
 RowReader's registered answer, then which of the dispositions applies: the fast path
@@ -30,8 +29,8 @@ or poisoned row, lost state found now, or a request-list walk. Consecutive entri
 their parent, so the parent's count is taken off once per run of entries (`pend_*`),
 when the parent changes, before a path or neighbor entry is checked, and at the end.
 
-The router reads the list and starts EntryAdmit before it starts this flow; this flow
-ends once every entry is finished and the pending decrement is applied.
+The router reads the list and starts EntryAdmit before this flow, which ends once every
+entry is finished and the pending decrement applied.
 """
 
 from amaranth.hdl import Signal, Const, Cat, Mux
@@ -122,8 +121,7 @@ class ListFlow(CommandFlow):
         self._err_bits = [S(name=f"err_{i}") for i in range(32)]
         m.d.comb += self.err_set.eq(Cat(*self._err_bits))
         self.datapath(m)
-        # registered state flags, not decodes: EntryAdmit's decision and the collector's
-        # drain start at flops
+        # registered state flags, not decodes: EntryAdmit's decision starts at flops
         m.d.comb += [self.seq_waiting.eq(self.guard.in_state("L_NEXT")),
                      self.col_drain.eq(self.guard.in_state("L_DRAIN")),
                      self.admit_drop.eq(self.guard.in_state("L_DRAIN"))]
@@ -131,12 +129,10 @@ class ListFlow(CommandFlow):
                      self.slot.eq(self.slot_r)]
 
     def datapath(self, m):
-        """What the states register or write, computed outside the FSM from registers and
-        the RowReader's registered answer, so no state decode sits in front of a field
-        multiplexer, a compare or the check order (the FSM only picks the enables)."""
+        """What the states register or write, computed outside the FSM from registers, so
+        no state decode sits in front of a multiplexer or compare (the FSM picks enables)."""
         p, io, ent, S = self.params, self.io, self.entry, Signal
-        # the row checks (chimney.contract.checks, stage "row") and what the flow later
-        # writes and decides from the meta word, taken with the row in ROW_WAIT
+        # the row checks (contract stage "row") and what later states write and decide
         r = self.row_resp.payload
         mf = r.facts                    # the meta fields, picked for the row's type by the RowReader
         self.c_row_out, self.c_row_code = evaluate_checks(
@@ -252,15 +248,12 @@ class ListFlow(CommandFlow):
             m.d.comb += getattr(self.walk.payload, name).eq(value)
         return self.walk.ready
 
-    def finish(self, m):
-        self.succeed(m)
-
     def end_list(self, m):
         """Every entry is finished: apply the pending decrement, then end the command."""
         with m.If(self.pv):
             self.flush(m, "FINISH")
         with m.Else():
-            self.finish(m)
+            self.succeed(m)
 
     # -- states ---------------------------------------------------------------------------
     def states(self, m):
@@ -340,8 +333,7 @@ class ListFlow(CommandFlow):
     def _row_states(self, m):
         io, ent = self.io, self.entry
 
-        # the row's checks (chimney.contract.checks, stage "row"): meta word, SECDED and CRC,
-        # evaluated (`datapath`) on the RowReader's registered answer and registered as it is
+        # the row's checks (`datapath`: meta word, SECDED, CRC), registered as the row is
         # taken, so FAST_DECIDE acts on registered verdicts
         with m.State("ROW_WAIT"):
             r = self.row_resp.payload
@@ -530,10 +522,8 @@ class ListFlow(CommandFlow):
             with m.If(self.pd_skip):
                 m.next = "PARENT_DONE"
             with m.Elif(self.pd_oob):
-                # FIX (differential test): a poisoned row's parent index is the host's list
-                # entry's; one outside the parent table names no row. Without this check the
-                # port's address truncation wrapped it onto another row and decremented that
-                # row's count (the model skips it, like an unreadable parent).
+                # FIX (differential test): a poisoned row's parent index is the host's; one
+                # outside the table names no row (truncated, it decremented another row's count)
                 m.next = "PARENT_DONE"
             with m.Else():
                 self.coalesce(m, self.htype - 1, self.pd_idx, self.c_same_dec, "PARENT_DONE")
@@ -563,7 +553,7 @@ class ListFlow(CommandFlow):
                         if target == "ADVANCE":
                             self.advance(m)
                         elif target == "FINISH":
-                            self.finish(m)
+                            self.succeed(m)
                         else:
                             m.next = target
 
