@@ -38,6 +38,7 @@ from .rowreader import ROW_REQ, RowReader
 from .walker import RequestWalker
 from .skid import skid
 from .tables import tables_signature
+from .pack import offer
 
 __all__ = ["CommandEngine"]
 
@@ -324,11 +325,7 @@ class _Datapath:
 
     def ring_job(self, job, **fields):
         """Hand the ring writer a job (held until it is finished: `ready`)."""
-        r = self.ring_req
-        self.m.d.comb += [r.valid.eq(1), r.payload.job.eq(job)]
-        for name, value in fields.items():
-            self.m.d.comb += getattr(r.payload, name).eq(value)
-        return r.ready
+        return offer(self.m, self.ring_req, job=job, **fields)
 
 
 # ======================================================================================

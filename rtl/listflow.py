@@ -45,7 +45,7 @@ from .admit import ADMITTED
 from .decide import CheckOutcome, evaluate_checks, facts_namespace
 from .emitter import EmitKind, emit_layout, SLOT_SEL_BITS
 from .flow import CommandFlow, META_FAILED, META_DETACHED
-from .pack import pack
+from .pack import pack, offer
 from .rowreader import row_resp_layout
 from .walker import WALK_REQ, WALK_RESP
 
@@ -194,11 +194,7 @@ class ListFlow(CommandFlow):
         self._m.d.comb += self._err_bits[int(code)].eq(1)
 
     def push(self, kind, **fields):
-        m = self._m
-        m.d.comb += [self.emit.valid.eq(1), self.emit.payload.kind.eq(kind)]
-        for name, value in fields.items():
-            m.d.comb += getattr(self.emit.payload, name).eq(value)
-        return self.emit.ready
+        return offer(self._m, self.emit, kind=kind, **fields)
 
     def push_status(self, addr, value):
         return self.push(EmitKind.WORD, addr=addr & ~7, data=Mux(addr[2], Cat(Const(0, 32), value), value),
@@ -241,12 +237,6 @@ class ListFlow(CommandFlow):
         with m.Else():
             m.d.sync += [self.nx_type.eq(ptype), self.nx_idx.eq(pidx)]
             self.flush(m, then, set_next=True)
-
-    def walk_job(self, m, **fields):
-        m.d.comb += self.walk.valid.eq(1)
-        for name, value in fields.items():
-            m.d.comb += getattr(self.walk.payload, name).eq(value)
-        return self.walk.ready
 
     def end_list(self, m):
         """Every entry is finished: apply the pending decrement, then end the command."""
@@ -478,9 +468,7 @@ class ListFlow(CommandFlow):
 
         # Retrieve(HardwareFailure) then Abort for ev_handle (the ring writer), then the next entry
         with m.State("EVENTS"):
-            m.d.comb += [self.events.valid.eq(1), self.events.payload.handle.eq(self.ev_handle),
-                         self.events.payload.host_handle.eq(self.ev_host)]
-            with m.If(self.events.ready):
+            with m.If(offer(m, self.events, handle=self.ev_handle, host_handle=self.ev_host)):
                 self.advance(m)
 
         with m.State("RET_EVENTS_ADVANCE"):
@@ -504,7 +492,7 @@ class ListFlow(CommandFlow):
 
         # release the request entries the walk returned (a lost entry ends the release)
         with m.State("FREE_POOL"):
-            with m.If(self.walk_job(m, release=1, head=self.wp, count=self.wgood)):
+            with m.If(offer(m, self.walk, release=1, head=self.wp, count=self.wgood)):
                 m.next = "FREE_POOL_WAIT"
 
         with m.State("FREE_POOL_WAIT"):
@@ -578,7 +566,7 @@ class ListFlow(CommandFlow):
                     m.next = "WALK_GO"
 
         with m.State("WALK_GO"):
-            with m.If(self.walk_job(m, release=0, head=self.wp, count=self.wtotal, abort=self.walk_abort,
+            with m.If(offer(m, self.walk, release=0, head=self.wp, count=self.wtotal, abort=self.walk_abort,
                                     tail=self.m_req_tail)):
                 m.next = "WALK_WAIT"
 

@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Const, Value
 
 from chimney.contract import ObjType, data_words
 
-__all__ = ["pack", "u64", "TYPE_NAME", "row_base", "or_all"]
+__all__ = ["pack", "u64", "TYPE_NAME", "row_base", "or_all", "offer"]
 
 #: the prefix of each object type's memories (`tcp_data`, `path_meta`, ...)
 TYPE_NAME = {ObjType.NEIGHBOR: "neighbor", ObjType.PATH: "path", ObjType.TCP: "tcp"}
@@ -54,3 +54,12 @@ def or_all(values):
     for v in values[1:]:
         out = out | v
     return out
+
+
+def offer(m, port, **fields):
+    """Drive `port` (a stream this module sources) valid with the payload fields given
+    (the rest 0) in the current control context; returns `port.ready`."""
+    m.d.comb += port.valid.eq(1)
+    for name, value in fields.items():
+        m.d.comb += getattr(port.payload, name).eq(value)
+    return port.ready
