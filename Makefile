@@ -26,7 +26,8 @@ help:
 	@echo "make synth-components  every RTL component alone through the same harness (about 15 s each): build/synth.json"
 	@echo "make formal    SymbiYosys proofs of the CSR and DMA ports, SECDED, CRC-32C and the engine (one command from reset; about 90 minutes on 2 cores): build/formal.json"
 	@echo "make bench     TERMINATE throughput/latency on Verilator, simulator speeds: build/bench.json"
-	@echo "make campaign  fault-injection campaign: N=1000 SIM=verilator SEED=1 JOBS=<cores> -> build/campaign.json/.png"
+	@echo "make campaign  fault-injection campaign: N=1000 SIM=verilator SEED=1 JOBS=<cores> [SHARD=K/N] [DASK_LOCAL=<workers>|SCHEDULER=tcp://HOST:8786]"
+	@echo "               -> build/campaign.jsonl, campaign.json/.png/.junit.xml (chimney campaign --help; merge: chimney campaign merge)"
 	@echo "make clean     remove build/;  make distclean: also .venv"
 	@echo "options: SIM=icarus|verilator|all  JOBS=<n>|auto  WAVES=1 (FST waveforms under build/sim/)"
 
@@ -56,7 +57,13 @@ $(VENV)/.formal-tools: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[formal]'
 	@touch $@
 
-test: setup $(VENV)/.formal-tools $(VENV)/.ghdl
+# Dask distributed for campaigns on a cluster: the `dask` extra, installed on first use
+# (`make campaign DASK_LOCAL=<workers>` or `SCHEDULER=tcp://HOST:8786`, and `make test`)
+$(VENV)/.dask-tools: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[dask]'
+	@touch $@
+
+test: setup $(VENV)/.formal-tools $(VENV)/.ghdl $(VENV)/.dask-tools
 	$(PY) -m pytest -n $(JOBS) --sim $(SIM)
 
 # ABC (Debian's berkeley-abc, pinned) for the deep DMA proofs' `abc bmc3` engine; `make formal` only
@@ -85,9 +92,13 @@ $(VENV)/.plot-tools: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[plot]'
 	@touch $@
 
-campaign: setup $(VENV)/.plot-tools
-	$(PY) -m chimney.tb.campaign --n $(N) --sim $(if $(filter all,$(SIM)),verilator,$(SIM)) --seed $(SEED) \
-		$(if $(filter auto,$(JOBS)),,--jobs $(JOBS))
+DASK_LOCAL ?=
+SCHEDULER ?=
+SHARD ?=
+campaign: setup $(VENV)/.plot-tools $(if $(DASK_LOCAL)$(SCHEDULER),$(VENV)/.dask-tools)
+	$(PY) -m chimney campaign --n $(N) --sim $(if $(filter all,$(SIM)),verilator,$(SIM)) --seed $(SEED) \
+		$(if $(filter auto,$(JOBS)),,--jobs $(JOBS)) $(if $(SHARD),--shard $(SHARD)) \
+		$(if $(DASK_LOCAL),--dask-local $(DASK_LOCAL)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 lint: verilog
 	$(PY) -m chimney.tb.lint build/chimney_engine.v

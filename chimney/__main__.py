@@ -2,6 +2,8 @@
 
     python -m chimney generate [--out build] [--n-tcp 1024 ...]   Verilog + name map + register exports
     python -m chimney docs                                         rewrite docs/interface.md
+    python -m chimney campaign [--n 1000 --shard K/N --out F.jsonl ...]  fault-injection campaign
+    python -m chimney campaign merge FILES...                      shards -> campaign.json, chart, JUnit XML
 """
 
 import argparse
@@ -43,6 +45,10 @@ def params_from(args, parser=None):
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["campaign"]:          # its own parser: chimney.tb.campaign
+        from .tb.campaign import main as campaign
+        return campaign(argv[1:])
     parser = argparse.ArgumentParser(prog="chimney", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -51,6 +57,7 @@ def main(argv=None):
     gen.add_argument("--docs", action="store_true", help="also rewrite docs/interface.md")
     _param_args(gen)
     sub.add_parser("docs", help="rewrite docs/interface.md from the contract")
+    sub.add_parser("campaign", help="fault-injection campaign (chimney campaign --help; merge FILES...)")
     args = parser.parse_args(argv)
 
     if args.cmd == "generate":

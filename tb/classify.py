@@ -9,7 +9,10 @@ Outcomes (docs/verification.md):
   detected   some objects ended differently, each exactly by the failure sequence:
              a TCP connection with Status FAILURE, Retrieve(HardwareFailure), Abort,
              and every outstanding request completed once with REQUEST_ABORTED; a
-             path or neighbor with Status FAILURE; everything else as fault-free
+             path or neighbor with Status FAILURE; an object whose offload itself
+             failed (any error status: a lost parent row, a halt during it), with no
+             event and no later SUCCESS, and each of its requests refused once (any
+             error status); everything else as fault-free
   sdc        any other difference: silent data corruption at the NDIS edge; or
              (evidence `used_as_intact`, the engine's own view) the engine reported
              nothing lost, yet what it did or what it holds differs from the
@@ -71,21 +74,34 @@ def outcome_of(trace):
 def _is_failure_sequence(rtl, gold, is_tcp):
     """rtl/gold: a block's entries. The block ends by the failure sequence: its history
     matches the fault-free one up to a FAILURE, then only FAILURE statuses, and (TCP)
-    exactly one Retrieve(HardwareFailure) followed by exactly one Abort."""
+    exactly one Retrieve(HardwareFailure) followed by exactly one Abort; or, when the
+    first failure completes its initiate offload (any error status: it was never
+    offloaded), no event and no later SUCCESS."""
     statuses = [e for e in rtl if e[0] == "status"]
     events = [e[1:] for e in rtl if e[0] == "event"]
     first = next((i for i, e in enumerate(statuses) if e[2] != NdisStatus.SUCCESS), None)
-    if first is None or statuses[first][2] != NdisStatus.FAILURE:
+    if first is None:
         return False
     gold_statuses = [e for e in gold if e[0] == "status"]
     if statuses[:first] != gold_statuses[:first]:
         return False
+    if statuses[first][1] == "initiate_offload_complete":
+        # the offload itself failed (refused for a lost parent row, or the engine halted
+        # during it): nothing was offloaded, so nothing is retrieved or aborted, and the
+        # host stack keeps the connection; whatever it asks of the object later fails
+        return events == [] and all(e[2] != NdisStatus.SUCCESS for e in statuses[first:])
     if any(e[2] != NdisStatus.FAILURE for e in statuses[first:]):
         return False
     if not is_tcp:
         return events == []
     return events == [(int(TcpEventType.RETRIEVE), int(TcpUploadReason.HARDWARE_FAILURE)),
                       (int(TcpEventType.ABORT), 0)]
+
+
+def _offload_failed(entries):
+    """The block's first non-SUCCESS status completes its initiate offload."""
+    first = next((e for e in entries if e[0] == "status" and e[2] != NdisStatus.SUCCESS), None)
+    return first is not None and first[1] == "initiate_offload_complete"
 
 
 def _brief(entry):
@@ -163,12 +179,14 @@ def classify(rtl_log, gold_log, *, tcp_names, nbl_owner, noticed, hang=False, en
 def _host_view(rtl_log, gold_log, *, tcp_names, nbl_owner, noticed):
     rb, rn = outcome_of(rtl_log)
     gb, gn = outcome_of(gold_log)
-    failed = set()
+    failed, not_offloaded = set(), set()
     for name in set(rb) | set(gb):
         if rb.get(name, []) == gb.get(name, []):
             continue
         if _is_failure_sequence(rb.get(name, []), gb.get(name, []), name in tcp_names):
             failed.add(name)
+            if _offload_failed(rb.get(name, [])):
+                not_offloaded.add(name)
             continue
         return "sdc", f"block {name}: " + _first_difference(rb.get(name, []), gb.get(name, []))
     for name in set(rn) | set(gn):
@@ -177,6 +195,9 @@ def _host_view(rtl_log, gold_log, *, tcp_names, nbl_owner, noticed):
             continue
         owner = nbl_owner.get(name)
         if owner in failed and r == [("complete", int(NdisStatus.REQUEST_ABORTED))]:
+            continue
+        # a request on a connection that was never offloaded: refused, once, any error
+        if owner in not_offloaded and len(r) == 1 and r[0][0] == "complete" and r[0][1] != NdisStatus.SUCCESS:
             continue
         return "sdc", f"nbl {name} of {owner}: {r} != {g}"
     # every request still has exactly one ending

@@ -15,6 +15,7 @@ says, or into the RTL only, with the model as the fault-free reference (campaign
 import random
 
 from chimney.contract import EngineParams, NdisStatus, TcpEventType
+from chimney.sw.bus import DeviceTimeout
 from chimney.sw.driver import ChimneyDriver
 from chimney.sw.harness import run_sync
 from chimney.sw.hoststack import RecordingHostStack
@@ -209,6 +210,30 @@ class CoSim:
             post = getattr(side.driver, f"tcp_offload_{op}")
             await post(side.blocks[conn], [NetBufferList(n, name=nm) for nm, n in names])
         return await self._run(f"{op} {conn} {list(lengths)}", make)
+
+    async def scrub_pass(self, poll_ns=2_000, timeout_ns=5_000_000):
+        """One whole patrol-scrub pass between commands (SCRUB_CTRL.PASS), then the host
+        stack is told what it found (Retrieve/Abort of a lost TCP row). SCRUB_PASSES is
+        polled every `poll_ns` (a pass over the default tables takes about 38,000
+        cycles), events are serviced as they come; a halted engine ends the wait (the
+        driver's service then ends everything outstanding); no end after `timeout_ns`
+        of waiting is a DeviceTimeout."""
+        async def make(side):
+            rings = side.driver.rings
+            before = await rings.regs.read("SCRUB_PASSES")
+            await rings.regs.write_fields("SCRUB_CTRL", PASS=1)
+            waited = 0
+            while await rings.regs.read("SCRUB_PASSES") == before and not await rings.halted():
+                if waited >= timeout_ns:
+                    raise DeviceTimeout(f"{side.name}: scrub pass not finished after {timeout_ns} ns")
+                try:
+                    await side.device.wait_irq(poll_ns)
+                except DeviceTimeout:
+                    waited += poll_ns
+                else:                          # an event: take it now (the ring is small)
+                    await side.driver.service()
+            await side.driver.service()        # the events the pass posted, or the halt
+        return await self._run("scrub pass", make)
 
     async def retrieve_failed(self):
         """What the host stack does after Retrieve/Abort: terminate each such connection

@@ -162,3 +162,45 @@ def make_fault(rng: random.Random, kind, params, name_map, *, mem=None, addr=Non
         return Fault("word", mem, addr, value=rng.getrandbits(width))
     bits = {"single": 1, "double": 2, "triple": 3}[kind]
     return Fault(kind, mem, addr, mask=random_mask(rng, bits, width))
+
+
+# --- when a fault lands ------------------------------------------------------------------
+#: The injection points of the first campaigns, in their order. With `points=LEGACY_POINTS`
+#: every existing (seed, i) draws exactly the injection it drew then (the issue-11
+#: regression cases rely on it).
+LEGACY_POINTS = ("after_offload", "after_query", "during_terminate")
+#: Every point (the default): the legacy three, then a fault landing at a random cycle
+#: inside the offload, the posts, the query, or a patrol-scrub pass.
+POINTS = LEGACY_POINTS + ("during_offload", "during_post", "during_query", "during_scrub")
+#: The moment of a point: what the engine was doing when the fault landed.
+MOMENT = {"after_offload": "idle", "after_query": "idle", "during_offload": "offload",
+          "during_post": "post", "during_query": "query", "during_terminate": "terminate",
+          "during_scrub": "scrub"}
+MOMENTS = ("idle", "offload", "post", "query", "terminate", "scrub")
+
+
+def fault_fields(fault: Fault, old=None):
+    """The record's memory, address and bits of one fault: for a memory fault the stored
+    bit positions it changed (`old`: the word before, for a whole-word value), for an
+    FSM fault the state register's name and the value written."""
+    if fault.kind == "fsm":
+        return {"memory": fault.target, "address": None, "bits": None, "value": fault.value}
+    changed = fault.mask if fault.value is None else (fault.value ^ old if old is not None else None)
+    bits = None if changed is None else [b for b in range(changed.bit_length()) if changed >> b & 1]
+    return {"memory": fault.target, "address": fault.addr, "bits": bits}
+
+
+def coverage_bins(classes, memories, moments=MOMENTS):
+    """The functional-coverage bins of a campaign: (class, memory, moment) for every
+    memory a class can hit (the meta classes only meta words and pool entries, the
+    FSM class only the engine's state register)."""
+    bins = []
+    for kind in classes:
+        if kind == "fsm":
+            targets = ["engine.state"]
+        elif kind in META_CLASSES:
+            targets = [n for n, _, k in memories if k in ("meta", "pool")]
+        else:
+            targets = [n for n, _, _ in memories]
+        bins += [(kind, mem, moment) for mem in targets for moment in moments]
+    return bins

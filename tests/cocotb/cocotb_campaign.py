@@ -1,6 +1,6 @@
 """cocotb: a shard of a fault-injection campaign (driven by chimney.tb.campaign).
 
-CHIMNEY_CAMPAIGN = {"seed", "start", "count", "out", "only", "classes"}: injections
+CHIMNEY_CAMPAIGN = {"seed", "start", "count", "out", "only", "classes", "points"}: injections
 start..start+count-1 (or those in `only`) of the campaign `seed`, one JSON line each in
 `out`. Injection i depends only on (seed, i) and the class list, so a campaign gives the
 same result however it is sharded.
@@ -16,20 +16,21 @@ import os
 import random
 
 import cocotb
-from cocotb.triggers import ClockCycles
+from cocotb.simtime import get_sim_time
+from cocotb.triggers import ClockCycles, Event, First
 
 from chimney.contract import ErrorCode, MEMORIES, ObjType, memory_depth, meta_layout, pool_layout
 from chimney.sw.bus import DeviceTimeout
 from chimney.sw.model import RefEngine, SimpleHostMemory
 from chimney.sw.regs import Registers
-from chimney.tb.backend import CocotbDevice, CocotbHostMemory, start, reset
+from chimney.tb.backend import CLOCK_NS, CocotbDevice, CocotbHostMemory, start, reset
 from chimney.tb.classify import classify, engine_view
 from chimney.tb.cosim import CoSim
 from chimney.tb.env import params_from_env, name_map
-from chimney.tb.faults import RtlFaults, FAULT_CLASSES, META_CLASSES, decode_stored
+from chimney.tb.faults import (RtlFaults, FAULT_CLASSES, META_CLASSES, POINTS, MOMENT, decode_stored,
+                               fault_fields)
 from scenarios.campaign import scenario, live_words, choose_fault, meta_targets
 
-POINTS = ("after_offload", "after_query", "during_terminate")
 #: the memories whose words the engine rewrites while objects live: compared after the run
 STATE_MEMORIES = tuple(n for n, _, k in MEMORIES if k in ("meta", "pool"))
 #: ERR_STATUS bits by which the engine says it lost something or stopped
@@ -89,57 +90,88 @@ def _describe(params):
     return describe
 
 
-async def one(dut, device, memory, params, names, seed, i, classes=FAULT_CLASSES):
+#: about how long each `during_*` phase runs on the default build, in cycles (each
+#: record's `phase_cycles` says how long its phase took): the landing cycle is drawn
+#: below this; a fault whose cycle comes after its phase ended lands at the phase's end
+PHASE_CYCLES = {"during_offload": 1200, "during_post": 1200, "during_query": 400, "during_scrub": 38000}
+
+
+async def one(dut, device, memory, params, names, seed, i, classes=FAULT_CLASSES, points=POINTS):
     rng = random.Random(f"{seed}:{i}")
     kind = classes[i % len(classes)]
-    point = rng.choice(POINTS)
+    point = rng.choice(points)
     scen_seed = rng.randrange(1 << 30)
+    scrub = point == "during_scrub"
     # golden: the same scenario, fault-free, on the reference model
     gold_mem = SimpleHostMemory(1 << 24)
     gold_engine = RefEngine(params, gold_mem)
     gold = CoSim(gold_engine, gold_mem, params, model=False)
     gold_log = EngineLog(gold.rtl.driver)
     await gold.start()
-    await scenario(gold, random.Random(scen_seed))
+    await scenario(gold, random.Random(scen_seed), scrub=scrub)
     # the RTL, with one fault
     await reset(dut)
     memory.reset()
     rtl = CoSim(device, memory, params, model=False, timeout_ns=5_000_000, irq_timeout_ns=100_000)
     rtl_log = EngineLog(rtl.rtl.driver)
     faults = RtlFaults(dut, names)
-    record = {"i": i, "class": kind, "point": point}
+    record = {"i": i, "class": kind, "point": point, "moment": MOMENT[point]}
 
     delayed = []
     injected = []                     # (memory, address, stored word right after the fault)
+    phase_over = Event()
+    armed_at = []
 
-    def apply(fault):
+    def cycle():
+        return get_sim_time("ns") // CLOCK_NS
+
+    def choose():
+        meta_live = meta_targets(rtl, params, faults.peek) if kind in META_CLASSES else None
+        return choose_fault(rng, kind, params, names, live_words(rtl, params), meta_live=meta_live)
+
+    def apply(fault, when=""):
+        old = None
         if fault.kind != "fsm":       # a deposit shows only after the delta: compute the new word
             old = faults.peek(fault.target, fault.addr)
             injected.append((fault.target, fault.addr,
                              fault.value if fault.value is not None else old ^ fault.mask))
         faults.apply(fault)
+        record.update(fault_fields(fault, old))
+        record["fault"] = fault.describe() + when
 
-    async def inject(where):
+    async def inject(where, end=False):
         if where != point:
             return
-        meta_live = meta_targets(rtl, params, faults.peek) if kind in META_CLASSES else None
-        fault = choose_fault(rng, kind, params, names, live_words(rtl, params), meta_live=meta_live)
-        record["fault"] = fault.describe()
-        if where == "during_terminate":
+        if end:                       # the phase is over: a fault still waiting lands now
+            record["phase_cycles"] = cycle() - armed_at[0]
+            phase_over.set()
+            for task in delayed:
+                await task
+            return
+        if where == "during_terminate":          # as the first campaigns: chosen when armed
+            fault = choose()
             delay = rng.randrange(1, 400)
 
             async def later():
                 await ClockCycles(dut.clk, delay)
-                apply(fault)
+                apply(fault, f" after {delay} cycles")
             delayed.append(cocotb.start_soon(later()))
-            record["fault"] += f" after {delay} cycles"
+        elif where.startswith("during_"):        # chosen when it lands: the words live then
+            armed_at.append(cycle())
+            delay = rng.randrange(1, PHASE_CYCLES[where])
+
+            async def later():
+                await First(ClockCycles(dut.clk, delay), phase_over.wait())
+                apply(choose(), f" at the end of the phase (drawn: {delay} cycles)" if phase_over.is_set()
+                      else f" after {delay} cycles")
+            delayed.append(cocotb.start_soon(later()))
         else:
-            apply(fault)
+            apply(choose())
 
     hang = False
     try:
         await rtl.start()
-        await scenario(rtl, random.Random(scen_seed), inject)
+        await scenario(rtl, random.Random(scen_seed), inject, scrub=scrub)
     except DeviceTimeout as e:         # DriverTimeout is one
         hang = True
         record["error"] = str(e)[:200]
@@ -150,8 +182,8 @@ async def one(dut, device, memory, params, names, seed, i, classes=FAULT_CLASSES
     # after the next case's reset
     for task in delayed:
         if not task.done():
-            record["fault"] += " (after the scenario)"
             await task
+            record["fault"] += " (after the scenario)"
     regs = Registers(device, params)
     counters = {}
     if not hang:
@@ -182,9 +214,7 @@ async def one(dut, device, memory, params, names, seed, i, classes=FAULT_CLASSES
         record["engine"] = {"reported": reported, "differences": [d[:200] for d in differences[:4]]}
     outcome, why = classify(rtl.trace, gold.trace, tcp_names=set(gold.tcp_names()),
                             nbl_owner=owners, noticed=noticed, hang=hang, engine=engine)
-    if why.startswith("used_as_intact"):
-        record["evidence"] = "used_as_intact"
-    record.update(outcome=outcome, why=why[:300], counters=counters,
+    record.update(outcome=outcome, evidence=why[:300], counters=counters,
                   driver_errors=len(drv.errors))
     return record
 
@@ -201,6 +231,6 @@ async def campaign(dut):
     with open(cfg["out"], "a") as out:
         for i in (only or range(cfg["start"], cfg["start"] + cfg["count"])):
             record = await one(dut, device, memory, params, names, cfg["seed"], i,
-                               tuple(cfg.get("classes") or FAULT_CLASSES))
+                               tuple(cfg.get("classes") or FAULT_CLASSES), tuple(cfg.get("points") or POINTS))
             out.write(json.dumps(record) + "\n")
             out.flush()

@@ -3,8 +3,9 @@
 Two neighbors, three paths, six connections with posted sends and receives, a query,
 a whole-tree terminate and the host stack's retrieve of any connection it was told
 to retrieve. The same scenario runs fault-free on the reference model (the golden
-run) and on the RTL with one fault injected at a random point: after the offload,
-after the query, or in the middle of the terminate.
+run) and on the RTL with one fault injected at a random point (chimney.tb.faults.POINTS):
+after the offload, after the query, or at a random cycle in the middle of the offload,
+the posts, a patrol-scrub pass, the query or the terminate.
 """
 
 import random
@@ -18,17 +19,34 @@ MEM_PREFIX = {ObjType.NEIGHBOR: "neighbor", ObjType.PATH: "path", ObjType.TCP: "
 SHAPE = [[2, 1], [3]]
 
 
-async def scenario(cs, rng, inject=None, *, point=None):
-    """`inject(point_name)`: called at each injection point (a coroutine)."""
-    await cs.initiate("t", SHAPE, seed=rng.randrange(1 << 30))
-    for conn in cs.tcp_names():
-        if rng.random() < 0.8:
-            await cs.send(conn, [rng.randrange(1, 9000) for _ in range(rng.randrange(1, 3))])
-        if rng.random() < 0.6:
-            await cs.receive(conn, [rng.randrange(1, 65536)])
+async def scenario(cs, rng, inject=None, *, scrub=False):
+    """`inject(point, end=False)`: called at each injection point (a coroutine): a point
+    `after_*` lands there; a point `during_*` is armed at the start of its phase
+    (`end=False`) and told when the phase is over (`end=True`). `scrub`: run one
+    patrol-scrub pass (SCRUB_CTRL.PASS) after the posts; only the `during_scrub` point
+    asks for it, so every other injection runs the scenario of the first campaigns."""
+    async def phase(point, run):
+        if inject:
+            await inject(point)
+        await run()
+        if inject:
+            await inject(point, end=True)
+
+    await phase("during_offload", lambda: cs.initiate("t", SHAPE, seed=rng.randrange(1 << 30)))
+
+    async def posts():
+        for conn in cs.tcp_names():
+            if rng.random() < 0.8:
+                await cs.send(conn, [rng.randrange(1, 9000) for _ in range(rng.randrange(1, 3))])
+            if rng.random() < 0.6:
+                await cs.receive(conn, [rng.randrange(1, 65536)])
+    await phase("during_post", posts)
     if inject:
         await inject("after_offload")
-    await cs.query(sorted(rng.sample(cs.tcp_names(), 3)))
+    if scrub:
+        await phase("during_scrub", cs.scrub_pass)
+    names = sorted(rng.sample(cs.tcp_names(), 3))
+    await phase("during_query", lambda: cs.query(names))
     if inject:
         await inject("after_query")
         await inject("during_terminate")          # arms a delayed injection
