@@ -71,14 +71,14 @@ def shard_range(n, shard):
 
 
 def run_injections(sim, seed, out, *, start=0, count=0, only=None, classes=FAULT_CLASSES, points=POINTS,
-                   test_dir=None):
+                   test_dir=None, log_dir=None):
     """Injections start..start+count-1 (or `only`) of campaign `seed` in one simulator
     process; returns their records (dicts, in order). The JSON lines also go to `out`
-    (appended)."""
+    (appended). `log_dir`: the simulator's own output goes there, not to the terminal."""
     env = {"CHIMNEY_CAMPAIGN": json.dumps({"seed": seed, "start": start, "count": count, "out": str(out),
                                             "only": list(only) if only else None, "classes": list(classes),
                                             "points": list(points)})}
-    simbuild.run(sim, "cocotb_campaign", extra_env=env, test_dir=test_dir)
+    simbuild.run(sim, "cocotb_campaign", extra_env=env, test_dir=test_dir, log_dir=log_dir)
     return sorted(read_records([str(out)]), key=lambda r: r["i"])
 
 

@@ -56,15 +56,20 @@ def units_of(indices_range, unit_size, **common):
 
 def run_unit(unit: Unit, work_dir=None):
     """One unit in one simulator process; returns its records (dicts, by injection number).
-    Raises when the simulator fails or does not return a record for every injection."""
+    Raises when the simulator fails or does not return a record for every injection. The
+    simulator's log goes to the unit's folder, which is removed when the unit succeeds."""
     from chimney.tb.campaign import run_injections
     from chimney.tb import simbuild
     base = work_dir or simbuild.BUILD / "campaign" / "units"
     os.makedirs(base, exist_ok=True)
     run_dir = tempfile.mkdtemp(prefix=f"{unit.sim}-{unit.seed}-{unit.start}-", dir=base)
     kw = {"only": unit.only} if unit.only else {"start": unit.start, "count": unit.count}
-    records = run_injections(unit.sim, unit.seed, os.path.join(run_dir, "records.jsonl"),
-                             classes=unit.classes, points=unit.points, test_dir=os.path.join(run_dir, "sim"), **kw)
+    try:
+        records = run_injections(unit.sim, unit.seed, os.path.join(run_dir, "records.jsonl"),
+                                 classes=unit.classes, points=unit.points, test_dir=os.path.join(run_dir, "sim"),
+                                 log_dir=run_dir, **kw)
+    except Exception as e:
+        raise RuntimeError(f"{unit}: {e} (its simulator log: {run_dir})") from e
     got = [r["i"] for r in records]
     if got != unit.indices:
         raise RuntimeError(f"{unit}: the simulator returned records for {got} (its files: {run_dir})")
