@@ -75,6 +75,7 @@ class _Monitor:
         if s.get("rst"):
             self.reset()
             self.prev = None
+            self._waiting = False
             return
         for ch in self.CHANNELS:
             for k in (ch + "valid", ch + "ready"):
@@ -82,9 +83,35 @@ class _Monitor:
                     s[k] = 0              # the host memory after start(); CSR-only tests have none)
         self.check(s)
         self.prev = dict(s)
+        waiting = False
         for ch in self.CHANNELS:
-            if s[ch + "valid"] and s[ch + "ready"]:
-                self.handshakes[ch] = self.handshakes.get(ch, 0) + 1
+            if s[ch + "valid"]:
+                if s[ch + "ready"]:
+                    self.handshakes[ch] = self.handshakes.get(ch, 0) + 1
+                else:
+                    waiting = True
+        self._waiting = waiting
+
+    _waiting = False            # some channel VALID without READY at the last edge
+
+    def quiet(self):
+        """Whether an edge with every VALID low (and `fatal` low) would change nothing but
+        the cycle count: the rules look at an idle edge only through the previous edge's
+        VALID-without-READY (a dropped VALID) and `fatal`; the bookkeeping only moves on a
+        VALID. The cocotb sampler then calls `idle_step()` instead of `step()`."""
+        return not self._waiting
+
+    def idle_step(self):
+        """What `step()` does with an all-idle sample when `quiet()`."""
+        self.cycle += 1
+        self.prev = self._idle_sample
+
+    @property
+    def _idle_sample(self):
+        idle = self.__dict__.get("_idle")
+        if idle is None:
+            idle = self._idle = {k: 0 for k in self.SIGNALS}
+        return idle
 
 
 class AxiLiteMonitor(_Monitor):
@@ -263,17 +290,29 @@ def _int(value):
         return -1
 
 
+def _binstr_reader(handle):
+    """A cheap reader of a handle's value as a binary string: the simulator object's own
+    getter (what `handle.value` calls before it builds a Logic/LogicArray), else str()."""
+    raw = getattr(handle, "_handle", None)
+    get = getattr(raw, "get_signal_val_binstr", None)
+    return get if get is not None else (lambda: str(handle.value))
+
+
 def start_cocotb_monitors(dut, params=None):
     """Start the CSR and DMA monitors on the engine's top level (once per test);
-    return them. A violation raises in the monitor task, which fails the test."""
+    return them. A violation raises in the monitors' guard task, which fails the test.
+
+    One callback samples both ports at every rising edge (the values before the flops update).
+    Per port it reads the five VALIDs (and `fatal`); a READY and the payload of a channel
+    only while its VALID is high (the rules look at neither otherwise). An edge at which
+    every VALID of a port is low is an `idle_step()` of its monitor when `quiet()` (nothing
+    was left waiting for READY): the same result as a `step()` of that idle sample."""
     import cocotb
-    from cocotb.triggers import RisingEdge
     from chimney.contract import EngineParams
     from chimney.tb.env import ports
     params = params or EngineParams()
     names = ports()
     clk, rst_h = getattr(dut, names.clk), getattr(dut, names.rst)
-    mons = []
 
     def handles(prefix, monitor):
         out = {}
@@ -290,38 +329,97 @@ def start_cocotb_monitors(dut, params=None):
         fatal = names.engine_of(dut).dma.fatal
     except AttributeError:
         pass
-    for prefix, mon, extra in ((names.csr, csr, {}), (names.dma, dma, {"fatal": fatal} if fatal is not None else {})):
+    plan = []
+    for prefix, mon, extra in ((names.csr, csr, None), (names.dma, dma, fatal)):
         hs = handles(prefix, mon)
-        # per channel: its VALID/READY handles, and its payload handles (read only while VALID:
-        # reading every handle every cycle would cost more than the design's own simulation)
+        # per channel: its VALID reader, its READY key and reader, and its payload readers
         chans = []
         for ch in mon.CHANNELS:
-            payload = [(k, h) for k, h in hs.items() if k.startswith(ch) and k not in (ch + "valid", ch + "ready")]
-            chans.append((ch + "valid", hs[ch + "valid"], ch + "ready", hs[ch + "ready"], payload))
-        extra_h = list(extra.items())
+            payload = tuple((k, _binstr_reader(h)) for k, h in hs.items()
+                            if k.startswith(ch) and k not in (ch + "valid", ch + "ready"))
+            chans.append((ch + "valid", ch + "ready", _binstr_reader(hs[ch + "ready"]), payload))
+        plan.append((mon, tuple(_binstr_reader(hs[ch + "valid"]) for ch in mon.CHANNELS), tuple(chans),
+                     _binstr_reader(extra) if extra is not None else None))
+    plan = tuple(plan)
+    rst_get = _binstr_reader(rst_h)
+    rst_active = str(int(names.rst_active_high))
 
-        async def run(mon=mon, chans=chans, extra_h=extra_h):
-            idle = {k: 0 for k in mon.SIGNALS}
-            while True:
-                await RisingEdge(clk)
-                try:
-                    rst = int(rst_h.value) == int(names.rst_active_high)
-                except ValueError:            # X/Z before the first reset
-                    rst = 1
-                if rst:
-                    mon.step({"rst": 1})
-                    continue
-                sample = dict(idle)
-                for vk, vh, rk, rh, payload in chans:
-                    v = _int(vh.value)
-                    sample[vk], sample[rk] = v, _int(rh.value)
-                    if v:
-                        for k, h in payload:
-                            sample[k] = _int(h.value)
-                for k, h in extra_h:
-                    sample[k] = _int(h.value)
-                mon.step(sample)
-        cocotb.start_soon(run())
-        mons.append(mon)
+    def value(bits):
+        try:
+            return int(bits, 2)
+        except ValueError:            # X/Z
+            return -1
+
+    def full_step(mon, valids, chans, f, fatal_get):
+        sample = dict(mon._idle_sample)
+        for bits, (vk, rk, ready_get, payload) in zip(valids, chans):
+            v = value(bits)
+            sample[vk] = v
+            if v:
+                sample[rk] = value(ready_get())
+                for k, g in payload:
+                    sample[k] = value(g())
+        if fatal_get is not None:
+            sample["fatal"] = value(f)
+        mon.step(sample)
+
+    (cmon, (c0, c1, c2, c3, c4), cchans, _), (dmon, (d0, d1, d2, d3, d4), dchans, fatal_get) = plan
+    cidle, didle = cmon._idle_sample, dmon._idle_sample
+    no_fatal = (lambda: "0") if fatal_get is None else fatal_get
+
+    def sample_edge():
+        r = rst_get()
+        if r == rst_active or r not in ("0", "1"):     # X/Z before the first reset: in reset
+            cmon.step({"rst": 1})
+            dmon.step({"rst": 1})
+            return
+        # the idle edges inline: idle_step() when no VALID is high and the monitor is quiet()
+        valids = (c0(), c1(), c2(), c3(), c4())
+        if "1" in valids or cmon._waiting:
+            full_step(cmon, valids, cchans, None, None)
+        else:
+            cmon.cycle += 1
+            cmon.prev = cidle
+        valids = (d0(), d1(), d2(), d3(), d4())
+        f = no_fatal()
+        if "1" in valids or f != "0" or dmon._waiting:
+            full_step(dmon, valids, dchans, f, fatal_get)
+        else:
+            dmon.cycle += 1
+            dmon.prev = didle
+
+    # The sampler is a plain simulator callback on the clock's rising edge, armed again at
+    # every edge, not a task awaiting RisingEdge: a task resume costs several microseconds
+    # a cycle, about as much as the samples themselves. It sees what a task would see there
+    # (the values before the flops update: writes made by tasks at that edge are applied
+    # after the edge's callbacks). A violation disarms it and wakes `guard`, which raises it
+    # in a task so that the test fails; the end of the test cancels `guard`, which disarms it.
+    from cocotb import simulator
+    from cocotb.triggers import Event
+    raw_clk = clk._handle
+    failed = Event()
+    armed = {}
+
+    def on_edge():
+        try:
+            sample_edge()
+        except BaseException as e:         # noqa: BLE001 - carried to the guard task
+            armed.pop("cb", None)
+            armed["error"] = e
+            failed.set()
+            return
+        armed["cb"] = simulator.register_value_change_callback(raw_clk, on_edge, simulator.RISING)
+
+    async def guard():
+        armed["cb"] = simulator.register_value_change_callback(raw_clk, on_edge, simulator.RISING)
+        try:
+            await failed.wait()
+            raise armed["error"]
+        finally:
+            cb = armed.pop("cb", None)
+            if cb is not None:
+                cb.deregister()
+    cocotb.start_soon(guard())
+    mons = [csr, dma]
     dut._chimney_monitors = mons
     return mons

@@ -155,3 +155,62 @@ def test_amaranth_sim_run_fails_at_the_violation():
     with pytest.raises(ProtocolViolation) as e:
         sim.run()
     assert (e.value.rule, e.value.channel, e.value.port) == ("VALID held until READY", "AR", "dma")
+
+
+# ------------------------------------------------- the cocotb sampler's idle edges
+def _sampled(monitor, s):
+    """What chimney.tb.axi_monitor.start_cocotb_monitors does with an edge: READY and
+    payload read only while VALID is high, and an idle_step() for an edge with every
+    VALID (and `fatal`) low when the monitor is quiet()."""
+    if not any(s[ch + "valid"] for ch in monitor.CHANNELS) and not s.get("fatal") and monitor.quiet():
+        monitor.idle_step()
+        return
+    sample = dict(monitor._idle_sample)
+    for ch in monitor.CHANNELS:
+        if s[ch + "valid"]:
+            sample.update({k: v for k, v in s.items() if k.startswith(ch)})
+    if "fatal" in s:
+        sample["fatal"] = s["fatal"]
+    monitor.step(sample)
+
+
+def _outcome(monitor, feed_one, trace):
+    try:
+        for s in trace:
+            feed_one(monitor, s)
+        err = None
+    except ProtocolViolation as e:
+        err = (e.rule, e.channel, e.cycle)
+    return err, monitor.cycle, monitor.handshakes, monitor.waived
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_sampler_idle_edges_change_nothing(seed):
+    """Random traces (idle stretches, handshakes, dropped VALIDs, payload changes, resets,
+    `fatal`): the sampler's way gives the same first violation, cycle count, handshakes
+    and waivers as a step() of every edge."""
+    import random
+    rng = random.Random(seed)
+    lite = seed % 2 == 0
+    cls, idle = (AxiLiteMonitor, LITE_IDLE) if lite else (Axi4ManagerMonitor, AXI_IDLE)
+    trace = []
+    for _ in range(rng.randrange(5, 60)):
+        s = dict(idle)
+        if rng.random() < 0.5:                      # an active edge
+            for ch in cls.CHANNELS:
+                if rng.random() < 0.3:
+                    s[ch + "valid"] = 1
+                s[ch + "ready"] = int(rng.random() < 0.6)
+            for k in cls.SIGNALS:
+                if not k.endswith(("valid", "ready")) and rng.random() < 0.2:
+                    s[k] = rng.choice((0, 1, rng.getrandbits(8)))
+        if not lite and rng.random() < 0.03:
+            s["fatal"] = 1
+        if rng.random() < 0.02:
+            s = {"rst": 1}
+            trace.append(s)
+            continue
+        trace.append(s)
+    every = _outcome(cls(), lambda m, s: m.step(dict(s)), trace)
+    sampled = _outcome(cls(), lambda m, s: m.step({"rst": 1}) if s.get("rst") else _sampled(m, s), trace)
+    assert sampled == every
