@@ -63,7 +63,12 @@ $(VENV)/.dask-tools: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[dask]'
 	@touch $@
 
-test: setup $(VENV)/.formal-tools $(VENV)/.ghdl $(VENV)/.dask-tools
+# the board extra (pyserial, amaranth-boards): `chimney board`, `make bitstream`, and `make test`
+$(VENV)/.board-tools: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[board]'
+	@touch $@
+
+test: setup $(VENV)/.formal-tools $(VENV)/.ghdl $(VENV)/.dask-tools $(VENV)/.board-tools
 	$(PY) -m pytest -n $(JOBS) --sim $(SIM)
 
 # ABC (Debian's berkeley-abc, pinned) for the deep DMA proofs' `abc bmc3` engine; `make formal` only

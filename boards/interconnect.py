@@ -38,7 +38,9 @@ class AxiLiteDecoder(wiring.Component):
                           **{name: Out(AxiLiteSignature(max(bits, 2), 32)) for name, _, _, bits in self.regions}})
 
     def _hit(self, addr, base, size):
-        return (addr >= base) & (addr < base + size)
+        """addr in [base, base + size): its bits above the region's offset equal base's."""
+        bits = size.bit_length() - 1
+        return addr[bits:] == base >> bits
 
     def elaborate(self, platform):
         m = Module()

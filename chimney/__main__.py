@@ -4,6 +4,7 @@
     python -m chimney docs                                         rewrite docs/interface.md
     python -m chimney campaign [--n 1000 --shard K/N --out F.jsonl ...]  fault-injection campaign
     python -m chimney campaign merge FILES...                      shards -> campaign.json, chart, JUnit XML
+    python -m chimney board --port /dev/ttyUSB0 | --fake           self-test on a board (docs/board.md)
 """
 
 import argparse
@@ -49,6 +50,9 @@ def main(argv=None):
     if argv[:1] == ["campaign"]:          # its own parser: chimney.tb.campaign
         from .tb.campaign import main as campaign
         return campaign(argv[1:])
+    if argv[:1] == ["board"]:             # its own parser: chimney.board
+        from .board import main as board
+        return board(argv[1:])
     parser = argparse.ArgumentParser(prog="chimney", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -58,6 +62,7 @@ def main(argv=None):
     _param_args(gen)
     sub.add_parser("docs", help="rewrite docs/interface.md from the contract")
     sub.add_parser("campaign", help="fault-injection campaign (chimney campaign --help; merge FILES...)")
+    sub.add_parser("board", help="the driver's self-test on a chimney board over its serial port (chimney board --help)")
     args = parser.parse_args(argv)
 
     if args.cmd == "generate":

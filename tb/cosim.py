@@ -275,3 +275,27 @@ class CoSim:
     def summary(self):
         return {"operations": self.ops, "mismatches": len(self.mismatches),
                 "driver_errors": [str(e) for e in self.rtl.driver.errors]}
+
+
+def failure_sequence_ok(cs, victim, retrieved):
+    """What the host stack saw for `victim` (a connection whose hardware state was lost
+    before the terminate): that terminate completes it with FAILURE, then
+    Retrieve(HardwareFailure) and Abort are indicated, every request it had outstanding
+    completes with REQUEST_ABORTED, and the host stack's next terminate (its retrieve)
+    completes it: the NDIS order (docs/interface.md, "Hardware failure")."""
+    log = cs.rtl.host.log
+    names = [(c.name, getattr(c.obj, "name", None), c.a) for c in log]
+    term = [i for i, c in enumerate(log) if c.name == "terminate_offload_complete"
+            and any(b.name == victim for b in walk_tree(c.obj))]
+    if len(term) != 2:
+        return False
+    first, second = term
+    failed = {b.name: b.status for b in walk_tree(log[first].obj)}.get(victim) == NdisStatus.FAILURE
+    events = names[first + 1:first + 3] == [("indicate_event", victim, TcpEventType.RETRIEVE),
+                                            ("indicate_event", victim, TcpEventType.ABORT)]
+    aborted = [c for c in log[first + 3:second] if c.name in ("send_complete", "receive_complete")]
+    outstanding = [n for n, conn in cs.posted.items() if conn == victim]
+    aborts_ok = (sorted(c.obj.name for c in aborted) == sorted(outstanding)
+                 and all(c.a == NdisStatus.REQUEST_ABORTED for c in aborted))
+    return bool(failed and events and aborts_ok and retrieved == [victim])
+

@@ -53,7 +53,7 @@ def verilator_env():
 
 def _source_hash(params):
     h = hashlib.sha256(json.dumps(params.as_dict(), sort_keys=True).encode())
-    for folder in (ROOT / "rtl", ROOT / "chimney"):
+    for folder in (ROOT / "rtl", ROOT / "chimney", ROOT / "boards"):
         for path in sorted(folder.rglob("*.py")):
             h.update(path.relative_to(ROOT).as_posix().encode())
             h.update(path.read_bytes())
@@ -80,8 +80,24 @@ def waves_enabled():
     return os.environ.get("WAVES", "0") not in ("", "0")
 
 
-#: the HDL tops a cocotb run can take: the engine as generated, or the vendor wrapper around it
-TOPS = {TOP: (f"{TOP}.v",), WRAPPER: (f"{WRAPPER}.v", f"{TOP}.v")}
+#: the board design (boards/core.py) as the board test simulates it: a 1 MHz clock and
+#: 250 kbaud, so a bit is 4 cycles; the bridge drops a half-sent command after 0.1 s
+BOARD = "chimney_board"
+BOARD_SIM = {"mem_size": 64 * 1024, "clk_hz": 1_000_000, "baud": 250_000}
+
+#: the HDL tops a cocotb run can take: the engine as generated, the vendor wrapper around
+#: it, or the board design (written on first use)
+TOPS = {TOP: (f"{TOP}.v",), WRAPPER: (f"{WRAPPER}.v", f"{TOP}.v"), BOARD: (f"{BOARD}.v",)}
+
+
+def _board_verilog(src, params):
+    """Write the board design's Verilog into the generated folder (once)."""
+    from amaranth.back import verilog
+    from chimney.boards.core import BoardCore
+    with FileLock(str(src / "board.lock")):
+        path = src / f"{BOARD}.v"
+        if not path.exists():
+            path.write_text(verilog.convert(BoardCore(params, **BOARD_SIM), name=BOARD))
 
 #: internal signals testbenches reach beyond the name map (paths below the engine)
 EXTRA_PUBLIC = ("dma.fatal",)
@@ -105,6 +121,8 @@ def public_config(src, top=TOP):
         paths.update((mem.get("write_register") or {}).values())
     paths.update(sig["path"] for sig in names["signals"].values())
     lines = ["`verilator_config"]
+    if top == BOARD:                     # the board test reaches only the board's pins
+        return "\n".join(lines + [f'public_flat_rw -module "{BOARD}" -var "*"']) + "\n"
     if top != TOP:                       # the wrapper: all of it (ports and the engine's instance)
         lines.append(f'public_flat_rw -module "{top}" -var "*"')
     for port in _module_ports((src / f"{TOP}.v").read_text(), TOP):
@@ -139,6 +157,8 @@ def build(sim, params: EngineParams = EngineParams(), waves=None, top=TOP, log_f
     if sim == "verilator":
         verilator_env()
     src = generated(params)
+    if top == BOARD:
+        _board_verilog(src, params)
     name = sim + ("-waves" if waves else "") + ("" if top == TOP else "-" + top)
     runner = get_runner(sim)
     build_args = []

@@ -14,10 +14,10 @@ from collections import Counter
 
 import cocotb
 
-from chimney.contract import NdisStatus, TcpEventType, ObjType, data_words
+from chimney.contract import NdisStatus, ObjType, data_words
 from chimney.sw.ndis import walk_tree
 from chimney.tb.backend import CocotbDevice, CocotbHostMemory, start
-from chimney.tb.cosim import CoSim, readable
+from chimney.tb.cosim import CoSim, failure_sequence_ok
 from chimney.tb.env import params_from_env, name_map, simulator
 from chimney.tb.faults import RtlFaults, Fault
 
@@ -55,20 +55,7 @@ async def demo(dut):
 
     # --- what the host stack saw -----------------------------------------------------------
     log = cs.rtl.host.log
-    names = [(c.name, getattr(c.obj, "name", None), c.a) for c in log]
-    term = [i for i, c in enumerate(log) if c.name == "terminate_offload_complete"
-            and any(b.name == victim for b in walk_tree(c.obj))]
-    seq_ok = False
-    if len(term) == 2:
-        first, second = term
-        failed = {b.name: b.status for b in walk_tree(log[first].obj)}.get(victim) == NdisStatus.FAILURE
-        events = names[first + 1:first + 3] == [("indicate_event", victim, TcpEventType.RETRIEVE),
-                                                ("indicate_event", victim, TcpEventType.ABORT)]
-        aborted = [c for c in log[first + 3:second] if c.name in ("send_complete", "receive_complete")]
-        outstanding = [n for n, conn in cs.posted.items() if conn == victim]
-        aborts_ok = (sorted(c.obj.name for c in aborted) == sorted(outstanding)
-                     and all(c.a == NdisStatus.REQUEST_ABORTED for c in aborted))
-        seq_ok = failed and events and aborts_ok and retrieved == [victim]
+    seq_ok = failure_sequence_ok(cs, victim, retrieved)
     statuses = Counter()
     mismatched = 0
     for c in log:
