@@ -14,7 +14,7 @@ export WAVES
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup test demo verilog docs lint campaign synth synth-components bench formal clean distclean
+.PHONY: help setup test demo verilog docs lint campaign synth synth-components bitstream program bench formal clean distclean
 
 help:
 	@echo "make test      create .venv if needed, run every test (Amaranth-sim + cocotb on SIM=$(SIM))"
@@ -25,6 +25,7 @@ help:
 	@echo "make synth     yosys + nextpnr for ECP5-85F (default and largest size), iCE40 and every component alone: build/synth.json (slow)"
 	@echo "make synth-components  every RTL component alone through the same harness (about 15 s each): build/synth.json"
 	@echo "make formal    SymbiYosys proofs of the CSR and DMA ports, SECDED, CRC-32C and the engine (one command from reset; about 90 minutes on 2 cores): build/formal.json"
+	@echo "make bitstream BOARD=ulx3s-85f  the board design (UART bridge, host memory, engine) as a bitstream: build/board.json; make program prints how to load it"
 	@echo "make bench     TERMINATE throughput/latency on Verilator, simulator speeds: build/bench.json"
 	@echo "make campaign  fault-injection campaign: N=1000 SIM=verilator SEED=1 JOBS=<cores> [SHARD=K/N] [DASK_LOCAL=<workers>|SCHEDULER=tcp://HOST:8786]"
 	@echo "               -> build/campaign.jsonl, campaign.json/.png/.junit.xml (chimney campaign --help; merge: chimney campaign merge)"
@@ -121,6 +122,15 @@ synth: $(VENV)/.synth-tools
 # one component alone: python -m chimney.synth --component NAME (names: --help)
 synth-components: $(VENV)/.synth-tools
 	$(PY) -m chimney.synth --out build/synth.json --component all
+
+# the board design as a bitstream (docs/board.md): BOARD=ulx3s-85f | ulx3s-45f | versa-ecp5
+BOARD ?= ulx3s-85f
+bitstream: $(VENV)/.synth-tools $(VENV)/.board-tools
+	$(PY) -m chimney.bitstream --board $(BOARD)
+
+# prints the programming command (openFPGALoader) for the last bitstream; runs nothing
+program: $(VENV)/.board-tools
+	@$(PY) -m chimney.bitstream --board $(BOARD) --program
 
 bench: setup
 	$(PY) -m chimney.tb.bench --out build/bench.json

