@@ -76,17 +76,6 @@ def _index(handle):
     return split_handle(handle)[1]
 
 
-async def start_rings(rings, max_reads=100_000):
-    """Wait for STATUS.READY (the table walk after reset takes a cycle per word of the
-    largest memory: 10240 at the default size), then program and enable the rings."""
-    for _ in range(max_reads):
-        if await rings.regs.read_field("STATUS.READY"):
-            break
-    else:
-        raise TimeoutError("engine never became READY")
-    await rings.start()
-
-
 async def offload_parents(rings):
     """A neighbor and a path; returns their handles."""
     nb = await rings.offload(ObjType.NEIGHBOR, {"NicReachabilityDelta": 1, "VlanId": 5}, host_handle=0x100)
@@ -193,7 +182,7 @@ def amaranth_speed(params=EngineParams(), n_tcp=SPEED_TCP):
         t0, c0 = time.perf_counter(), count[0]
         try:
             rings = RawRings(Registers(AmaranthSimDevice(ctx, dut, timeout_cycles=20000), params), memory)
-            await start_rings(rings)
+            await rings.start()
             await speed_scenario(rings, n_tcp)
             result.update(cycles=count[0] - c0, wall_s=time.perf_counter() - t0)
         except BaseException as e:          # carry the failure out of the simulator

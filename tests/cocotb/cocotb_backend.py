@@ -52,13 +52,13 @@ async def pin_trace(dut):
     await csr.unmapped_offsets_answer_slverr(regs)
     await csr.error_raises_interrupt_rw1c_clears(regs)
     rings = RawRings(regs, memory, log2=4, timeout_ns=50_000_000)
-    await bench.start_rings(rings)
+    await rings.start()
     await bench.speed_scenario(rings, n_tcp=3)
     events.append(("first run", cocotb.utils.get_sim_time("ns")))
     await reset(dut)                              # the top's reset with the manager in place
     memory.reset()
     rings = RawRings(regs, memory, log2=4, timeout_ns=50_000_000)
-    await bench.start_rings(rings)
+    await rings.start()
     nh, ph = await bench.offload_parents(rings)
     events.append(("second run", cocotb.utils.get_sim_time("ns")))
     with open(os.environ["CHIMNEY_TRACE_OUT"], "w") as f:

@@ -141,7 +141,7 @@ async def _bring_up(dut, log2):
     memory = CocotbHostMemory(dut)
     regs = Registers(CocotbDevice(dut), params)
     rings = RawRings(regs, memory, log2=log2, timeout_ns=50_000_000)
-    await bench.start_rings(rings)
+    await rings.start()     # polls READY with pauses, as the driver does
     return params, regs, memory, rings
 
 

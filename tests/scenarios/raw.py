@@ -24,12 +24,22 @@ class RawRings:
         self.tag = 0
         self.events = []                 # every event seen, in ring order
 
-    async def start(self):
-        for _ in range(2000):
-            if await self.regs.read_field("STATUS.READY"):
-                break
-        else:
-            raise DeviceTimeout("engine never became READY")
+    async def _pause(self, ns):
+        """A pause between polls (1 us, as the driver's): the interrupt is masked until the rings
+        are set up, so waiting for it is waiting `ns` in the simulator, not a register
+        read per cycle."""
+        try:
+            await self.dev.wait_irq(ns)
+        except DeviceTimeout:
+            pass
+
+    async def start(self, poll_ns=1000):
+        waited = 0
+        while not await self.regs.read_field("STATUS.READY"):
+            if waited >= self.timeout_ns:
+                raise DeviceTimeout(f"engine not READY within {self.timeout_ns} ns")
+            await self._pause(poll_ns)
+            waited += poll_ns
         self.cmdq = self.mem.alloc(32 * self.size, 64)
         self.cplq = self.mem.alloc(16 * self.size, 64)
         self.evtq = self.mem.alloc(16 * self.size, 64)
