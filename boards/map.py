@@ -32,3 +32,21 @@ BOARD_REGS = {
 def board_reg(name):
     """Bridge address of a board register."""
     return BOARD_BASE + BOARD_REGS[name][0]
+
+
+def map_md():
+    """The address map and the board registers as docs/board.md shows them (a test checks
+    the committed page holds exactly this)."""
+    from chimney.contract import EngineParams, register_map
+    csr_bytes = 1 << register_map(EngineParams()).addr_bits
+    lines = ["| bridge address | what | size |", "|---|---|---|",
+             f"| `{CSR_BASE:#010x}` | the engine's CSR window (docs/interface.md): offset + {CSR_BASE:#x} "
+             f"| {csr_bytes} bytes |",
+             f"| `{BOARD_BASE:#010x}` | the board registers (below) | {BOARD_SIZE} bytes |",
+             f"| `{HOSTMEM_BASE:#010x}` | host memory: DMA address A at `{HOSTMEM_BASE:#x} + A` | `HOSTMEM_SIZE` |",
+             "| anything else | DECERR: reads as 0, counted in `LINK` | |",
+             "",
+             "| register | bridge address | access | meaning |", "|---|---|---|---|"]
+    for name, (offset, access, text) in BOARD_REGS.items():
+        lines.append(f"| `{name}` | `{BOARD_BASE + offset:#010x}` | {access} | {text} |")
+    return "\n".join(lines) + "\n"

@@ -65,3 +65,11 @@ def test_pll_settings_inside_sysclock_limits(name):
     assert fout == pytest.approx(spec.clk_mhz)
     assert 400 <= fout * clkop_div <= 800
     assert 3.125 <= fin / clki_div <= 400
+
+
+def test_docs_board_md_holds_the_generated_address_map():
+    from pathlib import Path
+    from chimney.boards.map import map_md
+    page = (Path(__file__).resolve().parent.parent / "docs" / "board.md").read_text()
+    block = page.split("<!-- map_md begin -->\n", 1)[1].split("<!-- map_md end -->", 1)[0]
+    assert block == map_md(), "docs/board.md's address map is stale: paste chimney.boards.map.map_md()"

@@ -102,3 +102,20 @@ def test_self_test_fails_when_the_fault_is_not_injected(monkeypatch):
     report = asyncio.run(self_test(SerialDevice(link), SerialHostMemory(link, 64 * 1024), EngineParams(),
                                    say=lambda *_: None))
     assert not report["passed"] and not report["failure_sequence_ok"] and report["scoreboard_mismatches"]
+
+
+def test_self_test_fails_when_the_bus_refused_an_access(monkeypatch, capsys):
+    """A read the bus refuses still answers a word (UARTBone has no status); the
+    self-test reads the board's LINK counters before and after and fails when they
+    moved, even though everything else matched."""
+    import chimney.board as board
+    real = board.self_test
+
+    async def one_stray_read(device, memory, *args, **kwargs):
+        report = await real(device, memory, *args, **kwargs)
+        device.link.read(0x4000_0000)                 # unmapped: DECERR, counted in LINK
+        return report
+    monkeypatch.setattr(board, "self_test", one_stray_read)
+    assert board.main(["--fake"]) == 1
+    out = capsys.readouterr().out
+    assert "link errors during the self-test: {'bus': 1, 'framing': 0, 'overrun': 0}" in out and "FAILED" in out
