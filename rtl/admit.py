@@ -130,7 +130,9 @@ class EntryAdmit(wiring.Component):
                   data.View(HANDLE.amaranth(), checked.o.payload.raw[:32]).index),
                  (checked.skid_valid & checked.skid_data.wants_row,
                   data.View(HANDLE.amaranth(), checked.skid_data.raw[:32]).index)]
-        m.d.comb += c.row_conflict.eq(wants_row_in & or_all([v & (i == h_in.index) for v, i in ahead]))
+        # (not ANDed with wants_row_in here: the entry checks and these compares are separate
+        # trees into this register; admission ANDs the two registered bits)
+        m.d.comb += c.row_conflict.eq(or_all([v & (i == h_in.index) for v, i in ahead]))
 
         # the peeked meta word of the last admitted row
         req_count = data.View(meta_layout(p, ObjType.TCP).amaranth(), self.peek_meta).u.live.req_count
@@ -151,7 +153,7 @@ class EntryAdmit(wiring.Component):
             with m.If(~taken_slots[i]):
                 m.d.comb += [slot.eq(i), slot_free.eq(1)]
         early = Signal()                 # admitted while earlier entries are unfinished
-        m.d.comb += early.eq(~drained & quiet & ~peek_due & is_tcp & ~item.err & ~item.row_conflict)
+        m.d.comb += early.eq(~drained & quiet & ~peek_due & is_tcp & ~item.err & ~(item.row_conflict & wants_row))
         # a path or neighbor waits until the pending decrement is applied (its count is
         # checked); `drained` means no entry can be taken this cycle, so `take` is not needed
         m.d.comb += self.flush_req.eq(checked.o.valid & ~self.drop & drained & ~is_tcp & ~item.err
