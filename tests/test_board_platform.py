@@ -13,7 +13,6 @@ import re
 
 import pytest
 
-from chimney.bitstream import SMALL
 from chimney.boards.platform import BOARDS, BoardTop
 
 # site of the FPGA's UART receive / transmit pins, from the boards' schematics
@@ -25,7 +24,7 @@ NEXTPNR_DEVICE = {"ulx3s-85f": "--85k", "ulx3s-45f": "--45k", "versa-ecp5": "--u
 def _plan(name):
     spec = BOARDS[name]
     platform = spec.platform_class()(toolchain="Trellis")
-    plan = platform.prepare(BoardTop(spec, SMALL), name="chimney_board",
+    plan = platform.prepare(BoardTop(spec, spec.engine_params()), name="chimney_board",
                             nextpnr_opts="--report report.json --seed 1")
     return spec, platform, plan
 
