@@ -30,12 +30,9 @@ class BoardSpec:
     clk_mhz: float               # the design clock
     pll: tuple = None            # (CLKI_DIV, CLKFB_DIV, CLKOP_DIV, CLKOP_CPHASE): platform clock -> clk_mhz
     mem_size: int = 64 * 1024
-    #: engine tables (neighbor, path, TCP rows, request entries) the board is built with.
-    #: Small: the default engine (64/256/1024/4096) synthesises and places on the 85F
-    #: (41 MHz estimated) but did not route in session 18 (router1 stalled for over 20
-    #: minutes with tens of thousands of arcs left, router2 diverged; 16/64/256/1024 and
-    #: 32/128/128/512 stalled alike): routability is part of issue 12. The small engine
-    #: has the same logic (32k of the default's 35k LUTs) and routes.
+    #: engine tables (neighbor, path, TCP rows, request entries) the board is built with:
+    #: small, the simulated board's and the quickest to build. No size has finished
+    #: routing on ECP5 yet (session 18; docs/board.md, *Status*): issue 12.
     tables: tuple = (4, 8, 16, 64)
     program: str = "openFPGALoader --board ulx3s {bit}"
 

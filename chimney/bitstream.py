@@ -31,9 +31,9 @@ def _tool_env():
     return env
 
 
-#: router1, nextpnr-ecp5's default, after timing-driven placement: the combination that
-#: routes the board (session 18: router2 diverged on the default engine, and
-#: wirelength-driven placement, --no-tmdriv, left router1 more congestion, not less)
+#: router1, nextpnr-ecp5's default, after timing-driven placement (session 18: router2
+#: diverged on the default engine, and wirelength-driven placement, --no-tmdriv, did no
+#: better; no size has finished routing yet: docs/board.md, *Status*)
 ROUTER = "router1"
 
 
