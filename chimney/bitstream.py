@@ -15,6 +15,8 @@ engine does not route on ECP5 yet); `--tables 64,256,1024,4096` tries another si
 import argparse
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,7 +39,7 @@ def _tool_env():
 ROUTER = "router1"
 
 
-def build(board, out, *, seed=1, tables=None, router=ROUTER, timing_driven=True, log=print):
+def build(board, out, *, seed=1, tables=None, router=ROUTER, timing_driven=True, timeout_s=3600, log=print):
     from chimney.boards.platform import BoardTop, board_spec
     from chimney.synth import critical_path, path_summary
     spec = board_spec(board)
@@ -53,7 +55,17 @@ def build(board, out, *, seed=1, tables=None, router=ROUTER, timing_driven=True,
                                          + ("" if timing_driven else " --no-tmdriv"))
     log(f"{board}: yosys, nextpnr-ecp5 ({platform.device}, {spec.clk_mhz:g} MHz), ecppack in {work} "
         f"(minutes; logs {name}.rpt, {name}.tim)")
-    plan.execute_local(str(work), env=_tool_env())
+    build_dir = plan.extract(str(work))
+    try:
+        # a process group, so that a timeout stops yosys or nextpnr too, not only the script
+        proc = subprocess.Popen(["sh", f"{plan.script}.sh"], cwd=build_dir, env=_tool_env(), start_new_session=True)
+        if proc.wait(timeout=timeout_s):
+            raise RuntimeError(f"{board}: the build script failed (exit {proc.returncode}); see {work}/{name}.tim")
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise RuntimeError(f"{board}: no bitstream within {timeout_s:.0f} s (docs/board.md, Status: nextpnr's "
+                           f"routing has not converged for any engine size yet); logs in {work}") from None
     report = json.loads((work / "report.json").read_text())
     util = report.get("utilization", {})
     fmax = report.get("fmax", {})
@@ -87,6 +99,7 @@ def main(argv=None):
     parser.add_argument("--tables", type=lambda v: [int(x) for x in v.split(",")],
                         help="neighbor,path,tcp,request rows (default: the board's, BoardSpec.tables)")
     parser.add_argument("--no-tmdriv", action="store_true", help="wirelength-driven placement only")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds for yosys, nextpnr and ecppack together")
     parser.add_argument("--program", action="store_true", help="only print the programming command")
     args = parser.parse_args(argv)
     if args.program:
@@ -94,8 +107,12 @@ def main(argv=None):
         bit = Path(args.out) / args.board / "chimney_board.bit"
         print(board_spec(args.board).program.format(bit=bit))
         return 0 if bit.exists() else 1
-    row = build(args.board, args.out, seed=args.seed, tables=args.tables, router=args.router,
-                timing_driven=not args.no_tmdriv)
+    try:
+        row = build(args.board, args.out, seed=args.seed, tables=args.tables, router=args.router,
+                    timing_driven=not args.no_tmdriv, timeout_s=args.timeout)
+    except RuntimeError as e:
+        print(e, file=sys.stderr)
+        return 1
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(row, indent=1) + "\n")
     print(json.dumps({k: row[k] for k in ("board", "device", "clock_mhz", "fmax_mhz", "timing_met", "luts", "ffs",
