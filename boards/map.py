@@ -29,6 +29,10 @@ BOARD_REGS = {
 }
 
 
+#: LINK's counters: (name, first bit), 8 bits each, saturating (boards/regs.py packs them)
+LINK_FIELDS = (("bus", 0), ("framing", 8), ("overrun", 16))
+
+
 def board_reg(name):
     """Bridge address of a board register."""
     return BOARD_BASE + BOARD_REGS[name][0]

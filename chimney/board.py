@@ -107,8 +107,8 @@ async def self_test(device, memory, params: EngineParams = None, say=print, seed
 def link_errors(before, after):
     """What the board's LINK counters (bus errors, UART framing errors, overruns; 8 bits
     each, saturating) counted between two reads."""
-    return {name: ((after >> shift) & 0xFF) - ((before >> shift) & 0xFF)
-            for name, shift in (("bus", 0), ("framing", 8), ("overrun", 16))}
+    from chimney.boards.map import LINK_FIELDS
+    return {name: ((after >> shift) & 0xFF) - ((before >> shift) & 0xFF) for name, shift in LINK_FIELDS}
 
 
 def main(argv=None):

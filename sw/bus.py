@@ -14,6 +14,17 @@ class DeviceTimeout(Exception):
     """The device did not answer (no interrupt, no register response) in time."""
 
 
+async def wait_irq_within(device, ns) -> bool:
+    """Wait up to `ns` for the interrupt line: True once it is high, False when the time
+    passed. With the interrupt masked it is a bounded pause that needs nothing but the
+    Device protocol (a simulator's time passes; the model has none)."""
+    try:
+        await device.wait_irq(ns)
+    except DeviceTimeout:
+        return False
+    return True
+
+
 class BusError(Exception):
     """A register access was answered with an error response (SLVERR/DECERR)."""
 

@@ -28,7 +28,7 @@ from chimney.contract import (
 )
 from chimney.contract.checks import record_disposition
 
-from .bus import DeviceTimeout
+from .bus import DeviceTimeout, wait_irq_within
 from .rings import EngineRings, DeviceError
 from .ndis import (BlockList, HeaderType, NetBufferList, walk_tree, walk_dependents_first, load_fields,
                    apply_delegated, chain_nbls, iter_chain)
@@ -186,9 +186,7 @@ class ChimneyDriver:
                 raise DriverTimeout(f"not idle after {timeout_ns} ns: {len(self._queue)} queued, "
                                     f"{len(self._inflight)} in flight, {self.rings.buffered()} buffered "
                                     f"(next seq {self.rings.next_seq})")
-            try:
-                await self.device.wait_irq(step)
-            except DeviceTimeout:
+            if not await wait_irq_within(self.device, step):
                 waited += step
 
     def _on_error_bits(self, err):

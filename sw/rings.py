@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from chimney.contract import (COMMAND, COMPLETION, EVENT, COMMAND_BYTES, COMPLETION_BYTES, EVENT_BYTES,
                               ID_VALUE, EngineParams)
-from .bus import DeviceTimeout
+from .bus import DeviceTimeout, wait_irq_within
 from .regs import Registers
 
 log = logging.getLogger("chimney.sw")
@@ -55,12 +55,8 @@ class EngineRings:
 
     # --- bring-up --------------------------------------------------------------
     async def _delay(self, ns):
-        """A bounded wait using only the Device protocol: wait for an interrupt that is
-        masked off, and take the timeout as the delay."""
-        try:
-            await self.device.wait_irq(ns)
-        except DeviceTimeout:
-            pass
+        """A bounded wait: the interrupt is masked off during bring-up."""
+        await wait_irq_within(self.device, ns)
 
     async def start(self, irq_mask=0b111):
         """Reset, wait for READY, program and clear the rings, set IRQ_MASK, ENABLE."""

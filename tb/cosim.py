@@ -15,7 +15,7 @@ says, or into the RTL only, with the model as the fault-free reference (campaign
 import random
 
 from chimney.contract import EngineParams, NdisStatus, TcpEventType
-from chimney.sw.bus import DeviceTimeout
+from chimney.sw.bus import DeviceTimeout, wait_irq_within
 from chimney.sw.driver import ChimneyDriver
 from chimney.sw.harness import run_sync
 from chimney.sw.hoststack import RecordingHostStack
@@ -226,12 +226,10 @@ class CoSim:
             while await rings.regs.read("SCRUB_PASSES") == before and not await rings.halted():
                 if waited >= timeout_ns:
                     raise DeviceTimeout(f"{side.name}: scrub pass not finished after {timeout_ns} ns")
-                try:
-                    await side.device.wait_irq(poll_ns)
-                except DeviceTimeout:
+                if await wait_irq_within(side.device, poll_ns):
+                    await side.driver.service()    # an event: take it now (the ring is small)
+                else:
                     waited += poll_ns
-                else:                          # an event: take it now (the ring is small)
-                    await side.driver.service()
             await side.driver.service()        # the events the pass posted, or the halt
         return await self._run("scrub pass", make)
 

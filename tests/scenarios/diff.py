@@ -26,7 +26,7 @@ from chimney.contract import (EngineParams, ObjType, Opcode, COMMAND, COMPLETION
                               meta_layout, pool_layout, word_code)
 from chimney.contract.ecc import ecc_encode
 from chimney.rtl import eccmem
-from chimney.sw.bus import DeviceTimeout
+from chimney.sw.bus import DeviceTimeout, wait_irq_within
 from chimney.sw.harness import run_sync
 from chimney.sw.regs import Registers
 
@@ -225,9 +225,7 @@ class Host:
     async def _wait(self):
         """Let the engine work: until the interrupt line rises (then clear CPL/EVT) or a
         short while passes. The model has no time: returns False when nothing is pending."""
-        try:
-            await self.dev.wait_irq(300)
-        except DeviceTimeout:
+        if not await wait_irq_within(self.dev, 300):
             return not self.side.is_model
         await self.regs.write("IRQ_STATUS", 0b011)
         return True

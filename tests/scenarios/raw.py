@@ -7,7 +7,7 @@ protocols. The real driver is chimney.sw.driver.
 
 from chimney.contract import (COMMAND, COMPLETION, EVENT, LIST_ENTRY, REQ_HEADER, REQ_RECORD, DATA, ObjType,
                               Opcode, WRITE_BACK, DELEGATED, data_words)
-from chimney.sw.bus import DeviceTimeout
+from chimney.sw.bus import DeviceTimeout, wait_irq_within
 
 
 class RawRings:
@@ -24,21 +24,14 @@ class RawRings:
         self.tag = 0
         self.events = []                 # every event seen, in ring order
 
-    async def _pause(self, ns):
-        """A pause between polls (1 us, as the driver's): the interrupt is masked until the rings
-        are set up, so waiting for it is waiting `ns` in the simulator, not a register
-        read per cycle."""
-        try:
-            await self.dev.wait_irq(ns)
-        except DeviceTimeout:
-            pass
-
     async def start(self, poll_ns=1000):
+        # READY polled as the driver does: a read, then a pause (the interrupt is masked
+        # until the rings are set up), not a register read per cycle
         waited = 0
         while not await self.regs.read_field("STATUS.READY"):
             if waited >= self.timeout_ns:
                 raise DeviceTimeout(f"engine not READY within {self.timeout_ns} ns")
-            await self._pause(poll_ns)
+            await wait_irq_within(self.dev, poll_ns)
             waited += poll_ns
         self.cmdq = self.mem.alloc(32 * self.size, 64)
         self.cplq = self.mem.alloc(16 * self.size, 64)
@@ -111,10 +104,7 @@ class RawRings:
                 return got
             if waited > self.timeout_ns * n:
                 raise DeviceTimeout(f"{len(got)} of {n} completions within {self.timeout_ns * n} ns")
-            try:
-                await self.dev.wait_irq(step)
-            except DeviceTimeout:
-                pass
+            await wait_irq_within(self.dev, step)
             waited += step
             await self.regs.write("IRQ_STATUS", self.regs.encode("IRQ_STATUS", CPL=1, EVT=1))
 
