@@ -2,7 +2,7 @@
 behind three pins. `boards/platform.py` puts it on an amaranth-boards platform; the
 cocotb board test simulates it as generated Verilog.
 
-    BoardCore(params, mem_size, clk_hz, baud)
+    BoardCore(params, mem_size, clk_hz, baud, reset_buffer)   (reset_buffer: rtl/top.py RESET_BUFFERS)
         uart_rx  In(1)    from the host's serial port (idle high)
         uart_tx  Out(1)   to the host's serial port
         irq      Out(1)   the engine's interrupt (the board shows it on an LED)
@@ -32,12 +32,12 @@ __all__ = ["BoardCore"]
 
 class BoardCore(wiring.Component):
     def __init__(self, params: EngineParams = EngineParams(), *, mem_size=64 * 1024, clk_hz=25_000_000,
-                 baud=115_200, bridge_timeout_s=0.1):
+                 baud=115_200, bridge_timeout_s=0.1, reset_buffer="fabric"):
         if params.data_width != 64:
             raise ValueError("the board's host memory is 64 bits wide: data_width must be 64")
         self.params, self.mem_size, self.clk_hz, self.baud = params, mem_size, clk_hz, baud
         self.divisor = divisor_for(clk_hz, baud)
-        self.engine = ChimneyEngine(params)
+        self.engine = ChimneyEngine(params, reset_buffer=reset_buffer)
         self.bridge_timeout = max(1, int(bridge_timeout_s * clk_hz))
         super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1), "irq": Out(1)})
 

