@@ -166,8 +166,12 @@ runs every block once more at time 1. The statement is simulation-only: it sits 
    writing 0 is harmless). The first completion after a reset has `seq` 0. Every row is
    free with generation 0 again, so the driver forgets every handle it held. A write
    with both `RESET` and `ENABLE` set only resets: the engine stays disabled until
-   `ENABLE=1` is written again. Reset only an idle or halted engine: a reset with DMA
-   transactions in flight abandons them.
+   `ENABLE=1` is written again. A reset may come at any time: the DMA master first
+   completes every transaction it has on the bus (R beats taken and dropped, W bursts
+   finished with WSTRB 0 for the beats not yet sent, every B awaited; after
+   `dma_timeout` cycles without progress the bus is declared dead as for any timeout),
+   and `STATUS.READY` reads 0 from the write until the table walk after it is done
+   (integration.md, "Reset and bring-up").
 2. The driver programs the three rings (`*_BASE_LO/HI`, `*_SIZE`), clears the
    completion and event rings to zero, sets `IRQ_MASK`, then writes `CTRL.ENABLE=1`.
    The engine latches the ring configuration on that write (`STATUS.ENABLED`). A base

@@ -147,12 +147,12 @@ def register_map(params: EngineParams = EngineParams()) -> RegisterMap:
         Register("CTRL", 0x020, "Control", (
             _f("ENABLE", 0, 1, "RW", doc="a CTRL write with 1 latches the ring configuration and starts the engine; 0 stops it after the current command"),
             _f("SCRUB_EN", 1, 1, "RW", doc="1: patrol scrubber runs between commands"),
-            _f("RESET", 2, 1, "DB", doc="write 1: restart everything but the register file, as at power-on"))),
+            _f("RESET", 2, 1, "DB", doc="write 1: restart everything but the register file, as at power-on, once the DMA master has completed what it has on the bus"))),
         Register("STATUS", 0x024, "Engine status", (
             _f("ENABLED", 0, 1, "RO", doc="rings latched, engine running"),
             _f("BUSY", 1, 1, "RO", doc="a command is in progress"),
             _f("HALTED", 2, 1, "RO", doc="stopped after a DMA write error; needs CTRL.RESET"),
-            _f("READY", 3, 1, "RO", doc="reset sequence finished"))),
+            _f("READY", 3, 1, "RO", doc="reset sequence finished (0 from a CTRL.RESET write until its table walk is done)"))),
         Register("SCRUB_INTERVAL", 0x028, "Cycles between patrol-scrub steps (one row or pool entry per step)",
                  (_f("CYCLES", 0, 32, "RW", params.scrub_interval),)),
         Register("SCRUB_CTRL", 0x02C, "Patrol scrubber control", (
