@@ -23,13 +23,18 @@ from test_dma_errors_amaranth import back_pressure
 SMALL = EngineParams(n_neighbor=4, n_path=8, n_tcp=16, n_req=32, dma_timeout=2000)
 
 
+async def _started(device, memory):
+    regs = Registers(device, SMALL)
+    rings = RawRings(regs, memory)
+    await rings.start()
+    return regs, rings
+
+
 def test_reset_with_an_ar_waiting_keeps_arvalid_until_arready():
     seen = {}
 
     async def body(ctx, dut, device, memory, axi):
-        regs = Registers(device, SMALL)
-        rings = RawRings(regs, memory)
-        await rings.start()
+        regs, rings = await _started(device, memory)
         axi.block.add("ar")                          # the subordinate stalls AR (legal)
         tag = rings._put(Opcode.NOP, {})
         await regs.write_fields("CMDQ_PROD", INDEX=rings.cmd_prod)
@@ -59,9 +64,7 @@ def test_reset_with_an_ar_never_answered_ends_at_dma_timeout():
     seen = {}
 
     async def body(ctx, dut, device, memory, axi):
-        regs = Registers(device, SMALL)
-        rings = RawRings(regs, memory)
-        await rings.start()
+        regs, rings = await _started(device, memory)
         axi.block.add("ar")
         rings._put(Opcode.NOP, {})
         await regs.write_fields("CMDQ_PROD", INDEX=rings.cmd_prod)
@@ -87,9 +90,7 @@ def test_reset_with_a_read_in_flight_then_a_command():
     seen = {}
 
     async def body(ctx, dut, device, memory, axi):
-        regs = Registers(device, SMALL)
-        rings = RawRings(regs, memory)
-        await rings.start()
+        regs, rings = await _started(device, memory)
         axi.read_latency = 300                       # the command fetch is accepted, R comes late
         rings._put(Opcode.NOP, {})
         await regs.write_fields("CMDQ_PROD", INDEX=rings.cmd_prod)
@@ -118,9 +119,7 @@ def test_reset_in_the_middle_of_every_command_type(offset):
     log = {}
 
     async def body(ctx, dut, device, memory, axi):
-        regs = Registers(device, SMALL)
-        rings = RawRings(regs, memory)
-        await rings.start()
+        regs, rings = await _started(device, memory)
         log["resets"] = await reset.reset_mid_command(rings, regs, memory, SMALL, seed)
     axi = run_engine(SMALL, body, until_s=200e-3, seed=seed, **bp)
     print("resets (kind, delay ns, busy):", log.get("resets"))

@@ -34,17 +34,24 @@ def stalls(seed):
     return pause
 
 
-@cocotb.test()
-@cocotb.parametrize(name=sorted(dma_errors.ALL))
-async def scenario(dut, name):
+async def started_rings(dut, what):
+    """The engine out of reset behind a host memory with the seed's stalls, and started
+    raw rings: (params, seed, memory, regs, rings)."""
     params = params_from_env()
     seed = int(os.environ["CHIMNEY_SEED"])
     pause = stalls(seed)
-    dut._log.info(f"{name}: CHIMNEY_SEED={seed}, stalls {pause}")
+    dut._log.info(f"{what}: CHIMNEY_SEED={seed}, stalls {pause}")
     await start(dut)
     memory = CocotbHostMemory(dut)
     memory.pause(pause, seed)
     regs = Registers(CocotbDevice(dut), params)
     rings = RawRings(regs, memory)
     await rings.start()
+    return params, seed, memory, regs, rings
+
+
+@cocotb.test()
+@cocotb.parametrize(name=sorted(dma_errors.ALL))
+async def scenario(dut, name):
+    params, seed, memory, regs, rings = await started_rings(dut, name)
     await dma_errors.ALL[name](rings, regs, memory, params, HostFaults(memory), seed)

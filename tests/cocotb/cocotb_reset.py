@@ -7,26 +7,13 @@ import os
 
 import cocotb
 
-from chimney.sw.regs import Registers
-from chimney.tb.backend import CocotbDevice, CocotbHostMemory, start
-from chimney.tb.env import params_from_env
-from cocotb_dma_errors import stalls
+from cocotb_dma_errors import started_rings
 from scenarios import reset
-from scenarios.raw import RawRings
 
 
 @cocotb.test()
 async def reset_mid_command(dut):
-    params = params_from_env()
-    seed = int(os.environ["CHIMNEY_SEED"])
     rounds = int(os.environ.get("CHIMNEY_RESET_ROUNDS", 2 * len(reset.KINDS)))
-    pause = stalls(seed)
-    dut._log.info(f"reset mid-command: CHIMNEY_SEED={seed}, {rounds} rounds, stalls {pause}")
-    await start(dut)
-    memory = CocotbHostMemory(dut)
-    memory.pause(pause, seed)
-    regs = Registers(CocotbDevice(dut), params)
-    rings = RawRings(regs, memory)
-    await rings.start()
+    params, seed, memory, regs, rings = await started_rings(dut, f"reset mid-command, {rounds} rounds")
     log = await reset.reset_mid_command(rings, regs, memory, params, seed, rounds=rounds)
     dut._log.info(f"resets (kind, delay ns, busy): {log}")
