@@ -72,7 +72,10 @@ def test_synth_row_schema_with_the_tools_mocked(tmp_path, monkeypatch):
                      "net": "n", "delay": 0.5}]}]}))
         return 0, 0.1
 
-    def fake_generate(outdir, params):
+    buffers = []
+
+    def fake_generate(outdir, params, reset_buffer="fabric"):
+        buffers.append(reset_buffer)
         (outdir / "chimney_engine.v").write_text(
             "module chimney_engine(a, clk, rst, y);\n  input [3:0] a;\n  input clk;\n  input rst;\n"
             "  output [1:0] y;\n  reg [7:0] m [1:0];\n  initial begin\n    m[0] = 8'h00;\n    m[1] = 8'h00;\n"
@@ -85,6 +88,7 @@ def test_synth_row_schema_with_the_tools_mocked(tmp_path, monkeypatch):
     monkeypatch.setattr(synth, "tool", lambda name: name)
     cfg = synth.Config("tiny", SMALL, synth.ECP5_85F, 150)
     row = synth.run_config(cfg, SMALL, tmp_path, log=lambda msg: None)
+    assert buffers == ["ecp5"]              # ECP5 rows: the soft reset on a global network
     assert ROW_KEYS <= set(row)
     assert (row["tcp_entries"], row["fmax_mhz"], row["luts"], row["ffs"], row["brams"]) == (16, 161.5, 1100, 800, 12)
     assert row["fits"] and row["meets_target"] and row["critical_path"]["steps"][0]["from"] == "a"
@@ -117,7 +121,7 @@ def test_every_seed_places_the_same_netlist(tmp_path, monkeypatch):
             "critical_paths": []}))
         return 0, 0.1
 
-    def fake_generate(outdir, params):
+    def fake_generate(outdir, params, reset_buffer="fabric"):
         (outdir / "chimney_engine.v").write_text(
             "module chimney_engine(a, clk, rst, y);\n  input [3:0] a;\n  input clk;\n  input rst;\n"
             "  output [1:0] y;\nendmodule\n")
@@ -228,3 +232,20 @@ def test_generator_wide_dma_bus(tmp_path):
     regs = {r["name"]: r for r in json.loads((tmp_path / "regmap.json").read_text())["registers"]}
     caps = {f["name"]: f for f in regs["CAPS"]["fields"]}
     assert caps["DMA_BYTES"]["reset"] == 32
+
+
+def test_ecp5_builds_put_the_soft_reset_on_a_dcca():
+    """reset_buffer="ecp5": one DCCA whose output is the stages' only reset (the domain's
+    rst ORed in before it), so no LUT sits between the global network and the flops;
+    the default build has no vendor primitive at all."""
+    import re
+    from amaranth.back import verilog
+    from chimney.rtl.top import ChimneyEngine
+    ecp5 = verilog.convert(ChimneyEngine(SMALL, reset_buffer="ecp5"), name="chimney_engine", emit_src=False)
+    fabric = verilog.convert(ChimneyEngine(SMALL), name="chimney_engine", emit_src=False)
+    assert len(re.findall(r"^\s*DCCA\s", ecp5, re.M)) == 1 and "DCCA" not in fabric
+    out = re.search(r"\.CLKO\((\w+)\)", ecp5).group(1)
+    # every stage gets the DCCA's output as its reset, unchanged
+    assert re.findall(r"\.stages_rst\((\w+)\)", ecp5) and set(re.findall(r"\.stages_rst\((\w+)\)", ecp5)) == {out}
+    with pytest.raises(ValueError):
+        ChimneyEngine(SMALL, reset_buffer="xilinx")
