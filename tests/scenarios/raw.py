@@ -123,10 +123,16 @@ class RawRings:
         return cpls
 
     # ---- objects ------------------------------------------------------------------------
-    async def offload(self, obj_type, fields, *, parent=0, host_handle=0):
+    def load_block(self, obj_type, fields):
+        """An OFFLOAD/UPDATE load block holding `fields` (a Region of host memory)."""
         obj_type = ObjType(obj_type)
         block = self.mem.alloc(8 * data_words(obj_type), 64)
         self.mem.write(block.addr, DATA[obj_type].to_bytes(fields))
+        return block
+
+    async def offload(self, obj_type, fields, *, parent=0, host_handle=0):
+        obj_type = ObjType(obj_type)
+        block = self.load_block(obj_type, fields)
         cpl = await self.run(Opcode.OFFLOAD, obj_type=int(obj_type), handle=parent, addr=block.addr,
                              cookie=host_handle)
         self.mem.free(block)

@@ -24,7 +24,7 @@ scenario cannot silently drift to resetting an idle engine.
 
 import random
 
-from chimney.contract import DATA, NO_INDEX, NdisStatus, ObjType, Opcode, WRITE_BACK, data_words
+from chimney.contract import NO_INDEX, NdisStatus, ObjType, Opcode, WRITE_BACK
 from chimney.sw.bus import wait_irq_within
 from scenarios.engine import idx, offload_tree, tcp_fields
 
@@ -35,33 +35,32 @@ BATCH = 3                      # commands behind the doorbell: the reset finds o
 MAX_DELAY_NS = {"offload": 2500, "query": 2500, "terminate": 2500, "post": 1200, "update": 1500, "nop": 600}
 
 
-def _block(mem, obj_type, fields):
-    block = mem.alloc(8 * data_words(obj_type), 64)
-    mem.write(block.addr, DATA[obj_type].to_bytes(fields))
-    return block.addr
+def _tree_list(rings, nh, ph, tcps):
+    """A list of the whole tree, dependents first, and its host buffers."""
+    return rings.list_for([(h, idx(ph), ObjType.TCP) for h, _ in tcps]
+                          + [(ph, idx(nh), ObjType.PATH), (nh, 0, ObjType.NEIGHBOR)])
 
 
-def _commands(kind, rings, mem, rng, ph, nh, tcps):
+def _commands(kind, rings, rng, ph, nh, tcps):
     """BATCH (opcode, fields) of one command type against the live tree."""
     out = []
     for i in range(BATCH):
         if kind == "offload":
             out.append((Opcode.OFFLOAD, dict(obj_type=int(ObjType.TCP), handle=ph, cookie=0x900 + i,
-                                             addr=_block(mem, ObjType.TCP, tcp_fields(rng)))))
+                                             addr=rings.load_block(ObjType.TCP, tcp_fields(rng)).addr)))
         elif kind == "query":
             lst, _ = rings.list_for([(h, idx(ph), ObjType.TCP) for h, _ in tcps])
             out.append((Opcode.QUERY, dict(addr=lst.addr, count=len(tcps))))
         elif kind == "terminate":
             # the first terminates everything; the next ones find stale handles (still list walks)
-            lst, _ = rings.list_for([(h, idx(ph), ObjType.TCP) for h, _ in tcps]
-                                    + [(ph, idx(nh), ObjType.PATH), (nh, 0, ObjType.NEIGHBOR)])
+            lst, _ = _tree_list(rings, nh, ph, tcps)
             out.append((Opcode.TERMINATE, dict(addr=lst.addr, count=len(tcps) + 2)))
         elif kind == "post":
             op = Opcode.POST_SEND if i % 2 == 0 else Opcode.POST_RECV
             out.append((op, dict(handle=tcps[i % len(tcps)][0], cookie=0xC00 + i, count=rng.randrange(1, 65536))))
         elif kind == "update":
             out.append((Opcode.UPDATE, dict(obj_type=int(ObjType.PATH), handle=ph,
-                                            addr=_block(mem, ObjType.PATH, {"PathMtu": 576 + i}))))
+                                            addr=rings.load_block(ObjType.PATH, {"PathMtu": 576 + i}).addr)))
         else:
             out.append((Opcode.NOP, {}))
     return out
@@ -79,8 +78,7 @@ async def _healthy_after_reset(rings, regs, rng, where):
     cpl = await rings.completion()
     assert (cpl["tag"], cpl["seq"], cpl["status"]) == (tag, 0, NdisStatus.SUCCESS), f"{where}: first NOP {cpl}"
     nh, ph, tcps = await offload_tree(rings, rng, n_tcp=2)
-    lst, bufs = rings.list_for([(h, idx(ph), ObjType.TCP) for h, _ in tcps]
-                               + [(ph, idx(nh), ObjType.PATH), (nh, 0, ObjType.NEIGHBOR)])
+    lst, bufs = _tree_list(rings, nh, ph, tcps)
     cpl = await rings.run(Opcode.TERMINATE, addr=lst.addr, count=len(tcps) + 2)
     assert (cpl["status"], cpl["result"], cpl["err_index"]) == (NdisStatus.SUCCESS, 0, NO_INDEX), f"{where}: {cpl}"
     assert [rings.read_status(b) for b in bufs] == [NdisStatus.SUCCESS] * len(bufs), where
@@ -97,7 +95,7 @@ async def reset_mid_command(rings, regs, mem, params, seed, rounds=len(KINDS)):
     for r in range(rounds):
         kind = KINDS[r % len(KINDS)]
         nh, ph, tcps = await offload_tree(rings, rng, n_tcp=3)
-        cmds = _commands(kind, rings, mem, rng, ph, nh, tcps)
+        cmds = _commands(kind, rings, rng, ph, nh, tcps)
         await regs.write_fields("IRQ_MASK", CPL=0, EVT=0, ERR=0)      # the pause below is time only
         await regs.write("ERR_STATUS", 0xFFFFFFFF)
         for opcode, fields in cmds:
