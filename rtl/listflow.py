@@ -146,7 +146,10 @@ class ListFlow(CommandFlow):
         self.c_has_reqs = mf.req_count != 0
         self.c_free_meta = io.meta_value(self.htype, gen=mf.gen + 1, **{"u.free.freed_tag": self.cmd_tag})
         self.c_row_parent = mf.parent
-        self.c_pd_skip = (self.htype == ObjType.NEIGHBOR) | (mf.detached & ~r.meta_ue)
+        # a detached row gave its reference back already: the meta word says so, or, when
+        # it is lost, the host does (LIST_ENTRY.detached, a TCP entry's only; notes-refmodel 19b)
+        self.c_pd_skip = (self.htype == ObjType.NEIGHBOR) | Mux(r.meta_ue, ent.detached & (self.htype == ObjType.TCP),
+                                                                  mf.detached)
         self.c_pd_idx = S(16, name="row_pidx")
         m.d.comb += self.c_pd_idx.eq(Mux(mf.poisoned | r.meta_ue, ent.parent, mf.parent))
         self.c_pd_oob = S(name="row_pd_oob")

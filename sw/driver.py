@@ -36,6 +36,7 @@ from .ndis import (BlockList, HeaderType, NetBufferList, walk_tree, walk_depende
 log = logging.getLogger("chimney.sw.driver")
 
 M32 = 0xFFFFFFFF
+REQ_CAP_MAX = (1 << LIST_ENTRY.field("req_cap").width) - 1
 
 
 class DriverConsistencyError(Exception):
@@ -69,6 +70,8 @@ class OffloadedObject:
     lost: bool = False                # the engine can no longer be trusted with it: the driver
                                       # ends it itself (failure sequence, shadow completions)
     indicated: bool = False           # Retrieve/Abort have reached the host stack
+    detached: bool = False            # TCP: a TERMINATE of it completed with FAILURE, so it gave
+                                      # its path reference back (LIST_ENTRY.detached from then on)
     requests: deque = field(default_factory=deque)     # TCP: outstanding requests, posted order
 
 
@@ -82,6 +85,7 @@ class _Item:
     region: object                    # Status word (+0) and delegated structure (+8)
     req_region: object = None
     req_cap: int = 0
+    detached: bool = False            # LIST_ENTRY.detached (OffloadedObject.detached when listed)
     knew_failed: bool = False         # obj.failed when the completion was handled
 
     @property
@@ -496,7 +500,8 @@ class ChimneyDriver:
             item = _Item(b, obj, b.miniport_offload_context or 0, self._parent_index(b, obj, parents), region)
             if terminate and t == HeaderType.TCP:
                 # request array sized from the shadow: every request the driver still tracks
-                item.req_cap = min(len(obj.requests) if obj else 0, 0xFFFF)
+                item.req_cap = min(len(obj.requests) if obj else 0, REQ_CAP_MAX)
+                item.detached = bool(obj and obj.detached)
                 item.req_region = self._alloc(op, REQ_HEADER_BYTES + REQ_RECORD_BYTES * max(item.req_cap, 1))
                 self.memory.write(item.req_region.addr, bytes(item.req_region.size))
             items.append(item)
@@ -509,7 +514,8 @@ class ChimneyDriver:
         for chunk in chunks:
             lst = self._alloc(op, LIST_ENTRY_BYTES * len(chunk))
             self.memory.write(lst.addr, b"".join(LIST_ENTRY.to_bytes(
-                handle=i.handle, parent=i.parent & 0xFFFF, req_cap=i.req_cap, state_addr=i.state_addr,
+                handle=i.handle, parent=i.parent & 0xFFFF, req_cap=i.req_cap, detached=int(i.detached),
+                state_addr=i.state_addr,
                 status_addr=i.status_addr, req_addr=i.req_region.addr if i.req_region else 0) for i in chunk))
             self._enqueue(dict(opcode=Opcode.TERMINATE if terminate else Opcode.QUERY, addr=lst.addr,
                                count=len(chunk), handle=0, obj_type=0, cookie=0),
@@ -643,7 +649,8 @@ class ChimneyDriver:
         elif not obj.failed:
             # This terminate found the state lost: FAILURE now, Retrieve(HardwareFailure)
             # and Abort follow (by seq); the host terminates it again; requests stay.
-            obj.failed = True
+            # The engine has taken the connection off its path (detached).
+            obj.failed = obj.detached = True
             if hdr["count"] != 0:
                 self._report(f"{b!r}: first failing terminate returned {hdr['count']} records")
             b.net_buffer_list_chain = None
@@ -728,7 +735,7 @@ class ChimneyDriver:
             # kept the row and reports it again. It is offloaded (and failed) once more,
             # so the host hears Retrieve/Abort again and terminates it again.
             obj = self._ended.pop(idx)
-            obj.failed = True
+            obj.failed = obj.detached = True         # that terminate completed with FAILURE
             self.objects[(ObjType.TCP, idx)] = obj
             self.warnings.append(f"TCP row {idx} failed again during its final terminate")
         if obj is None:

@@ -37,9 +37,10 @@ class Entry:
     status_addr: int = 0
     req_addr: int = 0
     regions: list = field(default_factory=list)
+    detached: int = 0
 
     def fields(self):
-        return dict(handle=self.handle, parent=self.parent, req_cap=self.req_cap,
+        return dict(handle=self.handle, parent=self.parent, req_cap=self.req_cap, detached=self.detached,
                     state_addr=self.state_addr, status_addr=self.status_addr, req_addr=self.req_addr)
 
 
@@ -128,11 +129,11 @@ class RawHost:
         return self.cmd(opcode=Opcode.UPDATE, obj_type=int(obj_type), handle=handle,
                         addr=self.load_block(obj_type, **fields))
 
-    def entry(self, handle, parent=0, req_cap=0, obj_type=None):
+    def entry(self, handle, parent=0, req_cap=0, obj_type=None, detached=0):
         """A list entry with fresh buffers: Status = UNWRITTEN, delegated struct filled
         with 0xA5 (header included), request array of req_cap records filled with 0xA5."""
         t = ObjType(obj_type if obj_type is not None else (handle >> 24) & 3 or 1)
-        e = Entry(handle, parent, req_cap)
+        e = Entry(handle, parent, req_cap, detached=detached)
         st = self.memory.alloc(8, 8)
         self.memory.write(st.addr, UNWRITTEN.to_bytes(4, "little"))
         size = DELEGATED[t].size

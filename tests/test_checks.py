@@ -18,7 +18,7 @@ from chimney.rtl.decide import CheckOutcome, evaluate_checks, facts_namespace
 
 P = EngineParams()
 WIDTHS = {"terminate": 1, "type": 2, "index": 16, "gen": 8, "rsvd": 6, "depth": 17, "status_addr": 64,
-          "state_addr": 64, "req_addr": 64, "parent": 16, "req_cap": 16, "cmd_tag": 32, "meta_lost": 1,
+          "state_addr": 64, "req_addr": 64, "parent": 16, "req_cap": 15, "cmd_tag": 32, "meta_lost": 1,
           "valid": 1, "failed": 1, "poisoned": 1, "row_gen": 8, "row_parent": 16, "refcount": 17,
           "req_count": 16, "freed_tag": 32, "state_lost": 1}
 

@@ -6,7 +6,7 @@ import pytest
 
 from chimney.contract import (ecc, EngineParams, TCP_DATA, NEIGHBOR_DATA, WRITE_BACK, ObjType, COMMAND,
                               COMPLETION, make_handle, split_handle, meta_layout, pool_layout, cached_mask,
-                              data_words)
+                              data_words, LIST_ENTRY)
 from chimney.contract.ecc import EccStatus
 
 SEED = 20261125
@@ -73,7 +73,15 @@ def test_meta_layouts_fit_a_word_and_reject_oversized_tables():
         assert meta_layout(p, t).used <= 64
         assert pool_layout(p).used <= 64
     with pytest.raises(ValueError):
-        meta_layout(EngineParams(n_path=65536, n_req=65536), ObjType.TCP)
+        meta_layout(EngineParams(n_path=65536, n_req=16384), ObjType.TCP)
+
+
+def test_a_request_array_can_name_the_whole_pool():
+    """One connection may hold every pool entry; LIST_ENTRY.req_cap must be able to say so."""
+    p = EngineParams(n_req=1 << 14)
+    assert p.n_req <= (1 << LIST_ENTRY.field("req_cap").width) - 1
+    with pytest.raises(ValueError):
+        EngineParams(n_req=1 << 15)
 
 
 def test_handles():

@@ -348,18 +348,34 @@ async def detached_connection_keeps_its_row(h):
 
 
 async def lost_meta_after_detach(h):
-    """Contract consequence (reported): a detached connection whose meta word is lost
-    before its final terminate releases its path reference a second time (the engine
-    cannot know it was detached); the path can then end while t0 is still on it."""
+    """notes-refmodel 19b: a detached connection whose meta word is lost before its final
+    terminate must not give its path reference back a second time. The host says the
+    connection was detached (LIST_ENTRY.detached), so the path stays referenced by t0 and
+    its TERMINATE is refused with ORDER. A connection failed by QUERY (never detached)
+    whose final terminate finds its meta word lost gives its reference back once."""
     rng = random.Random(8)
     e = h.entry
     nb, pa, (t0, t1) = await tree(h, rng, 2)
     h.flip("tcp_data", index(t1) * 10, 0b11)
     await h.terminate([e(t1, index(pa))])                     # detached: path count 2 -> 1
     h.flip("tcp_meta", index(t1), 0b11 << 16)
-    await h.terminate([e(t1, index(pa))])                     # poisoned: path count 1 -> 0
-    await h.terminate([e(pa, index(nb))])                     # no ORDER although t0 is live
-    await h.terminate([e(t0, index(pa)), e(t1, index(pa)), e(nb, 0)])
+    await h.terminate([e(t1, index(pa), detached=1)])         # poisoned: the count stays 1
+    cpl = await h.terminate([e(pa, index(nb))])
+    assert cpl["detail"] == ErrorCode.ORDER and cpl["err_index"] == 0, cpl   # t0 is still on it
+    await h.terminate([e(t1, index(pa), detached=1)])         # t1 ends (quarantined)
+    await h.terminate([e(t0, index(pa)), e(pa, index(nb)), e(nb, 0)])
+    # failed by QUERY (not detached), its meta word lost before the final terminate
+    nb, pa, (t0, t1) = await tree(h, rng, 2, cookie=0x800)
+    h.flip("tcp_data", index(t1) * 10 + 3, 0b11 << 8)
+    await h.query([e(t1, index(pa))])
+    h.flip("tcp_meta", index(t1), 0b11 << 16)
+    await h.terminate([e(t1, index(pa))])                     # the one release: count 2 -> 1
+    cpl = await h.terminate([e(pa, index(nb))])
+    assert cpl["detail"] == ErrorCode.ORDER, cpl              # t0 is still on it
+    await h.terminate([e(t0, index(pa)), e(pa, index(nb))])
+    # t1's row stays poisoned and detached; its next terminate releases nothing
+    await h.terminate([e(t1, index(pa), detached=1), e(nb, 0)])
+    assert (await h.query([e(t0, index(pa))]))["detail"] == ErrorCode.STALE_HANDLE
 
 
 def test_failure_sequences():

@@ -342,11 +342,18 @@ def test_whole_tree_terminate_with_a_failing_connection(offloaded):
 
 
 def test_meta_lost_during_final_terminate_fails_again(offloaded):
+    """D7, and 19b: the path reference is given back once, by the first finding; the
+    driver lists the connection as detached from then on, so the final terminates that
+    find the meta word lost leave the path's count alone."""
     bench, tree, _ = offloaded
     victim = tcps(tree)[3]
+    path = next(b for b in walk_tree(tree) if victim in b.dependents())
+    count = lambda: bench.engine.meta(*bench.row(path)).refcount
+    before = count()
     bench.send(victim, nbls("s", [5, 6]))
     lose_data(bench, victim)
     bench.terminate(sub_tree([victim]))                   # first finding
+    assert count() == before - 1 and bench.driver.lookup(victim).detached
     bench.engine.flip(*bench.engine.word_addr(ObjType.TCP, "meta", bench.row(victim)[1]), 0b11 << 4)
     bench.host.clear()
     bench.terminate(sub_tree([victim]))                   # "final", but the meta is lost now
@@ -360,3 +367,4 @@ def test_meta_lost_during_final_terminate_fails_again(offloaded):
     assert last.status == NdisStatus.FAILURE and bench.host.names() == ["terminate_offload_complete"]
     assert bench.driver.errors == [] and bench.engine.reg("QUARANTINED") == 1
     assert bench.driver.lookup(victim) is None
+    assert count() == before - 1                          # the path's other connections only

@@ -42,7 +42,9 @@ EVENT = Layout("event", [
 LIST_ENTRY = Layout("list_entry", [
     Field("handle", 32, "object handle (MiniportOffloadContext)"),
     Field("parent", 16, "index of the object's parent (TCP: path, path: neighbor; ignored for a neighbor)"),
-    Field("req_cap", 16, "TERMINATE of a TCP connection: capacity of the request array in records"),
+    Field("req_cap", 15, "TERMINATE of a TCP connection: capacity of the request array in records"),
+    Field("detached", 1, "TERMINATE of a TCP connection: 1 if an earlier TERMINATE of it completed with "
+                         "FAILURE (it gave its path reference back then); read only when the row's meta word is lost"),
     Field("state_addr", 64, "delegated structure (XXX_OFFLOAD_STATE_DELEGATED, header at offset 0)"),
     Field("status_addr", 64, "the block's 32-bit Status word"),
     Field("req_addr", 64, "TERMINATE of a TCP connection: request header + records"),

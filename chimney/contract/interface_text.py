@@ -355,7 +355,12 @@ of the object's row or request list, or a row-CRC mismatch, found by TERMINATE, 
   command's completion by `seq`;
 - when a TERMINATE finds it, the connection also gives back its reference on its
   path (the meta word's `detached` bit), so a path or neighbor listed after it in the
-  same TERMINATE can end; the connection's final terminate does not count it again;
+  same TERMINATE can end; the connection's final terminate does not count it again.
+  From then on the host sets the list entry's `detached` bit whenever it lists that
+  connection: if the meta word is lost before the final terminate, the bit is the only
+  record left that the reference was given back (the engine reads it only then, and only
+  in a TCP entry; a host that sets it wrongly keeps its path's count one too high, so
+  the path's TERMINATE is refused with ORDER, never ended early);
 - further POSTs to it complete with REQUEST_ABORTED; QUERY gives FAILURE again;
 - the host's next TERMINATE of that connection writes every still-tracked request as
   a record with disposition `ABORTED` (the driver completes each with

@@ -27,6 +27,9 @@ class EngineParams:
             v = getattr(self, name)
             if not 2 <= v <= 1 << 16 or v & (v - 1):
                 raise ValueError(f"{name}={v}: must be a power of two in 2..65536")
+        if self.n_req > 1 << 14:
+            # one connection may hold every entry, and LIST_ENTRY.req_cap (15 bits) must name them all
+            raise ValueError(f"n_req={self.n_req}: at most 16384")
         if self.data_width not in (64, 128, 256, 512):
             raise ValueError("data_width must be 64, 128, 256 or 512")
         if not 32 <= self.addr_width <= 64:

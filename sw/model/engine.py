@@ -874,11 +874,14 @@ class RefEngine:
             # TCP TERMINATE (lead decision b): the row is poisoned *and detached*: the
             # connection's reference on its path (the entry's parent, the only one known)
             # is released now, before the events, and its final terminate does not
-            # release it again. The header says list_lost (decision c).
+            # release it again. The header says list_lost (decision c). A connection an
+            # earlier terminate detached gave its reference back then: the lost meta word
+            # cannot say so, the host does (entry.detached, notes-refmodel 19b).
             self._poison(t, idx, gen, entry_parent, e["handle"], ident, detached=1, events=False)
             self._write_requests(e, [], list_lost=1)
             self._write_status(e, NdisStatus.FAILURE)
-            self._parent_decrement(PARENT_TYPE[t], entry_parent)
+            if not e["detached"]:
+                self._parent_decrement(PARENT_TYPE[t], entry_parent)
             self._failure_events(e["handle"], self._host_handle(ident))
             return NdisStatus.FAILURE
         self._poison(t, idx, gen, entry_parent, e["handle"], ident)

@@ -296,7 +296,7 @@ class Host:
         addr = kw.pop("addr", None) or self.load_block(obj_type, fields)
         return await self.run(Opcode.UPDATE, obj_type=int(obj_type), handle=handle, addr=addr, **kw)
 
-    def entry(self, handle, parent=0, req_cap=0, obj_type=None, **addrs):
+    def entry(self, handle, parent=0, req_cap=0, obj_type=None, detached=0, **addrs):
         """A list entry with fresh buffers; `addrs` may override status/state/req addresses."""
         t = ObjType(obj_type if obj_type is not None else ((handle >> 24) & 3) or 1)
         status = self.alloc(8, 8)
@@ -305,7 +305,7 @@ class Host:
         req = self.alloc(8 + 8 * max(req_cap, 1), 8, FILL)
         b = Buf(t, addrs.get("status_addr", status), addrs.get("state_addr", state),
                 addrs.get("req_addr", req), req_cap)
-        return dict(handle=handle, parent=parent, req_cap=req_cap, state_addr=b.state,
+        return dict(handle=handle, parent=parent, req_cap=req_cap, detached=detached, state_addr=b.state,
                     status_addr=b.status, req_addr=b.req), b
 
     async def list_cmd(self, opcode, entries, *, count=None, addr=None):
