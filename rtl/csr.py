@@ -9,7 +9,9 @@ and each field a signal in it, by access kind:
   RW1C  field: Out, field_set: In      engine sets bits; host writes 1 to clear
   DB    field: Out, field_we: Out      stored value plus a one-cycle pulse once it is visible
 
-One read and one write are handled at a time; unmapped offsets answer SLVERR. A read
+One read and one write are handled at a time; unmapped offsets answer SLVERR and change
+nothing. Offsets are decoded by 32-bit word: the low two address bits are ignored (the
+AXI4-Lite convention; byte lanes come from WSTRB). A read
 answers (RVALID) two cycles after its AR handshake, a write (BVALID) one cycle after its
 AW/W handshake.
 """

@@ -130,7 +130,8 @@ connections, 4096 request entries); widths that depend on table depths follow fr
 ## Conventions
 
 - The CSR window is AXI4-Lite, 32-bit registers, 4 KiB. Reads of unmapped offsets
-  return 0 with SLVERR; writes to them are ignored with SLVERR.
+  return 0 with SLVERR; writes to them are ignored with SLVERR. Offsets are decoded by
+  word: the low two address bits are ignored (WSTRB selects the bytes written).
 - Host memory is reached by an AXI4 master (INCR bursts of 8-byte beats, up to
   `max_burst` beats, 16 by default, that never cross a 4 KiB boundary; one ID). The
   data bus is 64 bits by default; built 128, 256 or 512 bits wide (`DMA_BYTES`) it

@@ -184,7 +184,8 @@ class RefEngine:
 
     # --- register access ------------------------------------------------------
     def _reg(self, offset):
-        reg = self._by_offset.get(offset)
+        # decoded by 32-bit word, as rtl/csr.py does (AXI4-Lite: the low address bits are ignored)
+        reg = self._by_offset.get(offset & ~3)
         if reg is None:
             raise BusError(f"unmapped CSR offset {offset:#x} (SLVERR)")
         return reg
