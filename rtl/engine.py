@@ -302,10 +302,19 @@ class _Datapath:
 
     def _doorbell(self):
         m, e = self.m, self.eng
-        with m.If(e.cplq_cons_we):
-            m.d.sync += self.cplq_cons.eq(e.cplq_cons)
-        with m.If(e.evtq_cons_we):
-            m.d.sync += self.evtq_cons.eq(e.evtq_cons)
+        # a consumer doorbell may move the consumer forward up to the last entry written, no
+        # further (a host that claims entries never written would let the engine overwrite
+        # unread ones)
+        w = self.writer
+        for cons, new, we, prod, ring in ((self.cplq_cons, e.cplq_cons, e.cplq_cons_we, w.cplq_next, "cplq"),
+                                          (self.evtq_cons, e.evtq_cons, e.evtq_cons_we, w.evtq_next, "evtq")):
+            step, avail = Signal(16, name=f"{ring}_cons_step"), Signal(16, name=f"{ring}_cons_avail")
+            m.d.comb += [step.eq(new - cons), avail.eq(prod - cons)]
+            with m.If(we):
+                with m.If(step > avail):
+                    self.set_err(ErrorCode.CONS_OVERRUN)
+                with m.Else():
+                    m.d.sync += cons.eq(new)
         with m.If(e.ctrl_we):
             m.d.sync += self.ctrl_pending.eq(1)
         ahead = Signal(16)

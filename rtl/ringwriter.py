@@ -101,6 +101,9 @@ class RingWriter(wiring.Component):
             "evtq_base": In(64), "evtq_log2": In(4), "evtq_cons": In(16),
             "seq_take": In(1),
             "seq": Out(16), "cmd_count": Out(32), "cplq_prod": Out(16), "evtq_prod": Out(16),
+            # entries written or being written: the furthest a host may consume (it may
+            # see an entry by its phase bit before the producer index is published)
+            "cplq_next": Out(16), "evtq_next": Out(16),
             "irq_cpl": Out(1), "irq_evt": Out(1),
         })
 
@@ -108,6 +111,7 @@ class RingWriter(wiring.Component):
         m = Module()
         cpl = _Ring(m, "cplq", self.cplq_base, self.cplq_log2, self.cplq_cons)
         evt = _Ring(m, "evtq", self.evtq_base, self.evtq_log2, self.evtq_cons)
+        m.d.comb += [self.cplq_next.eq(cpl.next), self.evtq_next.eq(evt.next)]
         ev_pending = Signal()           # events written since the last publish
         # the job, registered as it is taken: the entries are built from flops, not from
         # the sequencer's state (it holds the request until `ready` anyway)

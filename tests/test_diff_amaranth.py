@@ -163,7 +163,67 @@ async def load_block_dma_errors(h):
     await h.query([h.entry(nb, 0)])
 
 
-@pytest.mark.parametrize("scenarios", [(command_refusals, list_refusals),
+async def bad_input_corners(h):
+    """The bad-input classes the scenarios above do not reach (docs/verification.md, *Bad
+    input*): each refusal's code asserted here, and everything else (tables, host memory,
+    registers) compared with the model."""
+    rng = random.Random(5)
+    e = h.entry
+    nb, pa, (t0,) = await tree(h, rng, 1)
+    await h.post(t0, 0x70, 70)
+    # list counts that only a full 32-bit compare refuses
+    for count in (1 << 16, (1 << 16) + 1, 0xFFFFFFFF):
+        cpl = await h.query([e(t0, index(pa))], count=count)
+        assert cpl["detail"] == ErrorCode.BAD_LENGTH, (count, cpl)
+    # UPDATE: obj_type past the three types; a TCP UPDATE still checks its address
+    for obj_type in (4, 0x83, 0xFF):
+        cpl = await h.run(Opcode.UPDATE, obj_type=obj_type, handle=pa, addr=h.load_block(PATH, path_fields(rng)))
+        assert cpl["detail"] == ErrorCode.BAD_HANDLE, (obj_type, cpl)
+    for addr in (0, 8 + 4):
+        cpl = await h.run(Opcode.UPDATE, obj_type=int(TCP), handle=t0, addr=addr)
+        assert cpl["detail"] == ErrorCode.BAD_ADDRESS, (addr, cpl)
+    # OFFLOAD under a failed parent (found by QUERY) and under a poisoned one: PARENT, and
+    # the parents' counts are untouched (their TERMINATEs below are refused with ORDER
+    # exactly as long as t0 / nothing is on them)
+    pb = (await h.offload(PATH, path_fields(rng), parent=nb))["result"]
+    pc = (await h.offload(PATH, path_fields(rng), parent=nb))["result"]
+    h.flip("path_data", index(pb), 0b11 << 7)
+    await h.query([e(pb, index(nb))])                                  # pb: failed
+    h.flip("path_meta", index(pc), 0b11 << 3)
+    await h.query([e(pc, index(nb))])                                  # pc: poisoned
+    for parent in (pb, pc):
+        cpl = await h.offload(TCP, tcp_fields(rng), parent=parent)
+        assert cpl["detail"] == ErrorCode.PARENT, cpl
+    # reserved descriptor bits are ignored: the same commands as with zeros
+    cpl = await h.run(Opcode.NOP, rsvd=(1 << 64) - 1)
+    assert cpl["status"] == NdisStatus.SUCCESS, cpl
+    t1 = await h.offload(TCP, tcp_fields(rng), parent=pa, rsvd=0x8000_0000_0000_0001)
+    assert t1["status"] == NdisStatus.SUCCESS, t1
+    # an injection armed for a memory id that names no memory flips nothing and stays armed
+    ue = await h.regs.read("ECC_UE_COUNT")
+    await h.regs.write("ERRINJ_MASK_LO", 0b11)
+    await h.regs.write_fields("ERRINJ_CTRL", ARM=1, MEM=31)
+    await h.post(t0, 0x71, 71)
+    t2 = (await h.offload(TCP, tcp_fields(rng), parent=pa))["result"]
+    await h.query([e(t0, index(pa)), e(t1["result"], index(pa)), e(t2, index(pa))])
+    assert h.regs.decode("ERRINJ_CTRL", await h.regs.read("ERRINJ_CTRL")) == dict(ARM=1, MEM=31)
+    assert await h.regs.read("ECC_UE_COUNT") == ue                    # nothing new
+    await h.regs.write("ERRINJ_CTRL", 0)
+    # engine-driven read-only registers ignore writes
+    ro = ("STATUS", "CMDQ_CONS", "CPLQ_PROD", "EVTQ_PROD", "CMD_COUNT", "QUARANTINED", "ECC_UE_COUNT",
+          "SCRUB_PASSES", "CAP_TCP")
+    before = {r: await h.regs.read(r) for r in ro}
+    for r in ro:
+        await h.regs.write(r, 0x5A5A5A5A)
+    assert {r: await h.regs.read(r) for r in ro} == before
+    await h.checkpoint("bad input corners")
+    cpl = await h.terminate([e(pa, index(nb))])
+    assert cpl["detail"] == ErrorCode.ORDER, cpl                      # t0, t1, t2 are on it
+    await h.terminate([e(t, index(pa), 2) for t in (t0, t1["result"], t2)]
+                      + [e(pa, index(nb)), e(pb, index(nb)), e(pc, index(nb)), e(nb, 0)])
+
+
+@pytest.mark.parametrize("scenarios", [(command_refusals, list_refusals, bad_input_corners),
                                        (table_full_and_pool_full, load_block_dma_errors)],
                          ids=lambda ss: "+".join(f.__name__ for f in ss))
 def test_commands_and_refusals(scenarios):
@@ -521,6 +581,18 @@ async def small_rings(h):
     await h.terminate([e(t, index(pa), 2) for t in tcps] + [e(pa, index(nb)), e(nb, 0)])   # 6 events
     await h.regs.write_fields("CMDQ_PROD", INDEX=(h.cmd_prod + 3) & 0xFFFF)                 # CMDQ_OVERFLOW
     await h.checkpoint("overflow")
+    # consumer doorbells past the producer or behind the consumer: ignored (CONS_OVERRUN);
+    # the rings go on as before (the completions below are still found)
+    await h.regs.write("ERR_STATUS", 0xFFFFFFFF)
+    for ring in ("CPLQ", "EVTQ"):
+        prod = await h.regs.read(f"{ring}_PROD")
+        for bad in (prod + 1, prod - 3):
+            await h.regs.write_fields(f"{ring}_CONS", INDEX=bad & 0xFFFF)
+            assert await h.regs.read("ERR_STATUS") == 1 << ErrorCode.CONS_OVERRUN
+            await h.regs.write("ERR_STATUS", 0xFFFFFFFF)
+        await h.regs.write_fields(f"{ring}_CONS", INDEX=h.cons[ring])                      # in range
+        assert await h.regs.read("ERR_STATUS") == 0
+    await h.checkpoint("consumer doorbells")
     await h.batch([dict(opcode=Opcode.NOP), dict(opcode=9)])
     await h.terminate([e(t, index(pa), 2) for t in tcps])
     for _ in range(3):

@@ -115,6 +115,32 @@ def test_cmdq_overflow_guard_and_ring_config():
     assert eng.reg("STATUS") & 1 and eng.reg("CMDQ_CONS") == 4 and eng.reg("CPLQ_PROD") == 4
 
 
+def test_consumer_doorbells_move_forward_up_to_the_producer():
+    """A CPLQ_CONS/EVTQ_CONS doorbell past the producer, or behind the consumer, would
+    let the engine overwrite entries the host has not read: ignored, CONS_OVERRUN. The
+    boundaries: the producer itself and the current consumer are accepted."""
+    eng, mem, regs = bare(cpl=1)                     # 2-entry completion ring
+    for i in range(3):
+        put_cmd(eng, mem, regs, i, tag=200 + i)
+    eng.set_reg("CMDQ_PROD", 3)
+    assert eng.reg("CPLQ_PROD") == 2 and eng.reg("CMDQ_CONS") == 3    # the third waits for room
+    for bad in (3, 0xFFFF, 0x8002):                  # past the producer; behind; far away
+        eng.set_reg("CPLQ_CONS", bad)
+        assert eng.reg("ERR_STATUS") == 1 << ErrorCode.CONS_OVERRUN, bad
+        eng.set_reg("ERR_STATUS", 0xFFFFFFFF)
+        assert eng.reg("CPLQ_PROD") == 2 and read_cpl(mem, regs, 0)["tag"] == 200     # nothing overwritten
+    eng.set_reg("CPLQ_CONS", 0)                      # the consumer as it is: accepted, no room yet
+    assert eng.reg("ERR_STATUS") == 0 and eng.reg("CPLQ_PROD") == 2
+    eng.set_reg("CPLQ_CONS", 2)                      # up to the producer
+    assert eng.reg("ERR_STATUS") == 0 and eng.reg("CPLQ_PROD") == 3
+    eng.set_reg("CPLQ_CONS", 1)                      # backwards now
+    assert eng.reg("ERR_STATUS") == 1 << ErrorCode.CONS_OVERRUN
+    eng.set_reg("ERR_STATUS", 0xFFFFFFFF)
+    eng.set_reg("EVTQ_CONS", 1)                      # no event was written
+    assert eng.reg("ERR_STATUS") == 1 << ErrorCode.CONS_OVERRUN
+    assert eng.reg("IRQ_STATUS") >> 2 & 1            # an error interrupt like any other
+
+
 def test_reset_restarts_all_but_the_register_file():
     """Lead decision a: CTRL.RESET restarts tables, ring indices (the engine's own copies
     of the doorbells too), seq, counters, HALTED, ENABLED; the register file (ring

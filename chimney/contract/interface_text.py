@@ -206,7 +206,9 @@ All indices are free-running 16-bit counters; the slot is `index mod 2^SIZE`.
 - **Completion ring** (16-byte entries) and **event ring** (16-byte entries): the
   engine writes entries and advances `CPLQ_PROD` / `EVTQ_PROD`; the host consumes
   and writes `CPLQ_CONS` / `EVTQ_CONS`. The engine never overwrites an entry the host
-  has not consumed: it waits for space. An entry is new when its `phase` bit equals
+  has not consumed: it waits for space. A consumer doorbell may move the consumer
+  forward up to the producer: one that moves it back or past the producer is ignored
+  and sets `ERR_STATUS.CONS_OVERRUN`. An entry is new when its `phase` bit equals
   the expected phase, which is 1 on the first pass over the ring and flips on each wrap.
 - **Ordering across rings**: every completion and event carries `seq`, one
   counter shared by both rings, in the order the host stack must see them.

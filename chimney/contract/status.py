@@ -120,6 +120,7 @@ class ErrorCode(IntEnum):
     ECC_CORRECTED = 17     # a single-bit error was corrected (informational)
     ECC_UNCORRECTABLE = 18 # a multi-bit error or row check failure was detected
     INTERNAL = 19          # invariant broken (e.g. free-list damage): reported, contained
+    CONS_OVERRUN = 20      # CPLQ_CONS/EVTQ_CONS doorbell behind the consumer or past the producer (ignored)
 
 
 #: Completion status for each refusal reason.

@@ -289,12 +289,17 @@ class RefEngine:
             else:
                 self.cmd_prod = new
                 self._run()
-        elif name == "CPLQ_CONS":
-            self.cpl_cons = value & M16             # the engine's copy, taken from the doorbell
-            self._run()                             # space may have been freed
-        elif name == "EVTQ_CONS":
-            self.evt_cons = value & M16
-            self._run()
+        elif name in ("CPLQ_CONS", "EVTQ_CONS"):
+            # the engine's copy, taken from the doorbell: forward up to the producer, no
+            # further (contract *Rings*; a doorbell behind the consumer or past the producer
+            # is ignored with CONS_OVERRUN)
+            kind = "cpl" if name == "CPLQ_CONS" else "evt"
+            cons, prod = getattr(self, f"{kind}_cons"), getattr(self, f"{kind}_prod")
+            if (value - cons) & M16 > (prod - cons) & M16:
+                self._set_err(ErrorCode.CONS_OVERRUN)
+            else:
+                setattr(self, f"{kind}_cons", value & M16)
+                self._run()                         # space may have been freed
         elif name == "SCRUB_CTRL":
             if value & 1:
                 self._scrub_pass_pending = True
