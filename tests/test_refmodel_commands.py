@@ -2,6 +2,8 @@
 
 import pytest
 
+from chimney.sw.regs import Registers
+
 from chimney.contract import (EngineParams, ErrorCode, NdisStatus, ObjType, Opcode, Disposition, ReqKind,
                               NO_INDEX, make_handle, split_handle, TcpEventType, DELEGATED, WRITE_BACK)
 from chimney.sw.harness import RawHost, UNWRITTEN, expected_delegated
@@ -448,6 +450,26 @@ def test_unmapped_and_readonly_registers(h):
     assert eng.read_reg(0x002) == eng.reg("ID")          # decoded by word, as rtl/csr.py does
     eng.set_reg("CMD_COUNT", 1234)
     assert eng.reg("CMD_COUNT") == h.engine.cmd_count
+
+
+def test_a_read_timeout_halts(h):
+    """A read that never ends (the bus owes it for ever): DMA_READ with TIMEOUT, HALTED,
+    no completion (the RTL's answer: test_reset_amaranth.py::
+    test_a_read_that_never_ends_halts_until_reset); a SLVERR on the same read completes."""
+    blk = h.load_block(ObjType.NEIGHBOR)
+    h.engine.fail_dma(blk, 8, resp=2)
+    c, _ = h.cmd(opcode=Opcode.OFFLOAD, obj_type=1, addr=blk)
+    assert c["status"] == NdisStatus.DEVICE_DATA_ERROR and not h.engine.halted
+    h.engine.dma_faults.clear()
+    h.rings.err_seen = 0
+    h.engine.fail_dma(blk, 8, timeout=True)
+    prod = h.engine.reg("CPLQ_PROD")
+    assert h.submit(opcode=Opcode.OFFLOAD, obj_type=1, addr=blk) == []      # no completion
+    regs = Registers(h.engine, SMALL)
+    assert regs.decode("STATUS", h.engine.reg("STATUS"))["HALTED"] == 1
+    assert h.rings.err_seen == 1 << ErrorCode.DMA_READ               # read and cleared by the harness
+    assert regs.decode("DMA_ERR_INFO", h.engine.reg("DMA_ERR_INFO")) == dict(RESP=0, WRITE=0, TIMEOUT=1, VALID=1)
+    assert h.engine.reg("DMA_ERR_ADDR_LO") == blk and h.engine.reg("CPLQ_PROD") == prod
 
 
 def test_update_dma_read_error_and_lost_meta(h):

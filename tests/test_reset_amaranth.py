@@ -12,7 +12,7 @@ CHIMNEY_SEED=<n> reruns one, CHIMNEY_SEED=random draws one.
 
 import pytest
 
-from chimney.contract import EngineParams, Opcode
+from chimney.contract import EngineParams, ErrorCode, ObjType, Opcode
 from chimney.sw.regs import Registers
 from chimney.tb.amaranth_backend import run_engine
 from scenarios import reset
@@ -125,3 +125,40 @@ def test_reset_in_the_middle_of_every_command_type(offset):
     print("resets (kind, delay ns, busy):", log.get("resets"))
     assert axi.violations == []
     assert len(log["resets"]) == len(reset.KINDS)
+
+
+def test_a_read_that_never_ends_halts_until_reset():
+    """A load-block read the bus never answers: at dma_timeout the bus is declared dead,
+    DMA_READ with DMA_ERR_INFO.TIMEOUT, STATUS.HALTED and no completion (a SLVERR on
+    the same read completes the command with DEVICE_DATA_ERROR instead); CTRL.RESET
+    makes it READY again at once (the drain does not wait for a dead bus). The model answers the same (test_refmodel_commands.py::
+    test_a_read_timeout_halts)."""
+    seen = {}
+
+    async def body(ctx, dut, device, memory, axi):
+        regs, rings = await _started(device, memory)
+        blk = rings.load_block(ObjType.NEIGHBOR, {})
+        axi.hang.append((blk.addr, blk.addr + 8))
+        await rings.submit(Opcode.OFFLOAD, obj_type=int(ObjType.NEIGHBOR), addr=blk.addr)
+        t0 = axi.cycle
+        while not await regs.read_field("STATUS.HALTED"):
+            assert axi.cycle - t0 < 3 * SMALL.dma_timeout, "no halt after the read timeout"
+        seen["waited"] = axi.cycle - t0
+        seen["err"] = await regs.read("ERR_STATUS")
+        seen["info"] = regs.decode("DMA_ERR_INFO", await regs.read("DMA_ERR_INFO"))
+        seen["addr"] = (await regs.read("DMA_ERR_ADDR_LO"), blk.addr)
+        seen["cpl_prod"] = await regs.read("CPLQ_PROD")
+        # CTRL.RESET: the drain ends at once (the bus is dead), READY comes back; this
+        # memory model never answers the hung burst, so no command can run after it
+        await regs.write_fields("CTRL", RESET=1)
+        t1 = axi.cycle
+        while not await regs.read_field("STATUS.READY"):
+            assert axi.cycle - t1 < 1000, "no READY after CTRL.RESET"
+        seen["halted_after"] = await regs.read_field("STATUS.HALTED")
+    axi = run_engine(SMALL, body, until_s=20e-3)
+    assert axi.monitor.violations == []
+    assert seen["waited"] >= SMALL.dma_timeout - 50, seen
+    assert seen["err"] == 1 << ErrorCode.DMA_READ, seen
+    assert seen["info"] == dict(RESP=0, WRITE=0, TIMEOUT=1, VALID=1), seen
+    assert seen["addr"][0] == seen["addr"][1] & 0xFFFFFFFF and seen["cpl_prod"] == 0, seen
+    assert seen["halted_after"] == 0, seen

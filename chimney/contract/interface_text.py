@@ -457,8 +457,11 @@ processed, the rest were not touched. It ends that command only: the list FIFO a
 the read collector are emptied before the next command's first read, so the next
 command starts with nothing left of it (the same for a load block).
 A read that makes no progress for `dma_timeout` cycles sets `ERR_STATUS.DMA_READ` with
-`DMA_ERR_INFO.TIMEOUT` = 1 and `RESP` = 0. What follows a read timeout (a completion or
-a halt) is not settled yet: a driver that sees `TIMEOUT` checks `STATUS.HALTED`.
+`DMA_ERR_INFO.TIMEOUT` = 1 and `RESP` = 0, and then, unlike an error response, halts the
+engine as a failed write does (`STATUS.HALTED`, no completion for the command, until
+`CTRL.RESET`): the bus still owes that transaction, so no further one may be issued
+on it. `CTRL.RESET` does not wait for a dead bus; the interconnect behind it must be
+recovered before commands run again.
 `DMA_ERR_ADDR_*` holds an address inside the failed read or write, at or before its
 first failing byte; it need not be the address of the failing list entry or structure
 (the entry is `err_index`).

@@ -360,6 +360,11 @@ class RefEngine:
                 fault = (3, False)                    # nothing behind the address: DECERR
         self.dma_err = (addr, fault[0], False, fault[1])
         self._set_err(ErrorCode.DMA_READ)
+        if fault[1]:
+            # a read that never ends: the bus still owes the transaction, so nothing more
+            # may be issued (as rtl/dma.py's `fatal`): halted until CTRL.RESET, no completion
+            self.halted = True
+            raise _Halt()
         raise _DmaReadError(addr)
 
     def _dma_write(self, addr, data):
