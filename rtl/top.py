@@ -22,6 +22,8 @@ from .dma import DmaMaster
 from .emitter import Emitter
 from .engine import CommandEngine
 from .scrubber import Scrubber
+from .reclaim import PoolReclaimer
+from .portmux import merge_table_clients
 from .tables import StateTables
 
 
@@ -43,6 +45,7 @@ class ChimneyEngine(wiring.Component):
         self.engine = CommandEngine(params)
         self.tables = StateTables(params)
         self.scrubber = Scrubber(params)
+        self.reclaimer = PoolReclaimer(params)
         self.emitter = Emitter(params)
         self.dma_master = DmaMaster(params)
         super().__init__({
@@ -71,7 +74,9 @@ class ChimneyEngine(wiring.Component):
         m.d.comb += self.dma_master.drain.eq(reset_req | soft_reset)
         eng, tables, scrub, emit, dma = (self.engine, self.tables, self.scrubber, self.emitter,
                                          self.dma_master)
-        subs = (("engine", eng), ("tables", tables), ("scrubber", scrub), ("emitter", emit), ("dma", dma))
+        recl = self.reclaimer
+        subs = (("engine", eng), ("tables", tables), ("scrubber", scrub), ("reclaimer", recl), ("emitter", emit),
+                ("dma", dma))
         if self.reset_buffer == "ecp5":
             # One reset net for the stages, the domain's and CTRL.RESET ORed *before* the
             # global buffer (a LUT after it would put the fan-out back on fabric routing):
@@ -93,13 +98,19 @@ class ChimneyEngine(wiring.Component):
 
         # engine <-> tables, scrubber, emitter, DMA
         wiring.connect(m, eng.tables, tables.engine)
-        wiring.connect(m, scrub.tables, tables.scrub)
+        # the scrubber and the pool reclaimer share the scrubber side of the tables; they
+        # never run together: a requested reclaim holds the scrubber back between steps
+        # and starts once the scrubber is between steps (never while halted, as the model)
+        merge_table_clients(m, self.params, tables.scrub, [scrub.tables, recl.tables])
         m.d.comb += [
             tables.owner.eq(eng.scrub_grant),
             tables.init.eq(eng.tables_init),
             eng.tables_ready.eq(tables.ready),
-            scrub.grant.eq(eng.scrub_grant),
-            eng.scrub_busy.eq(scrub.busy),
+            scrub.grant.eq(eng.scrub_grant & ~r.SCRUB_CTRL.RECLAIM),
+            recl.grant.eq(eng.scrub_grant & ~scrub.busy & ~eng.halted),
+            recl.start.eq(r.SCRUB_CTRL.RECLAIM), r.SCRUB_CTRL.RECLAIM_clr.eq(recl.done),
+            r.RECLAIMED.COUNT.eq(recl.freed),
+            eng.scrub_busy.eq(scrub.busy | recl.busy),
             tables.crc_fail.eq(eng.crc_fail | scrub.crc_fail),
             tables.crc_mem.eq(eng.crc_mem | scrub.crc_mem),
             tables.crc_addr.eq(eng.crc_addr | scrub.crc_addr),

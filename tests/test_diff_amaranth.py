@@ -559,6 +559,37 @@ async def scrub_skips_freed_rows(h):
     assert (await h.terminate([e(t0, index(pa)), e(pa, index(nb)), e(nb, 0)]))["result"] == 0
 
 
+async def reclaim_cut_off_entries(h):
+    """SCRUB_CTRL.RECLAIM frees the pool entries a lost word cut off from every list, and
+    nothing a list still reaches: a poisoned connection's whole list; the entries after
+    a lost entry once their connection has ended (its tail stays owned until then); a
+    healthy connection's requests and a failed connection's walkable ones survive."""
+    rng = random.Random(14)
+    e = h.entry
+    nb, pa, (t0, t1, t2) = await tree(h, rng, 3)
+    for t, n, base in ((t0, 2, 0x100), (t1, 3, 0x200), (t2, 4, 0x300)):
+        for i in range(n):
+            await h.post(t, base + i, 10 + i, recv=bool(i & 1))    # pool entries 0-1, 2-4, 5-8
+    assert await h.reclaim() == 0                                  # nothing is cut off
+    h.flip("tcp_meta", index(t1), 0b11 << 20)
+    await h.query([e(t1, index(pa))])                              # t1 poisoned: its list is lost
+    h.flip("req_pool", 7, 0b11 << 9)                               # t2's third request
+    await h.terminate([e(t2, index(pa), 4)])                       # t2 fails (detached)
+    assert await h.reclaim() == 3                                  # t1's three; t2's tail is owned
+    await h.terminate([e(t1, index(pa), 3)])                       # quarantined
+    await h.terminate([e(t2, index(pa), 4, detached=1)])           # two ABORTED records, list_lost
+    assert await h.reclaim() == 4                                  # t2's fourth, after the lost one
+    assert await h.reclaim() == 4
+    for i in range(5):                                             # the freed entries are allocated again
+        await h.post(t0, 0x400 + i, 40 + i)
+    await h.checkpoint("after reclaim")
+    await h.terminate([e(t0, index(pa), 7), e(pa, index(nb)), e(nb, 0)])   # all seven come back
+
+
+def test_reclaim_cut_off_entries():
+    run(reclaim_cut_off_entries)
+
+
 def test_scrub_skips_freed_rows():
     run(scrub_skips_freed_rows)
 

@@ -196,7 +196,7 @@ def test_speed_scenario_on_amaranth_sim():
     (["--scrub-interval", str(1 << 32)], "scrub_interval"),
     (["--ecc", "maybe"], "not a boolean"),
     (["--data-width", "96"], "data_width"),
-    (["--n-tcp", "65536", "--n-req", "65536"], "tcp_meta"),
+    (["--n-path", "65536", "--n-req", "16384"], "tcp_meta"),
     (["--dma-timeout", "1"], "dma_timeout"),
 ])
 def test_generator_refuses_bad_parameters(tmp_path, capsys, args, message):

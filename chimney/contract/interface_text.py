@@ -379,8 +379,15 @@ a command or the scrubber), and its final terminate leaves it quarantined rather
 freed, without counting it again (a path or neighbor TERMINATE that finds its meta word
 lost ends it at once: counted once). A lost pool entry is quarantined and counted the
 same way, when found, and ends its connection's list. Entries that a lost word cuts off
-from every list stay allocated until `CTRL.RESET` (the engine cannot tell whose they
-were) and are not counted; the driver still completes their requests from its shadow.
+from every list (a poisoned connection's whole list, the entries after a lost entry)
+stay allocated, uncounted, until the host asks for them back: `SCRUB_CTRL.RECLAIM`
+runs one mark-and-sweep between commands (commands wait meanwhile, about
+6 x (TCP rows + walked entries + pool entries) cycles): every pool entry that the list of
+an offloaded, unpoisoned connection reaches (from its head, as far as the engine's own
+walk would go) is kept, and so is each such connection's tail entry; every other used,
+unquarantined entry is freed and counted in `RECLAIMED`. `RECLAIM` reads 1 until the
+sweep is done; it does not run while the engine is halted. The driver still completes
+the cut-off requests from its shadow: reclaiming changes no list and posts no event.
 
 **What POST notices.** POST reads the connection's meta and ident words and pool
 entries, never its data words: a lost data word goes unnoticed by POST (it succeeds),

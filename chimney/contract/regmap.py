@@ -156,7 +156,10 @@ def register_map(params: EngineParams = EngineParams()) -> RegisterMap:
         Register("SCRUB_INTERVAL", 0x028, "Cycles between patrol-scrub steps (one row or pool entry per step)",
                  (_f("CYCLES", 0, 32, "RW", params.scrub_interval),)),
         Register("SCRUB_CTRL", 0x02C, "Patrol scrubber control", (
-            _f("PASS", 0, 1, "DB", doc="write 1: run one full pass now, between commands, at full speed"),)),
+            _f("PASS", 0, 1, "DB", doc="write 1: run one full pass now, between commands, at full speed"),
+            _f("RECLAIM", 1, 1, "RWSC", doc="write 1: free the request-pool entries no live list reaches "
+                                            "(one mark-and-sweep, between commands; not while halted); "
+                                            "reads 1 until it is done"))),
         Register("IRQ_STATUS", 0x030, "Interrupt causes (write 1 to clear)",
                  tuple(_f(n, i, 1, "RW1C", doc=d) for i, (n, d) in enumerate(IRQ_BITS))),
         Register("IRQ_MASK", 0x034, "Interrupt enables: irq = |(IRQ_STATUS & IRQ_MASK)",
@@ -191,6 +194,8 @@ def register_map(params: EngineParams = EngineParams()) -> RegisterMap:
         Register("QUARANTINED", 0x160, "Rows and pool entries withheld after losing their links", (_f("COUNT", 0, 32, "RO"),)),
         Register("SCRUB_PASSES", 0x164, "Completed patrol-scrub passes", (_f("COUNT", 0, 32, "RO"),)),
         Register("CMD_COUNT", 0x168, "Commands completed", (_f("COUNT", 0, 32, "RO"),)),
+        Register("RECLAIMED", 0x16C, "Request-pool entries freed by SCRUB_CTRL.RECLAIM (saturating)",
+                 (_f("COUNT", 0, 32, "RO"),)),
     ]
     assert len(MEMORIES) <= 32
     return RegisterMap(regs)

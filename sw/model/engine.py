@@ -152,6 +152,7 @@ class RefEngine:
         self.cmd_count = 0
         self.quarantined = 0
         self.scrub_passes = 0
+        self.reclaimed = 0
         self.alloc_ptr = {ObjType.NEIGHBOR: 0, ObjType.PATH: 0, ObjType.TCP: 0, "pool": 0}
         self._out = deque()                 # ring entries waiting to be written, in write order
         self.dma_err = None                 # (addr, resp, write, timeout)
@@ -263,6 +264,8 @@ class RefEngine:
             return dict(COUNT=self.scrub_passes)
         if name == "CMD_COUNT":
             return dict(COUNT=self.cmd_count)
+        if name == "RECLAIMED":
+            return dict(COUNT=self.reclaimed)
         return {}
 
     def _after_write(self, name, value):
@@ -272,6 +275,7 @@ class RefEngine:
                 # RESET wins over ENABLE in the same write (the RTL does not hand such a
                 # write to the engine); the engine stays disabled until ENABLE is written again.
                 self._reset_engine()
+                self._run()                         # a requested reclaim (register file) runs now
                 return
             if not value & 1:
                 self.enabled = False                # stops after the current command
@@ -303,7 +307,7 @@ class RefEngine:
         elif name == "SCRUB_CTRL":
             if value & 1:
                 self._scrub_pass_pending = True
-                self._run()
+            self._run()                             # PASS, RECLAIM (the stored bit)
         elif name == "ECC_CTRL":
             if value & 1:
                 self.tables.clear_counters()
@@ -393,6 +397,9 @@ class RefEngine:
             while not self.halted:
                 if not self._flush():
                     break                              # waiting for ring space
+                if self._field("SCRUB_CTRL", "RECLAIM"):  # a requested reclaim runs between commands
+                    self._reclaim()                         # (before a requested pass, as the RTL)
+                    continue
                 if self._scrub_pass_pending:           # a requested pass runs between commands
                     self._scrub_pass_pending = False
                     self._scrub_full_pass()
@@ -999,6 +1006,31 @@ class RefEngine:
             self._poison(t, r, 0, 0, make_handle(t, r, 0), ident)
         elif m.valid and not m.failed and not m.poisoned:
             self._mark_failed(t, r, m, make_handle(t, r, m.gen), ident)
+
+    def _reclaim(self):
+        """SCRUB_CTRL.RECLAIM (rtl/reclaim.py): mark every pool entry a live list reaches,
+        free the rest of the used, unpoisoned ones. The reads are the RTL's, in its order
+        (their ECC outcomes are counted alike): each TCP meta word, each list's entries
+        while they read and are used and unpoisoned, then every pool entry."""
+        marked = set()
+        for row in range(self.params.n_tcp):
+            m = self.tables.read_meta(ObjType.TCP, row)
+            if m is None or not m.valid or m.poisoned or not m.req_count:
+                continue
+            marked.add(m.req_tail)              # POST links after the tail: it stays owned
+            at, left = m.req_head, m.req_count
+            while left:
+                e = self.tables.read_entry(at)
+                if e is None or not e.used or e.poisoned:
+                    break                       # the list is cut here
+                marked.add(at)
+                left, at = left - 1, e.next
+        for i in range(self.params.n_req):
+            e = self.tables.read_entry(i)
+            if e is not None and e.used and not e.poisoned and i not in marked:
+                self.tables.write_entry(i, PoolEntry())
+                self.reclaimed = min(self.reclaimed + 1, M32)
+        self._stored["SCRUB_CTRL"] &= ~(1 << self.regmap["SCRUB_CTRL"].field("RECLAIM").lsb)
 
     def _scrub_full_pass(self):
         for _ in self._scrub_rows():

@@ -376,6 +376,21 @@ class Host:
         self.note("regs", label, regs)
         return regs
 
+    async def reclaim(self):
+        """SCRUB_CTRL.RECLAIM between commands; wait until it reads 0 again. Returns RECLAIMED."""
+        self.ops += 1
+        await self.quiesce()
+        await self.regs.write_fields("SCRUB_CTRL", RECLAIM=1)
+        for _ in range(4000):
+            if not self.regs.decode("SCRUB_CTRL", await self.regs.read("SCRUB_CTRL"))["RECLAIM"]:
+                break
+            await self.side.tick(50)
+        else:
+            raise AssertionError(f"{self.side.name}: reclaim did not finish")
+        count = await self.regs.read("RECLAIMED")
+        self.note("reclaimed", count)
+        return count
+
     async def scrub_pass(self):
         """SCRUB_CTRL.PASS between commands; wait for the pass and the events it posts."""
         self.ops += 1

@@ -308,6 +308,47 @@ async def scrub_skips_freed_rows(rings, regs, mem, params):
     assert (cpl["status"], cpl["result"]) == (NdisStatus.SUCCESS, 0), cpl
 
 
+async def reclaim(regs, params):
+    """SCRUB_CTRL.RECLAIM, then wait until it reads 0 (at once on the model); RECLAIMED."""
+    await regs.write_fields("SCRUB_CTRL", RECLAIM=1)
+    for _ in range(4 * (params.n_tcp + 2 * params.n_req) + 1000):
+        if not await regs.read_field("SCRUB_CTRL.RECLAIM"):
+            return await regs.read("RECLAIMED")
+    raise AssertionError("reclaim did not finish")
+
+
+async def reclaim_frees_a_lost_list(rings, regs, mem, params):
+    """Issue 17: a connection whose meta word is lost (ERRINJ on the meta update of its
+    fourth POST) has lost its list; SCRUB_CTRL.RECLAIM frees those four entries, keeps
+    the healthy connection's requests, which all come back at its TERMINATE."""
+    rng = random.Random(19)
+    nh, ph, [(ta, _), (tv, _)] = await offload_tree(rings, rng, n_tcp=2)
+    post = lambda t, cookie: rings.run(Opcode.POST_SEND, handle=t, cookie=cookie, count=64)
+    for i in range(2):
+        assert (await post(ta, 0xA0 + i))["status"] == NdisStatus.SUCCESS
+    for i in range(3):
+        assert (await post(tv, 0xB0 + i))["status"] == NdisStatus.SUCCESS
+    assert await reclaim(regs, params) == 0                        # every entry is on a list
+    await regs.write("ERRINJ_MASK_LO", 0b11 << 6)
+    await regs.write_fields("ERRINJ_CTRL", ARM=1, MEM=MEMORY_ID["tcp_meta"])
+    assert (await post(tv, 0xB3))["status"] == NdisStatus.SUCCESS  # its meta update is stored lost
+    assert await regs.read_field("ERRINJ_CTRL.ARM") == 0
+    lst, bufs = rings.list_for([(tv, idx(ph), ObjType.TCP)])
+    cpl = await rings.run(Opcode.QUERY, addr=lst.addr, count=1)    # found: poisoned, events
+    assert rings.read_status(bufs[0]) == NdisStatus.FAILURE, cpl
+    assert await reclaim(regs, params) == 4
+    assert await reclaim(regs, params) == 4                        # nothing more to free
+    cpl, bufs = await terminate_one(rings, tv, idx(ph), req_cap=4)  # final: quarantined
+    assert rings.read_requests(bufs[0])[0]["list_lost"] == 1
+    for i in range(4):                                             # new requests on the healthy one
+        cpl = await post(ta, 0xC00 + i)
+        assert cpl["status"] == NdisStatus.SUCCESS, (i, cpl)
+    cpl, bufs = await terminate_one(rings, ta, idx(ph), req_cap=6)
+    hdr, recs = rings.read_requests(bufs[0])
+    assert [r["cookie"] for r in recs] == [0xA0, 0xA1] + [0xC00 + i for i in range(4)], hdr
+
+
 ALL = {f.__name__: f for f in (nop_and_unknown_opcode, offload_query_terminate, requests_handed_back_in_order,
                                 bad_inputs_refused, hardware_failure_sequence, corrected_error_is_transparent,
-                                stale_handle_not_duplicate_256_later, scrub_skips_freed_rows)}
+                                stale_handle_not_duplicate_256_later, scrub_skips_freed_rows,
+                                reclaim_frees_a_lost_list)}
