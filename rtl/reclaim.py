@@ -64,7 +64,20 @@ class PoolReclaimer(wiring.Component):
         sm, se = data.View(mlay, seen), data.View(play, seen)
         m.d.comb += [mark_wr.data.eq(1), mark_rd.addr.eq(at)]
 
-        with m.FSM(name="reclaim"):
+        def read(step, port, addr, *also):
+            """STEP_RD issues the read, STEP_WAIT registers its outcome (and `also`), then
+            STEP_SEEN acts on it: no read response reaches a decision in its own cycle."""
+            with m.State(f"{step}_RD"):
+                m.d.comb += [port.rd_en.eq(1), port.rd_addr.eq(addr)]
+                m.next = f"{step}_WAIT"
+            with m.State(f"{step}_WAIT"):
+                with m.If(port.rd_valid):
+                    m.d.sync += [seen_ue.eq(port.rd_ue), seen.eq(port.rd_data), *also]
+                    m.next = f"{step}_SEEN"
+
+        marked = Signal()
+        with m.FSM(name="reclaim") as fsm:
+            m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
             with m.State("IDLE"):
                 with m.If(self.start & self.grant):
                     # `busy` from the next cycle on; the first write is issued now, under
@@ -74,24 +87,14 @@ class PoolReclaimer(wiring.Component):
                     m.next = "CLEAR"
 
             with m.State("CLEAR"):
-                m.d.comb += [self.busy.eq(1), mark_wr.en.eq(1), mark_wr.addr.eq(at), mark_wr.data.eq(0)]
+                m.d.comb += [mark_wr.en.eq(1), mark_wr.addr.eq(at), mark_wr.data.eq(0)]
                 m.d.sync += at.eq(at + 1)
                 with m.If(at == p.n_req - 1):
                     m.d.sync += row.eq(0)
                     m.next = "ROW_RD"
 
-            with m.State("ROW_RD"):
-                m.d.comb += [self.busy.eq(1), meta.rd_en.eq(1), meta.rd_addr.eq(row)]
-                m.next = "ROW_WAIT"
-
-            with m.State("ROW_WAIT"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(meta.rd_valid):
-                    m.d.sync += [seen_ue.eq(meta.rd_ue), seen.eq(meta.rd_data)]
-                    m.next = "ROW_SEEN"
-
+            read("ROW", meta, row)
             with m.State("ROW_SEEN"):
-                m.d.comb += self.busy.eq(1)
                 live = sm.u.live
                 with m.If(~seen_ue & sm.valid & ~sm.poisoned & (live.req_count != 0)):
                     m.d.comb += [mark_wr.en.eq(1), mark_wr.addr.eq(live.req_tail)]
@@ -100,18 +103,8 @@ class PoolReclaimer(wiring.Component):
                 with m.Else():
                     m.next = "NEXT_ROW"
 
-            with m.State("WALK_RD"):
-                m.d.comb += [self.busy.eq(1), pool.rd_en.eq(1), pool.rd_addr.eq(at)]
-                m.next = "WALK_WAIT"
-
-            with m.State("WALK_WAIT"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(pool.rd_valid):
-                    m.d.sync += [seen_ue.eq(pool.rd_ue), seen.eq(pool.rd_data)]
-                    m.next = "WALK_SEEN"
-
+            read("WALK", pool, at)
             with m.State("WALK_SEEN"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(~seen_ue & se.used & ~se.poisoned):
                     m.d.comb += [mark_wr.en.eq(1), mark_wr.addr.eq(at)]
                     m.d.sync += [left.eq(left - 1), at.eq(se.next)]
@@ -120,14 +113,12 @@ class PoolReclaimer(wiring.Component):
                     m.next = "NEXT_ROW"             # the list is cut here
 
             with m.State("WALK_NEXT"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(left == 0):
                     m.next = "NEXT_ROW"
                 with m.Else():
                     m.next = "WALK_RD"
 
             with m.State("NEXT_ROW"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += row.eq(row + 1)
                 with m.If(row == p.n_tcp - 1):
                     m.d.sync += at.eq(0)
@@ -137,19 +128,9 @@ class PoolReclaimer(wiring.Component):
 
             # the mark of `at` is read continuously (mark_rd.addr = at, one cycle late):
             # it is current by the time the pool entry arrives
-            with m.State("SWEEP_RD"):
-                m.d.comb += [self.busy.eq(1), pool.rd_en.eq(1), pool.rd_addr.eq(at)]
-                m.next = "SWEEP_WAIT"
-
-            marked = Signal()
-            with m.State("SWEEP_WAIT"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(pool.rd_valid):
-                    m.d.sync += [seen_ue.eq(pool.rd_ue), seen.eq(pool.rd_data), marked.eq(mark_rd.data)]
-                    m.next = "SWEEP_SEEN"
+            read("SWEEP", pool, at, marked.eq(mark_rd.data))
 
             with m.State("SWEEP_SEEN"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(~seen_ue & se.used & ~se.poisoned & ~marked):
                     m.d.comb += [pool.wr_en.eq(1), pool.wr_addr.eq(at), pool.wr_data.eq(0)]
                     with m.If(self.freed != 0xFFFF_FFFF):
@@ -161,6 +142,6 @@ class PoolReclaimer(wiring.Component):
                     m.next = "SWEEP_RD"
 
             with m.State("DONE"):
-                m.d.comb += [self.busy.eq(1), self.done.eq(1)]
+                m.d.comb += self.done.eq(1)
                 m.next = "IDLE"
         return m
