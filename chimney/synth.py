@@ -163,6 +163,7 @@ def components():
     from chimney.rtl.tables import StateTables
     from chimney.rtl.rowreader import RowReader
     from chimney.rtl.admit import EntryAdmit
+    from chimney.rtl.windows import EntryWindows
     from chimney.rtl.ringwriter import RingWriter
     from chimney.rtl.walker import RequestWalker
     from chimney.rtl.offload import OffloadFlow
@@ -182,6 +183,7 @@ def components():
         ComponentSpec("ecc_reporter", lambda: EccReporter(len(MEMORIES)), f"EccReporter({len(MEMORIES)})"),
         ComponentSpec("read_collector", ReadCollector, "ReadCollector()"),
         ComponentSpec("row_reader", lambda: RowReader(p), "RowReader(EngineParams())"),
+        ComponentSpec("entry_windows", lambda: EntryWindows(p), "EntryWindows(EngineParams())"),
         ComponentSpec("entry_admit", lambda: EntryAdmit(p), "EntryAdmit(EngineParams())"),
         ComponentSpec("ring_writer", lambda: RingWriter(p), "RingWriter(EngineParams())"),
         ComponentSpec("request_walker", lambda: RequestWalker(p), "RequestWalker(EngineParams())"),

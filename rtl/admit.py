@@ -1,10 +1,12 @@
 """List-entry admission: checks each QUERY/TERMINATE entry and starts its row read, early
 when that cannot change what the engine does.
 
-    entry_in   In(stream)   list entries from the ReadCollector (raw 256 bits, DMA error)
+    entry_in   In(stream)   list entries from EntryWindows (raw 256 bits, DMA error, and
+                            whether its addresses lie inside the DMA windows)
     entries    Out(stream)  admitted entries, in list order, to the sequencer: the entry,
                             its handle fields, the first data word's address, the entry-stage
                             check result (`code`: chimney.contract.checks, 0 = passed), whether
+                            a refused entry's Status word may be written (`status_ok`), whether
                             a row read was started (`has_row`) and into which emitter slot
     row_req    Out(stream)  row reads, to the RowReader (one per `has_row` entry, in order)
     peek_*     In           the RowReader's early copy of a row's meta word
@@ -32,29 +34,31 @@ from amaranth.lib.wiring import In, Out
 
 from chimney.contract import EngineParams, ObjType, HANDLE, LIST_ENTRY, meta_layout
 
+from chimney.contract.checks import status_writable
+
 from .decide import CheckOutcome, evaluate_checks, facts_namespace
 from .emitter import ROW_SLOTS, SLOT_SEL_BITS
 from .rowreader import ROW_REQ
 from .pack import row_base, or_all
 from .skid import SkidBuffer
+from .windows import WINDOWED
 
 __all__ = ["ADMITTED", "EntryAdmit"]
 
 ADMITTED = data.StructLayout({
     "raw": 256, "err": 1, "type": 2, "index": 16, "gen": 8, "rsvd": 6, "base": 24,
-    "code": 8, "has_row": 1, "slot": SLOT_SEL_BITS,
+    "code": 8, "has_row": 1, "slot": SLOT_SEL_BITS, "status_ok": 1,
 })
-LIST_ITEM = data.StructLayout({"raw": 256, "err": 1})
 #: a list entry with its entry-stage check result, registered before admission decides
 CHECKED = data.StructLayout({"raw": 256, "err": 1, "code": 8, "wants_row": 1, "base": 24, "is_tcp": 1,
-                             "row_conflict": 1})
+                             "row_conflict": 1, "status_ok": 1})
 
 
 class EntryAdmit(wiring.Component):
     def __init__(self, params: EngineParams = EngineParams()):
         self.params = params
         super().__init__({
-            "entry_in": In(stream.Signature(LIST_ITEM)),
+            "entry_in": In(stream.Signature(WINDOWED)),
             "entries": Out(stream.Signature(ADMITTED)),
             "row_req": Out(stream.Signature(ROW_REQ)),
             "peek_valid": In(1), "peek_meta": In(64), "peek_ue": In(1),
@@ -82,19 +86,19 @@ class EntryAdmit(wiring.Component):
         for t in ObjType:
             with m.If(h_in.type == t):
                 m.d.comb += [depth.eq(p.depth(t)), base_in.eq(row_base(t, h_in.index))]
-        outcome, code_in = evaluate_checks(
-            m, facts_namespace(terminate=self.is_term, type=h_in.type, index=h_in.index, gen=h_in.gen,
-                               rsvd=h_in.rsvd, depth=depth, status_addr=le_in.status_addr,
-                               state_addr=le_in.state_addr, req_addr=le_in.req_addr, parent=le_in.parent,
-                               req_cap=le_in.req_cap),
-            "entry", name="admit_chk")
+        facts = facts_namespace(terminate=self.is_term, type=h_in.type, index=h_in.index, gen=h_in.gen,
+                                rsvd=h_in.rsvd, depth=depth, status_addr=le_in.status_addr,
+                                state_addr=le_in.state_addr, req_addr=le_in.req_addr, parent=le_in.parent,
+                                req_cap=le_in.req_cap, status_win=raw_in.status_win,
+                                state_win=raw_in.state_win, req_win=raw_in.req_win)
+        outcome, code_in = evaluate_checks(m, facts, "entry", name="admit_chk")
         c = checked.i.payload
         wants_row_in = Signal()
         m.d.comb += wants_row_in.eq(~raw_in.err & (outcome == CheckOutcome.PASS))
         m.d.comb += [checked.i.valid.eq(self.entry_in.valid), self.entry_in.ready.eq(checked.i.ready),
                      c.raw.eq(raw_in.raw), c.err.eq(raw_in.err), c.code.eq(code_in),
                      c.wants_row.eq(wants_row_in), c.base.eq(base_in),
-                     c.is_tcp.eq(h_in.type == ObjType.TCP)]
+                     c.is_tcp.eq(h_in.type == ObjType.TCP), c.status_ok.eq(status_writable(facts))]
 
         # stage 2: admission, on the registered check result
         item = checked.o.payload
@@ -174,7 +178,7 @@ class EntryAdmit(wiring.Component):
         new = Signal(ADMITTED)
         m.d.comb += [new.raw.eq(item.raw), new.err.eq(item.err), new.type.eq(h.type), new.index.eq(h.index),
                      new.gen.eq(h.gen), new.rsvd.eq(h.rsvd), new.base.eq(base), new.code.eq(code),
-                     new.has_row.eq(wants_row), new.slot.eq(slot)]
+                     new.has_row.eq(wants_row), new.slot.eq(slot), new.status_ok.eq(item.status_ok)]
         # slots: the finished entry's is released, a new row's is reserved (both may happen)
         release, claim = Signal(ROW_SLOTS), Signal(ROW_SLOTS)
         with m.If(take):

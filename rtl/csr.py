@@ -10,7 +10,8 @@ and each field a signal in it, by access kind:
   DB    field: Out, field_we: Out      stored value plus a one-cycle pulse once it is visible
 
 One read and one write are handled at a time; unmapped offsets answer SLVERR and change
-nothing. Offsets are decoded by 32-bit word: the low two address bits are ignored (the
+nothing; a write to a register with a `lock` is answered OKAY and ignored while its
+lock field reads 1. Offsets are decoded by 32-bit word: the low two address bits are ignored (the
 AXI4-Lite convention; byte lanes come from WSTRB). A read
 answers (RVALID) two cycles after its AR handshake, a write (BVALID) one cycle after its
 AW/W handshake.
@@ -104,6 +105,12 @@ class CsrBlock(wiring.Component):
             m.d.comb += hit.eq(wr_take & (waddr == reg.offset // 4))
             with m.If(hit):
                 m.d.comb += hit_any.eq(1)
+            if reg.lock:
+                # a locked register answers OKAY and keeps its value (the DMA windows while enabled)
+                lock_reg, lock_field = reg.lock.split(".")
+                store = Signal(name=f"{reg.name}_store")
+                m.d.comb += store.eq(hit & ~getattr(getattr(self.regs, lock_reg), lock_field))
+                hit = store
             for f in reg.fields:
                 if f.access == "RO":
                     continue

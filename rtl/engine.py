@@ -17,9 +17,10 @@ from amaranth.hdl import Module, Signal, Cat, Const, Mux
 from amaranth.lib import wiring, data, stream
 from amaranth.lib.wiring import In, Out
 
-from chimney.contract import (EngineParams, Opcode, ErrorCode, ERROR_STATUS, NdisStatus,
+from chimney.contract import (EngineParams, Opcode, ErrorCode, ERROR_STATUS, NdisStatus, ObjType,
                               COMMAND, NO_INDEX, MAX_LIST_ENTRIES)
 from chimney.contract.rows import TAG_BITS
+from chimney.contract.windows import list_span, load_span, ring_span, RING_ENTRY_BYTES
 
 from .collector import ReadCollector
 from .dma import read_req_layout, READ_BEAT as ReadBeat
@@ -39,6 +40,7 @@ from .walker import RequestWalker
 from .skid import skid
 from .tables import tables_signature
 from .pack import offer
+from .windows import EntryWindows, any_inside, windows_layout
 
 __all__ = ["CommandEngine"]
 
@@ -55,6 +57,7 @@ class CommandEngine(wiring.Component):
             "cmdq_base": In(64), "cmdq_log2": In(4), "cmdq_prod": In(16), "cmdq_prod_we": In(1),
             "cplq_base": In(64), "cplq_log2": In(4), "cplq_cons": In(16), "cplq_cons_we": In(1),
             "evtq_base": In(64), "evtq_log2": In(4), "evtq_cons": In(16), "evtq_cons_we": In(1),
+            "windows": In(windows_layout(params)),
             # status (to CSR)
             "cmdq_cons": Out(16), "cplq_prod": Out(16), "evtq_prod": Out(16),
             "enabled": Out(1), "busy": Out(1), "halted": Out(1), "ready": Out(1),
@@ -75,6 +78,9 @@ class CommandEngine(wiring.Component):
             "slot_busy": In(ROW_SLOTS), "fence_done": In(1),
             "dma_fatal": In(1),
         })
+        # the DMA windows latched at CTRL.ENABLE (a register; the protocol monitors read it
+        # to check every AR and AW against it)
+        self.win = Signal(windows_layout(params), name="win")
 
     def elaborate(self, platform):
         m = Module()
@@ -148,7 +154,10 @@ class _Datapath:
                      admit.row_req.ready.eq(self.row_req.ready),
                      admit.peek_valid.eq(rr.peek_valid), admit.peek_meta.eq(rr.peek_meta),
                      admit.peek_ue.eq(rr.peek_ue)]
-        wiring.connect(m, col.entry, admit.entry_in)
+        # the windows' verdict on each entry's addresses, a registered stage ahead of the checks
+        m.submodules.entry_windows = self.ewin = ewin = EntryWindows(p)
+        wiring.connect(m, col.entry, ewin.i)
+        wiring.connect(m, ewin.o, admit.entry_in)
         # request lists: the walker reads and releases them, records go straight to the emitter
         m.submodules.walker = self.walker = walker = RequestWalker(p)
         self.rec_slice = skid(m, "rec_slice", walker.rec, e.rec, 64)
@@ -163,6 +172,8 @@ class _Datapath:
         self.cmdq_base, self.cplq_base, self.evtq_base = S(64), S(64), S(64)
         self.cmdq_log2, self.cplq_log2, self.evtq_log2 = S(4), S(4), S(4)
         self.enabled, self.halted = S(), S()
+        self.win = e.win                                    # the DMA windows, latched with the rings
+        m.d.comb += self.ewin.windows.eq(self.win)
         self.cmdq_prod, self.cmdq_cons = S(16), S(16)
         self.cplq_cons, self.evtq_cons = S(16), S(16)      # host consumer indices, from their doorbells
         self.ctrl_pending = S()                             # a CTRL write waits for IDLE
@@ -184,6 +195,7 @@ class _Datapath:
         # the command and its completion
         self.desc = S(COMMAND.amaranth())
         self.list_len_bad, self.list_addr_bad = S(), S()    # the fetched command's list checks
+        self.load_outside = S()                             # its load block is outside the windows
         self.is_term = S()                                  # (EntryAdmit's, registered at DECODE)
         self.status, self.detail = S(32), S(8)
         self.err_index, self.result, self.cpl_seq = S(16), S(32), S(16)
@@ -248,6 +260,8 @@ class _Datapath:
         for f in self.flows:
             m.d.sync += self.flow_start[f.NAME].eq(0)          # (a pulse unless the FSM sets it)
             m.d.comb += [f.start.eq(self.flow_start[f.NAME]), f.desc.eq(self.desc)]
+            if hasattr(f, "load_outside"):
+                m.d.comb += f.load_outside.eq(self.load_outside)
             with m.If(f.ecc_err):
                 self.set_err(ErrorCode.ECC_UNCORRECTABLE)
         with m.If(Cat(f.quarantine for f in self.flows).any()):
@@ -288,7 +302,8 @@ class _Datapath:
         wiring.connect(m, lf.walk, self.walker.req)
         wiring.connect(m, self.walker.resp, lf.walk_done)
         m.d.comb += [lf.cmd_tag.eq(self.cmd_count[:TAG_BITS]), lf.flush_req.eq(admit.flush_req),
-                     lf.admit_empty.eq(admit.empty), lf.col_done.eq(col.done),
+                     lf.admit_empty.eq(admit.empty & self.ewin.empty), lf.col_done.eq(col.done),
+                     self.ewin.clear.eq(admit.start | lf.admit_drop),
                      admit.drop.eq(lf.admit_drop), col.drain.eq(lf.col_drain),
                      admit.seq_waiting.eq(lf.seq_waiting), admit.is_term.eq(self.is_term),
                      admit.pend_valid.eq(lf.pend_valid), admit.pend_type.eq(lf.pend_type),
@@ -367,10 +382,20 @@ def _control_states(m, d):
                 m.d.comb += ok.eq((e.cmdq_base[:6] == 0) & (e.cplq_base[:6] == 0) & (e.evtq_base[:6] == 0)
                                   & (e.cmdq_base != 0) & (e.cplq_base != 0) & (e.evtq_base != 0)
                                   & (e.cmdq_log2 != 0) & (e.cplq_log2 != 0) & (e.evtq_log2 != 0))
-                with m.If(ok):
+                # and the rings must lie inside the windows (both from CSR flops)
+                wins = [e.windows[i] for i in range(d.p.n_windows)]
+                rings_in = Signal()
+                m.d.comb += rings_in.eq(Cat(
+                    any_inside(m, wins, base, ring_span(log2, RING_ENTRY_BYTES[name]), f"{name.lower()}_win")
+                    for name, base, log2 in (("CMDQ", e.cmdq_base, e.cmdq_log2), ("CPLQ", e.cplq_base, e.cplq_log2),
+                                             ("EVTQ", e.evtq_base, e.evtq_log2))).all())
+                with m.If(ok & rings_in):
                     m.d.sync += [d.enabled.eq(1), d.cmdq_base.eq(e.cmdq_base), d.cplq_base.eq(e.cplq_base),
                                  d.evtq_base.eq(e.evtq_base), d.cmdq_log2.eq(e.cmdq_log2),
-                                 d.cplq_log2.eq(e.cplq_log2), d.evtq_log2.eq(e.evtq_log2)]
+                                 d.cplq_log2.eq(e.cplq_log2), d.evtq_log2.eq(e.evtq_log2), d.win.eq(e.windows)]
+                with m.Elif(ok):
+                    d.set_err(ErrorCode.RING_CONFIG)
+                    d.set_err(ErrorCode.BAD_ADDRESS)
                 with m.Else():
                     d.set_err(ErrorCode.RING_CONFIG)
         with m.Elif(want & ~e.scrub_busy):
@@ -394,8 +419,20 @@ def _control_states(m, d):
         with m.If(d.col.done):
             # the list checks of DECODE, worked out now from the collector's registers
             fetched = data.View(COMMAND.amaranth(), d.col.words[:256])
+            wins = [d.win[i] for i in range(d.p.n_windows)]
+            # (a count of 0 or past MAX_LIST_ENTRIES is refused first; 16 bits name the rest)
+            list_in = any_inside(m, wins, fetched.addr, list_span(fetched.count[:16]),
+                                 "list_win")
+            load_bytes = Signal(8)
+            for t in ObjType:
+                with m.If(fetched.obj_type == t):
+                    m.d.comb += load_bytes.eq(load_span(t))
+            with m.If((fetched.obj_type == 0) | (fetched.obj_type > 3)):
+                m.d.comb += load_bytes.eq(8)       # (refused as BAD_HANDLE first)
+            load_in = any_inside(m, wins, fetched.addr, load_bytes, "load_win")
             m.d.sync += [d.list_len_bad.eq((fetched.count == 0) | (fetched.count > MAX_LIST_ENTRIES)),
-                         d.list_addr_bad.eq((fetched.addr == 0) | (fetched.addr[:3] != 0)),
+                         d.list_addr_bad.eq((fetched.addr == 0) | (fetched.addr[:3] != 0) | ~list_in),
+                         d.load_outside.eq(~load_in),
                          d.is_term.eq(fetched.opcode == Opcode.TERMINATE)]
             m.d.sync += [d.desc.eq(fetched),
                          d.cmdq_cons.eq(d.cmdq_cons + 1), d.cpl_seq.eq(d.seq),

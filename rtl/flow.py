@@ -57,6 +57,7 @@ def load_ports(params):
         "rd_req": Out(stream.Signature(read_req_layout(params.addr_width))),
         "col_start": Out(1),
         "col_done": In(1), "col_err": In(1), "words": In(64 * MAX_WORDS),
+        "load_outside": In(1),        # the load block lies outside every DMA window (the router's)
     }
 
 

@@ -278,7 +278,7 @@ class ListFlow(CommandFlow):
                 m.d.sync += [ent.eq(q.raw), self.htype.eq(q.type), self.hindex.eq(q.index), self.hgen.eq(q.gen),
                              self.ident_ue.eq(0), self.wgood.eq(0), self.wtotal.eq(0), self.walk_abort.eq(0),
                              self.p_hdr.eq(0), self.p_deleg.eq(0), self.slot_r.eq(q.slot),
-                             self.c_status_writable.eq((qe.status_addr != 0) & (qe.status_addr[:2] == 0))]
+                             self.c_status_writable.eq(q.status_ok)]
                 with m.If(q.err):
                     m.d.sync += [o.status.eq(NdisStatus.DEVICE_DATA_ERROR), o.detail.eq(ErrorCode.DMA_READ),
                                  o.err_index.eq(self.e_idx)]

@@ -59,7 +59,7 @@ class OffloadFlow(CommandFlow):
         self.bad_type, self.bad_address = S(name="bad_type"), S(name="bad_address")
         self.handle_set, self.parent_ok = S(name="handle_set"), S(name="parent_ok")
         m.d.sync += [self.bad_type.eq((desc.obj_type == 0) | (desc.obj_type > 3)),
-                     self.bad_address.eq((desc.addr == 0) | (desc.addr[:3] != 0)),
+                     self.bad_address.eq((desc.addr == 0) | (desc.addr[:3] != 0) | self.load_outside),
                      self.handle_set.eq(desc.handle != 0),
                      self.parent_ok.eq((ph.type == otype - 1) & (ph.rsvd == 0)
                                        & (ph.index < self.io.depth_of(ph.type)))]

@@ -139,6 +139,9 @@ class ChimneyEngine(wiring.Component):
             eng.cplq_cons.eq(r.CPLQ_CONS.INDEX), eng.cplq_cons_we.eq(r.CPLQ_CONS.INDEX_we),
             eng.evtq_base.eq(Cat(r.EVTQ_BASE_LO.ADDR, r.EVTQ_BASE_HI.ADDR)), eng.evtq_log2.eq(r.EVTQ_SIZE.LOG2),
             eng.evtq_cons.eq(r.EVTQ_CONS.INDEX), eng.evtq_cons_we.eq(r.EVTQ_CONS.INDEX_we),
+            *[eng.windows[i].eq(Cat(Const(0, 3), getattr(r, f"WIN{i}_BASE_LO").ADDR, getattr(r, f"WIN{i}_BASE_HI").ADDR,
+                                    Const(7, 3), getattr(r, f"WIN{i}_LIMIT_LO").ADDR, getattr(r, f"WIN{i}_LIMIT_HI").ADDR))
+              for i in range(self.params.n_windows)],
             r.CMDQ_CONS.INDEX.eq(eng.cmdq_cons), r.CPLQ_PROD.INDEX.eq(eng.cplq_prod),
             r.EVTQ_PROD.INDEX.eq(eng.evtq_prod),
             r.STATUS.ENABLED.eq(eng.enabled), r.STATUS.BUSY.eq(eng.busy), r.STATUS.HALTED.eq(eng.halted),

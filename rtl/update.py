@@ -58,7 +58,7 @@ class UpdateFlow(ConnectionFlow):
         self.bad_handle, self.bad_address = S(name="bad_handle"), S(name="bad_address")
         m.d.sync += [self.bad_handle.eq((desc.obj_type == 0) | (desc.obj_type > 3) | (h.type != desc.obj_type[:2])
                                         | (h.rsvd != 0) | (h.index >= self.io.depth_of(h.type))),
-                     self.bad_address.eq((desc.addr == 0) | (desc.addr[:3] != 0))]
+                     self.bad_address.eq((desc.addr == 0) | (desc.addr[:3] != 0) | self.load_outside)]
 
     def states(self, m):
         io, desc = self.io, self.desc

@@ -195,7 +195,7 @@ class DriverBench:
     Each helper calls the driver's entry point and then `run_until_idle`, synchronously
     (over the model nothing ever suspends)."""
 
-    def __init__(self, params: EngineParams = EngineParams(), *, ring_log2=6, mem_size=1 << 23):
+    def __init__(self, params: EngineParams = EngineParams(), *, ring_log2=6, mem_size=1 << 23, **driver_kw):
         from .model import RefEngine, SimpleHostMemory
         from .driver import ChimneyDriver
         from .hoststack import RecordingHostStack
@@ -203,7 +203,7 @@ class DriverBench:
         self.memory = SimpleHostMemory(mem_size)
         self.engine = RefEngine(params, self.memory)
         self.host = RecordingHostStack()
-        self.driver = ChimneyDriver(self.engine, self.memory, self.host, params, ring_log2=ring_log2)
+        self.driver = ChimneyDriver(self.engine, self.memory, self.host, params, ring_log2=ring_log2, **driver_kw)
         run_sync(self.driver.start())
 
     def run(self, coro):

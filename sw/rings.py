@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from chimney.contract import (COMMAND, COMPLETION, EVENT, COMMAND_BYTES, COMPLETION_BYTES, EVENT_BYTES,
                               ID_VALUE, EngineParams)
+from chimney.contract.windows import EMPTY, reset_windows
+
 from .bus import DeviceTimeout, wait_irq_within
 from .regs import Registers
 
@@ -37,7 +39,8 @@ class RingEntry:
 
 class EngineRings:
     def __init__(self, device, memory, params: EngineParams = EngineParams(), *,
-                 cmd_log2=6, cpl_log2=6, evt_log2=6, ready_timeout_ns=2_000_000, poll_ns=1000):
+                 cmd_log2=6, cpl_log2=6, evt_log2=6, ready_timeout_ns=2_000_000, poll_ns=1000,
+                 windows=None):
         self.device = device
         self.memory = memory
         self.params = params
@@ -45,6 +48,9 @@ class EngineRings:
         self.log2 = {"CMDQ": cmd_log2, "CPLQ": cpl_log2, "EVTQ": evt_log2}
         self.ready_timeout_ns = ready_timeout_ns
         self.poll_ns = poll_ns
+        # DMA windows [(base, limit)] programmed at every start (None: the reset windows,
+        # all of memory); the rings must lie inside them (chimney.contract.windows)
+        self.windows = windows
         self.regions = {}
         self.cmd_prod = 0
         self.cmd_cons = 0                 # last CMDQ_CONS read
@@ -91,9 +97,22 @@ class EngineRings:
         self.cons = {"CPLQ": 0, "EVTQ": 0}
         self.next_seq = 0
         self.buffers = {"cpl": deque(), "evt": deque()}
+        windows = list(self.windows or [])
+        if len(windows) > self.params.n_windows:
+            raise ValueError(f"{len(windows)} DMA windows, the engine has {self.params.n_windows}")
+        defaults = reset_windows(self.params.n_windows)
+        windows = windows + [EMPTY] * (self.params.n_windows - len(windows)) if windows else defaults
+        for i, (base, limit) in enumerate(windows):
+            if base & 7 or ~limit & 7:
+                raise ValueError(f"window {i} [{base:#x}, {limit:#x}]: whole 8-byte beats only")
+            await regs.write64(f"WIN{i}_BASE_LO", f"WIN{i}_BASE_HI", base)
+            await regs.write64(f"WIN{i}_LIMIT_LO", f"WIN{i}_LIMIT_HI", limit)
         await regs.write("IRQ_MASK", irq_mask)
         await regs.write_fields("CTRL", ENABLE=1)
-        status = regs.decode("STATUS", await regs.read("STATUS"))
+        for _ in range(8):                        # the engine checks the rings, then enables
+            status = regs.decode("STATUS", await regs.read("STATUS"))
+            if status["ENABLED"]:
+                break
         if not status["ENABLED"]:
             err = await regs.read("ERR_STATUS")
             raise DeviceError(f"engine did not enable (STATUS={status}, ERR_STATUS={err:#x})")

@@ -100,7 +100,7 @@ class AxiMemoryModel:
 
     def __init__(self, bus, memory=None, *, seed=0, pause=0.0, read_latency=0, b_latency=0,
                  errors=(), hang=(), max_burst=256, queue_depth=8, check_id=True, aw_waits_for_w=False,
-                 fatal=None, monitor=True):
+                 fatal=None, monitor=True, windows=None):
         self.bus = bus
         # 8-byte beats on a bus of `lanes` 64-bit lanes (narrow bursts when lanes > 1)
         self.lanes = len(bus.wdata) // 64
@@ -125,10 +125,12 @@ class AxiMemoryModel:
         # the passive protocol monitor of chimney.tb.axi_monitor (fails the run at the first
         # violation); `fatal` is the master's bus-dead flag, whose abandonment it allows
         self.fatal = fatal
+        self.windows = windows               # the engine's latched DMA windows: (signal, n)
         self.monitor = None
         if monitor:
             from chimney.tb.axi_monitor import Axi4ManagerMonitor
-            self.monitor = Axi4ManagerMonitor(max_burst, len(bus.wdata))
+            self.monitor = Axi4ManagerMonitor(max_burst, len(bus.wdata),
+                                              n_windows=windows[1] if windows else 0)
         self.cycle = 0                       # clock edges seen by the read path
         # handshake statistics: counts and (first, last) cycle of data beats
         self.stats = {"ar": 0, "r": 0, "aw": 0, "w": 0, "b": 0,
@@ -184,7 +186,8 @@ class AxiMemoryModel:
         sim.add_process(self._read_path)
         if self.monitor is not None:
             from chimney.tb.axi_monitor import add_amaranth_monitor
-            add_amaranth_monitor(sim, self.monitor, self.bus, fatal=self.fatal)
+            add_amaranth_monitor(sim, self.monitor, self.bus, fatal=self.fatal,
+                                 windows=self.windows[0] if self.windows else None)
 
     # --------------------------------------------------------------- write path
     async def _write_path(self, ctx):

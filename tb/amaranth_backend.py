@@ -159,7 +159,7 @@ def run_engine(params, body, *, until_s=5e-3, seed=1, pause=0.0, read_latency=2,
     memory = SimHostMemory()
     axi = AxiMemoryModel(dut.dma, memory.mem, seed=seed, pause=pause, read_latency=read_latency,
                          max_burst=params.max_burst, errors=list(errors), hang=list(hang),
-                         fatal=dut.dma_master.fatal, **axi_kw)
+                         fatal=dut.dma_master.fatal, windows=(dut.engine.win, params.n_windows), **axi_kw)
 
     async def bench(ctx, dut):
         await body(ctx, dut, AmaranthSimDevice(ctx, dut, timeout_cycles=20000), memory, axi)

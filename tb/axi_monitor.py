@@ -17,7 +17,9 @@ Axi4ManagerMonitor (the DMA port, manager = the engine):
             AxBURST INCR; AxSIZE 8 bytes and ID 0 (the engine's contract); AxLEN + 1 <=
             max_burst; no burst across 4 KiB; per burst exactly AWLEN + 1 W beats with
             WLAST on the last one only; each W beat's WSTRB inside the byte lanes of its
-            address (narrow bursts on a wider bus)
+            address (narrow bursts on a wider bus); with `n_windows`, every AR and AW
+            burst, first byte to last, inside one of the DMA windows the engine latched
+            (chimney.contract.windows; the sample's `windows`, the engine's `win` register)
   subordinate  R only while beats are owed, RLAST on a burst's last beat; B only for a
             burst whose AW and last W beat were accepted; R and B: VALID held until
             READY, payload stable
@@ -25,7 +27,15 @@ Axi4ManagerMonitor (the DMA port, manager = the engine):
 
 from collections import deque
 
+from chimney.contract.windows import in_any
+
 PAGE = 4096
+M64 = (1 << 64) - 1
+
+
+def _windows(raw, n):
+    """The engine's `win` register (rtl/windows.py WINDOW array) as [(base, limit)]."""
+    return [(raw >> (128 * i) & M64, raw >> (128 * i + 64) & M64) for i in range(n)]
 
 
 class ProtocolViolation(AssertionError):
@@ -161,10 +171,11 @@ class Axi4ManagerMonitor(_Monitor):
                "arid", "araddr", "arlen", "arsize", "arburst", "arvalid", "arready",
                "rid", "rdata", "rresp", "rlast", "rvalid", "rready")
 
-    def __init__(self, max_burst=256, data_width=64, name=None):
+    def __init__(self, max_burst=256, data_width=64, name=None, n_windows=0):
         super().__init__(name)
         self.max_burst = max_burst
         self.lanes = data_width // 64
+        self.n_windows = n_windows          # 0: no window check (the sample has no `windows`)
         self.reset()
 
     def reset(self):
@@ -188,6 +199,11 @@ class Axi4ManagerMonitor(_Monitor):
             self.fail("manager", C, "AxLEN + 1 <= max_burst", f"{ln + 1} beats > {self.max_burst}")
         if (addr % PAGE) + (ln + 1) * 8 > PAGE:
             self.fail("manager", C, "no burst across a 4 KiB boundary", f"{addr:#x} + {ln + 1} beats")
+        if self.n_windows:
+            wins = _windows(s["windows"], self.n_windows)
+            if not in_any(addr, (ln + 1) * 8, wins):
+                self.fail("manager", C, "inside the DMA windows",
+                          f"{addr:#x} + {ln + 1} beats; windows " + ", ".join(f"[{b:#x}, {l:#x}]" for b, l in wins))
 
     def _w_beat(self, strb, last, addr, length, k):
         """Beat k of the burst (addr, length): lane and WLAST."""
@@ -262,14 +278,18 @@ class Axi4ManagerMonitor(_Monitor):
 
 
 # ---------------------------------------------------------------------- Amaranth sim
-def add_amaranth_monitor(sim, monitor, bus, *, fatal=None):
+def add_amaranth_monitor(sim, monitor, bus, *, fatal=None, windows=None):
     """A simulator process that steps `monitor` at every clock edge of `bus` (an
-    rtl.axi signature interface); a violation ends the simulation with the exception."""
+    rtl.axi signature interface); a violation ends the simulation with the exception.
+    `windows`: the engine's latched DMA windows (checked when the monitor has n_windows)."""
     names = [n for n in monitor.SIGNALS if hasattr(bus, n)]
     sigs = [getattr(bus, n) for n in names]
     if fatal is not None:
         names.append("fatal")
         sigs.append(fatal)
+    if windows is not None:
+        names.append("windows")
+        sigs.append(windows.as_value() if hasattr(windows, "as_value") else windows)
 
     async def process(ctx):
         async for values in ctx.tick().sample(*sigs):
@@ -323,12 +343,14 @@ def start_cocotb_monitors(dut, params=None):
         return out
 
     csr = AxiLiteMonitor()
-    dma = Axi4ManagerMonitor(params.max_burst, params.data_width)
+    dma = Axi4ManagerMonitor(params.max_burst, params.data_width, n_windows=params.n_windows)
     fatal = None
     try:
         fatal = names.engine_of(dut).dma.fatal
     except AttributeError:
         pass
+    # the engine's latched DMA windows (tb/simbuild.py makes the register public)
+    win_get = _binstr_reader(names.engine_of(dut).engine.win)
     plan = []
     for prefix, mon, extra in ((names.csr, csr, None), (names.dma, dma, fatal)):
         hs = handles(prefix, mon)
@@ -361,6 +383,8 @@ def start_cocotb_monitors(dut, params=None):
                     sample[k] = value(g())
         if fatal_get is not None:
             sample["fatal"] = value(f)
+        if mon is dmon:
+            sample["windows"] = value(win_get())
         mon.step(sample)
 
     (cmon, (c0, c1, c2, c3, c4), cchans, _), (dmon, (d0, d1, d2, d3, d4), dchans, fatal_get) = plan

@@ -100,7 +100,7 @@ def _board_verilog(src, params):
             path.write_text(verilog.convert(BoardCore(params, **BOARD_SIM), name=BOARD))
 
 #: internal signals testbenches reach beyond the name map (paths below the engine)
-EXTRA_PUBLIC = ("dma.fatal",)
+EXTRA_PUBLIC = ("dma.fatal", "engine.win")
 
 
 def _module_ports(text, module):

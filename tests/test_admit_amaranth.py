@@ -25,7 +25,8 @@ def _seed():
 
 
 class Facts:
-    def __init__(self, e, terminate):
+    def __init__(self, e, terminate, wins=(1, 1, 1)):
+        self.status_win, self.state_win, self.req_win = wins
         h = e["handle"]
         self.type, self.index, self.gen, self.rsvd = h >> 24 & 3, h & 0xFFFF, h >> 16 & 0xFF, h >> 26
         self.depth = P.depth(ObjType(self.type)) if self.type else 0
@@ -54,7 +55,9 @@ def test_admission_rules(terminate):
     rng = random.Random(_seed())
     dut = EntryAdmit(P)
     entries = _entries(rng, int(os.environ.get("ADMIT_N", 120)), terminate)
-    facts = [Facts(e, terminate) for e in entries]
+    # EntryWindows' three bits, now and then one of them 0 (an address outside the windows)
+    wins = [tuple(int(rng.random() > 0.03) for _ in range(3)) for _ in entries]
+    facts = [Facts(e, terminate, w) for e, w in zip(entries, wins)]
     want_code = [int(c.code) if (c := first_failing(f, "entry")) else 0 for f in facts]
     st = dict(admitted=[], finished=-1, rows=[], peeked=set(), metas={}, early=0, pend=None, cycles=0)
     busy = [0] * ROW_SLOTS
@@ -91,6 +94,8 @@ def test_admission_rules(terminate):
             ok = rng.random() < 0.8
             ctx.set(dut.entry_in.valid, ok)
             ctx.set(dut.entry_in.payload.raw, LIST_ENTRY.pack(**entries[i]))
+            for name, bit in zip(("status_win", "state_win", "req_win"), wins[i]):
+                ctx.set(getattr(dut.entry_in.payload, name), bit)
             await ctx.delay(1e-9)
             took = ok and ctx.get(dut.entry_in.ready)
             await ctx.tick()

@@ -18,7 +18,7 @@ from chimney.rtl.decide import CheckOutcome, evaluate_checks, facts_namespace
 
 P = EngineParams()
 WIDTHS = {"terminate": 1, "type": 2, "index": 16, "gen": 8, "rsvd": 6, "depth": 17, "status_addr": 64,
-          "state_addr": 64, "req_addr": 64, "parent": 16, "req_cap": 15, "cmd_tag": 32, "meta_lost": 1,
+          "state_addr": 64, "req_addr": 64, "status_win": 1, "state_win": 1, "req_win": 1, "parent": 16, "req_cap": 15, "cmd_tag": 32, "meta_lost": 1,
           "valid": 1, "failed": 1, "poisoned": 1, "row_gen": 8, "row_parent": 16, "refcount": 17,
           "req_count": 16, "freed_tag": 32, "state_lost": 1}
 
@@ -26,7 +26,7 @@ WIDTHS = {"terminate": 1, "type": 2, "index": 16, "gen": 8, "rsvd": 6, "depth": 
 def healthy_facts(**over):
     """A TCP TERMINATE entry that passes every check."""
     f = dict(terminate=1, type=int(ObjType.TCP), index=5, gen=7, rsvd=0, depth=P.n_tcp,
-             status_addr=0x1000, state_addr=0x2000, req_addr=0x3000, parent=2, req_cap=4, cmd_tag=9,
+             status_addr=0x1000, state_addr=0x2000, req_addr=0x3000, status_win=1, state_win=1, req_win=1, parent=2, req_cap=4, cmd_tag=9,
              meta_lost=0, valid=1, failed=0, poisoned=0, row_gen=7, row_parent=2, refcount=0,
              req_count=3, freed_tag=0, state_lost=0)
     f.update(over)
@@ -47,6 +47,9 @@ CASES = [
     (dict(type=0), "handle"), (dict(rsvd=1), "handle"), (dict(index=P.n_tcp), "handle"),
     (dict(status_addr=0), "status_addr"), (dict(status_addr=0x1002), "status_addr"),
     (dict(state_addr=0x2004), "state_addr"), (dict(req_addr=0), "req_addr"),
+    # outside the DMA windows (EntryWindows' bits): the same checks
+    (dict(status_win=0), "status_addr"), (dict(state_win=0), "state_addr"), (dict(req_win=0), "req_addr"),
+    (dict(status_win=0, type=0), "handle"), (dict(state_win=0, status_win=0), "status_addr"),
     (dict(meta_lost=1, valid=0), "meta_word"),
     (dict(valid=0, row_gen=8, freed_tag=9), "duplicate"),
     (dict(valid=0, row_gen=8, freed_tag=8), "offloaded"),
@@ -70,10 +73,10 @@ def test_one_check_decides(over, want):
 
 def test_check_scope_by_command_and_type():
     # QUERY: no req_addr, duplicate, order or capacity check
-    q = healthy_facts(terminate=0, req_addr=0, req_count=9)
+    q = healthy_facts(terminate=0, req_addr=0, req_win=0, req_count=9)
     assert first_failing(q) is None
     # a path: no state_addr; TERMINATE of a path with dependents is ORDER
-    path = healthy_facts(type=int(ObjType.PATH), depth=P.n_path, state_addr=0, refcount=1)
+    path = healthy_facts(type=int(ObjType.PATH), depth=P.n_path, state_addr=0, state_win=0, refcount=1)
     assert first_failing(path).code == ErrorCode.ORDER
     # a neighbor has no parent
     nb = healthy_facts(type=int(ObjType.NEIGHBOR), depth=P.n_neighbor, row_parent=7, parent=0)
@@ -82,11 +85,13 @@ def test_check_scope_by_command_and_type():
 
 def test_alignment_rule_matches_contract_alignments():
     for name in ("status_addr", "state_addr", "req_addr"):
+        win = name.replace("_addr", "_win")
         c = next(c for c in ENTRY_CHECKS if c.name == name)
         for addr in (ALIGN[name], 3 * ALIGN[name], 0x10000):
-            assert c.ok(SimpleNamespace(**{name: addr}))
+            assert c.ok(SimpleNamespace(**{name: addr, win: 1}))
+            assert not c.ok(SimpleNamespace(**{name: addr, win: 0}))
         for addr in (0, ALIGN[name] // 2, ALIGN[name] + 1):
-            assert not c.ok(SimpleNamespace(**{name: addr}))
+            assert not c.ok(SimpleNamespace(**{name: addr, win: 1}))
 
 
 def _random_facts(rng):

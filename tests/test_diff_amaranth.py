@@ -17,7 +17,9 @@ import pytest
 
 from chimney.contract import (ObjType, Opcode, NdisStatus, ErrorCode, MEMORY_ID, MAX_LIST_ENTRIES, make_handle,
                               data_words, memory_depth, LIST_ENTRY)
+from chimney.contract import DATA, DELEGATED
 from chimney.contract.ecc import ecc_encode
+from chimney.contract.windows import reset_windows
 from scenarios.diff import (SMALL, differential, tree, tcp_fields, path_fields, neighbor_fields, index,
                             seed_from_env, reset, apply_fault)
 
@@ -592,6 +594,124 @@ def test_reclaim_cut_off_entries():
 
 def test_scrub_skips_freed_rows():
     run(scrub_skips_freed_rows)
+
+
+# ======================================================================================
+# DMA address windows (issue 17 item 5)
+# ======================================================================================
+async def dma_windows(h):
+    """Two windows with a hole between them: every address the engine is given is
+    checked, first byte and last, against them and refused with BAD_ADDRESS before a
+    beat is issued (the AXI monitor checks every AR and AW against the latched windows);
+    rings outside are refused at CTRL.ENABLE; the window registers are locked while
+    enabled. At the end the reset windows (all of memory) are programmed again."""
+    rng = random.Random(17)
+    nb, pa, (t0, t1) = await tree(h, rng, 2)                         # all below R: window 0
+    await h.post(t0, 0x170, 17)
+    await h.post(t0, 0x171, 18, recv=True)
+    R = h.alloc(0x3000, 0x1000)
+    W0, W1 = (0, R - 1), (R + 0x1000, R + 0x1FF7)                     # [R, R+0xFFF]: the hole
+    await h.regs.write_fields("CTRL", ENABLE=0)
+    await h.quiesce()
+    for i, (base, limit) in enumerate((W0, W1)):
+        await h.regs.write64(f"WIN{i}_BASE_LO", f"WIN{i}_BASE_HI", base)
+        await h.regs.write64(f"WIN{i}_LIMIT_LO", f"WIN{i}_LIMIT_HI", limit)
+    # a ring outside (in the hole) or running past window 0's end: refused at enable
+    for reg, value in (("EVTQ_BASE_LO", R + 0x40), ("CMDQ_BASE_LO", R - 0x40)):
+        old = await h.regs.read(reg)
+        await h.regs.write(reg, value)
+        await h.regs.write("ERR_STATUS", 0xFFFFFFFF)
+        await h.regs.write_fields("CTRL", ENABLE=1)
+        await h.side.tick(8)
+        err = h.regs.decode("ERR_STATUS", await h.regs.read("ERR_STATUS"))
+        assert err["RING_CONFIG"] and err["BAD_ADDRESS"] and not await h.regs.read_field("STATUS.ENABLED"), reg
+        await h.checkpoint(f"ring outside the windows: {reg}")
+        await h.regs.write(reg, old)
+    await h.regs.write_fields("CTRL", ENABLE=1)
+    await h.side.tick(8)
+    assert await h.regs.read_field("STATUS.ENABLED")
+    # locked while enabled: a write is answered and ignored
+    await h.regs.write("WIN1_BASE_LO", 0)
+    assert await h.regs.read("WIN1_BASE_LO") == W1[0] & 0xFFFFFFFF
+
+    nxt = [W1[0]]
+
+    def w1(size):
+        """`size` bytes inside window 1, far from its end."""
+        addr = nxt[0]
+        nxt[0] += (size + 7) & ~7
+        assert nxt[0] < W1[0] + 0xE00
+        return addr
+
+    def ent(handle, parent, req_cap=0, t=TCP, **at):
+        addrs = dict(status_addr=w1(8), state_addr=w1(DELEGATED[t].size), req_addr=w1(8 + 8 * max(req_cap, 1)))
+        addrs.update(at)
+        return h.entry(handle, parent, req_cap, obj_type=t, **addrs)
+
+    async def listed(opcode, entries, at=None):
+        at = w1(32 * len(entries)) if at is None else at
+        h.mem.write(at, b"".join(LIST_ENTRY.to_bytes(e) for e, _ in entries))
+        cpl = await h.run(opcode, addr=at, count=len(entries))
+        h.observe(opcode, entries)
+        return cpl
+
+    # entries: the last byte decides (status 4 bytes, TCP state 124, req 8 + 8*req_cap);
+    # window 1 ends at R+0x1FF7 (windows are whole 8-byte beats)
+    es = [ent(t0, index(pa), status_addr=R + 0x1FF8),                 # the beat past the limit
+          ent(t0, index(pa), status_addr=R + 0xFFC),                  # in the hole
+          ent(t0, index(pa), state_addr=R + 0x1F80),                  # 124 bytes: ends at +0x1FFB
+          ent(t1, index(pa), state_addr=R + 0x1F78),                  # ends at +0x1FF3: inside
+          ent(pa, index(nb), t=PATH, state_addr=R + 0x10),            # a path writes no state
+          ent(nb, 0, t=NB, state_addr=R + 0x1FF0)]                    # 12 bytes: ends at +0x1FFB
+    cpl = await listed(Opcode.QUERY, es)
+    assert (cpl["status"], cpl["detail"], cpl["err_index"]) == (NdisStatus.INVALID_ADDRESS, ErrorCode.BAD_ADDRESS, 0)
+    assert cpl["result"] == 4, cpl                                    # entries 0, 1, 2, 5
+    for i in (0, 1):                                                  # no Status written outside
+        assert int.from_bytes(h.mem.read(es[i][1].status, 4), "little") == 0, i
+    cpl = await listed(Opcode.TERMINATE, [ent(t0, index(pa), 2, req_addr=R + 0x1FE8)])   # 24 bytes: a beat past
+    assert cpl["detail"] == ErrorCode.BAD_ADDRESS, cpl
+    # a list whose last entry runs past window 1, one in the hole: the command is refused
+    for at in (R + 0x1FE0, R + 0x800):
+        cpl = await listed(Opcode.QUERY, [ent(t0, index(pa))], at=at)
+        assert cpl["detail"] == ErrorCode.BAD_ADDRESS, (hex(at), cpl)
+    # load blocks: OFFLOAD past window 0's end, UPDATE in the hole; inside, both work
+    blk = DATA[TCP].to_bytes(tcp_fields(rng))
+    cpl = await h.offload(TCP, None, parent=pa, addr=R - 72)          # 80 bytes: ends at R+7
+    assert cpl["detail"] == ErrorCode.BAD_ADDRESS, cpl
+    at = w1(len(blk))
+    h.mem.write(at, blk)
+    t2 = await h.offload(TCP, None, parent=pa, addr=at)
+    assert t2["status"] == NdisStatus.SUCCESS, t2
+    t2 = t2["result"]
+    nbytes = DATA[NB].to_bytes(neighbor_fields(rng))
+    h.mem.write(R + 0x100, nbytes)
+    cpl = await h.update(NB, nb, None, addr=R + 0x100)
+    assert cpl["detail"] == ErrorCode.BAD_ADDRESS, cpl
+    at = w1(len(nbytes))
+    h.mem.write(at, nbytes)
+    assert (await h.update(NB, nb, None, addr=at))["status"] == NdisStatus.SUCCESS
+    await h.checkpoint("dma windows")
+    # everything inside the windows: a Status word ending exactly at window 0's limit, a
+    # request array at window 1's
+    cpl = await listed(Opcode.TERMINATE, [ent(t0, index(pa), 2, status_addr=R + 0x1FD8, req_addr=R + 0x1FE0),
+                                          ent(t1, index(pa), status_addr=R - 4), ent(t2, index(pa)),
+                                          ent(pa, index(nb), t=PATH),
+                                          ent(nb, 0, t=NB)])
+    assert cpl["status"] == NdisStatus.SUCCESS, cpl
+    # the reset windows again (the next scenario allocates past R)
+    await h.regs.write_fields("CTRL", ENABLE=0)
+    await h.quiesce()
+    for i, (base, limit) in enumerate(reset_windows(h.params.n_windows)):
+        await h.regs.write64(f"WIN{i}_BASE_LO", f"WIN{i}_BASE_HI", base)
+        await h.regs.write64(f"WIN{i}_LIMIT_LO", f"WIN{i}_LIMIT_HI", limit)
+    await h.regs.write_fields("CTRL", ENABLE=1)
+    await h.side.tick(8)
+    nb, pa, (t0,) = await tree(h, rng, 1)
+    await h.terminate([h.entry(t0, index(pa)), h.entry(pa, index(nb)), h.entry(nb, 0)])
+
+
+def test_dma_windows():
+    run(dma_windows)
 
 
 # ======================================================================================

@@ -22,6 +22,8 @@ from amaranth.sim import Simulator
 from chimney.contract import (EngineParams, ObjType, Opcode, ErrorCode, COMMAND, LIST_ENTRY, MEMORIES,
                               DATA, WRITE_BACK, data_words, memory_depth, make_handle)
 from chimney.contract.rows import TAG_BITS
+from chimney.contract.windows import reset_windows
+from chimney.rtl.windows import EntryWindows
 from chimney.rtl.admit import EntryAdmit
 from chimney.rtl.collector import ReadCollector
 from chimney.rtl.eccmem import peek, poke
@@ -125,7 +127,11 @@ def test_list_flow_against_model():
     top.submodules.lst = lst = ListFlow(P)
     merge_table_clients(top, P, tables.engine, [rr.tables, walker.tables, lst.tables])
     desc, is_term, tag = Signal(COMMAND.amaranth()), Signal(), Signal(TAG_BITS)
-    wiring.connect(top, col.entry, admit.entry_in)
+    top.submodules.ewin = ewin = EntryWindows(P)          # the reset windows: all of memory
+    wiring.connect(top, col.entry, ewin.i)
+    wiring.connect(top, ewin.o, admit.entry_in)
+    for i, (b, l) in enumerate(reset_windows(P.n_windows)):
+        top.d.comb += [ewin.windows[i].base.eq(b), ewin.windows[i].limit.eq(l)]
     wiring.connect(top, admit.row_req, rr.req)
     wiring.connect(top, rr.resp, lst.row_resp)
     wiring.connect(top, admit.entries, lst.entries)
@@ -135,7 +141,8 @@ def test_list_flow_against_model():
                    admit.is_term.eq(is_term), admit.seq_waiting.eq(lst.seq_waiting), admit.drop.eq(lst.admit_drop),
                    admit.pend_valid.eq(lst.pend_valid), admit.pend_type.eq(lst.pend_type),
                    admit.pend_idx.eq(lst.pend_idx), admit.slot_busy.eq(0),
-                   lst.flush_req.eq(admit.flush_req), lst.admit_empty.eq(admit.empty), lst.col_done.eq(col.done),
+                   lst.flush_req.eq(admit.flush_req), lst.admit_empty.eq(admit.empty & ewin.empty),
+                   ewin.clear.eq(admit.start | lst.admit_drop), lst.col_done.eq(col.done),
                    col.drain.eq(lst.col_drain), col.list_mode.eq(1), lst.desc.eq(desc), lst.cmd_tag.eq(tag)]
     state = {"done": False}
     run = {}                               # what the RTL did in the current command

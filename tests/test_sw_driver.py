@@ -43,6 +43,21 @@ def offloaded(bench):
     return bench, tree, snap
 
 
+def test_driver_programs_dma_windows():
+    """The driver's DMA windows (EngineRings(windows=...)): memory-wide ones change nothing;
+    windows that leave out the rings stop the bring-up with the engine's refusal."""
+    b = DriverBench(PARAMS, ring_log2=3, mem_size=1 << 23, windows=[(0, (1 << 23) - 1)])
+    assert [b.engine.reg(f"WIN0_{r}") for r in ("BASE_LO", "LIMIT_LO", "LIMIT_HI")] == [0, (1 << 23) - 1, 0]
+    tree = build_tree(random.Random(1), SHAPE)
+    b.initiate(tree)
+    b.terminate(tree)
+    assert all(x.status == NdisStatus.SUCCESS for x in walk_tree(tree)) and b.driver.errors == []
+    with pytest.raises(DeviceError, match="ENABLED"):
+        DriverBench(PARAMS, ring_log2=3, windows=[(1 << 22, (1 << 22) + 0xFFF)])   # not the rings
+    with pytest.raises(ValueError, match="8-byte"):
+        DriverBench(PARAMS, ring_log2=3, windows=[(0x1004, 0x1FFF)])
+
+
 def test_initiate_realistic_tree(bench):
     tree = build_tree(random.Random(1), SHAPE)
     bench.initiate(tree)

@@ -23,7 +23,7 @@ from .rows import GEN_BITS
 from .status import Disposition, ErrorCode, ObjType, ReqKind
 from .descriptors import ALIGN
 
-__all__ = ["Outcome", "EntryCheck", "ENTRY_CHECKS", "FACTS", "first_failing", "aligned",
+__all__ = ["Outcome", "EntryCheck", "ENTRY_CHECKS", "FACTS", "first_failing", "aligned", "status_writable",
            "record_disposition", "DISPOSITIONS"]
 
 
@@ -46,6 +46,9 @@ FACTS = {
     "status_addr": ("entry", "LIST_ENTRY.status_addr"),
     "state_addr": ("entry", "LIST_ENTRY.state_addr"),
     "req_addr": ("entry", "LIST_ENTRY.req_addr"),
+    "status_win": ("entry", "the Status word lies inside a DMA window (chimney.contract.windows)"),
+    "state_win": ("entry", "the delegated structure, up to the last byte written, lies inside a DMA window"),
+    "req_win": ("entry", "the request header and `req_cap` records lie inside a DMA window"),
     "parent": ("entry", "LIST_ENTRY.parent"),
     "req_cap": ("entry", "LIST_ENTRY.req_cap"),
     "cmd_tag": ("entry", "CMD_COUNT while this command runs (what a free in it records)"),
@@ -67,6 +70,11 @@ GEN_MASK = (1 << GEN_BITS) - 1
 def aligned(addr, align):
     """Contract *Addresses*: non-zero and a multiple of `align` (a power of two)."""
     return (addr != 0) & ((addr & (align - 1)) == 0)
+
+
+def status_writable(f):
+    """A refused entry's Status word is written only where this holds (the first check)."""
+    return aligned(f.status_addr, ALIGN["status_addr"]) & (f.status_win == 1)
 
 
 @dataclass(frozen=True)
@@ -101,17 +109,17 @@ ENTRY_CHECKS = (
                Outcome.REFUSE, ErrorCode.BAD_HANDLE, False,
                "the handle (type, range, reserved bits): `BAD_HANDLE`"),
     EntryCheck("status_addr", "entry", _always,
-               lambda f: aligned(f.status_addr, ALIGN["status_addr"]),
+               lambda f: status_writable(f),
                Outcome.REFUSE, ErrorCode.BAD_ADDRESS, False,
-               "`status_addr`: `BAD_ADDRESS`"),
+               "`status_addr` (aligned, inside a DMA window): `BAD_ADDRESS`"),
     EntryCheck("state_addr", "entry", lambda f: f.type != PATH,
-               lambda f: aligned(f.state_addr, ALIGN["state_addr"]),
+               lambda f: aligned(f.state_addr, ALIGN["state_addr"]) & (f.state_win == 1),
                Outcome.REFUSE, ErrorCode.BAD_ADDRESS, False,
-               "for a TCP connection or neighbor, `state_addr`: `BAD_ADDRESS`"),
+               "for a TCP connection or neighbor, `state_addr` (aligned, the structure inside a DMA window): `BAD_ADDRESS`"),
     EntryCheck("req_addr", "entry", lambda f: (f.terminate == 1) & (f.type == TCP),
-               lambda f: aligned(f.req_addr, ALIGN["req_addr"]),
+               lambda f: aligned(f.req_addr, ALIGN["req_addr"]) & (f.req_win == 1),
                Outcome.REFUSE, ErrorCode.BAD_ADDRESS, False,
-               "for a TCP TERMINATE, `req_addr`: `BAD_ADDRESS`"),
+               "for a TCP TERMINATE, `req_addr` (aligned, header and `req_cap` records inside a DMA window): `BAD_ADDRESS`"),
     EntryCheck("meta_word", "row", _always, lambda f: f.meta_lost == 0,
                Outcome.META_LOST, None, False,
                "the row's meta word can be read (else see *Hardware failure*)"),

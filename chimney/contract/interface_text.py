@@ -283,7 +283,8 @@ TERMINATE stores {tag_text} in `u.free.freed_tag` of each row it frees (see *Han
 fails; a refused command changes nothing unless noted, and its completion has
 `err_index` = {no_index}, `detail` = the ErrorCode and `result` 0.
 
-- **OFFLOAD**: (1) `obj_type` 1..3, else `BAD_HANDLE`; (2) `addr`: `BAD_ADDRESS`;
+- **OFFLOAD**: (1) `obj_type` 1..3, else `BAD_HANDLE`; (2) `addr` (aligned, the block inside a
+  DMA window): `BAD_ADDRESS`;
   (3) the parent handle: 0 for a neighbor; otherwise of the parent's type (path for TCP,
   neighbor for a path), reserved bits zero, index inside the table: `PARENT`; (4) the
   parent row's meta word: readable, offloaded, not failed or poisoned, same generation:
@@ -299,12 +300,12 @@ fails; a refused command changes nothing unless noted, and its completion has
   poisoned, the new entry is given back, the connection is marked failed and gets its
   events, `CONN_FAILED`.
 - **UPDATE**: (1) `obj_type` 1..3 and a `handle` of that type, reserved bits zero, index
-  inside the table: `BAD_HANDLE`; (2) `addr`: `BAD_ADDRESS`; (3)-(7) the meta-word
+  inside the table: `BAD_HANDLE`; (2) `addr` (as OFFLOAD's): `BAD_ADDRESS`; (3)-(7) the meta-word
   checks of POST (3)-(7); (8) a TCP UPDATE succeeds here (its load block is not read);
   (9) the load block is read: `DMA_READ`; (10) the row's data words, ident word and row
   CRC: lost, the row is marked failed, `CONN_FAILED`.
-- **QUERY / TERMINATE**: (1) `count` 1..{max_list}: `BAD_LENGTH`; (2) `addr` (the list):
-  `BAD_ADDRESS`; then each entry, as below.
+- **QUERY / TERMINATE**: (1) `count` 1..{max_list}: `BAD_LENGTH`; (2) `addr` (the list: aligned,
+  all `count` entries inside a DMA window): `BAD_ADDRESS`; then each entry, as below.
 
 **Allocation.** Each table and the request pool keep a next-allocation pointer (0 after
 reset). OFFLOAD and POST scan from it upwards, wrapping, for the first row (entry) that
@@ -477,6 +478,32 @@ first failing byte; it need not be the address of the failing list entry or stru
 
 Non-zero and aligned to: ring bases 64 bytes; list, load block, `state_addr`,
 `req_addr` 8 bytes; `status_addr` 4 bytes.
+
+### DMA windows
+
+An engine on a host bus without an IOMMU must not DMA wherever a buggy or hostile driver
+points it. `WINn_BASE` / `WINn_LIMIT` (n = 0 .. `n_windows` - 1, a build parameter,
+default 2) name inclusive byte ranges of whole 8-byte beats (a base's bits 2:0 read 0, a
+limit's read 1); a window with base > limit is empty. After reset window 0 is all of
+memory and the others are empty, which is the behaviour of an engine without windows.
+The driver programs them before `CTRL.ENABLE`; the engine latches them with the ring
+configuration, and host writes to them are ignored (answered OKAY) while
+`STATUS.ENABLED` reads 1. Every access the engine is given must lie in one window, its
+first byte and its last (`chimney.contract.windows`):
+
+| Address | Bytes checked | Outside |
+|---|---|---|
+| ring bases | the whole ring (entry size << `LOG2`) | `CTRL.ENABLE` refused: `ERR_STATUS.RING_CONFIG` and `BAD_ADDRESS`, not enabled |
+| QUERY/TERMINATE list | 32 × `count` | the command: `BAD_ADDRESS`, nothing read |
+| OFFLOAD/UPDATE load block | 8 × the object's data words (TCP 80, path 8, neighbor 16) | the command: `BAD_ADDRESS`, nothing read |
+| `status_addr` | 4 | the entry: `BAD_ADDRESS`, no Status word written |
+| `state_addr` (TCP, neighbor) | from the header to the last byte written back (TCP 124, neighbor 12) | the entry: `BAD_ADDRESS` |
+| `req_addr` (TCP TERMINATE) | 8 + 8 × `req_cap` | the entry: `BAD_ADDRESS` |
+
+The window checks are part of the address checks, in the same place of the check order
+(*QUERY and TERMINATE lists* and the OFFLOAD/UPDATE orders above). So the engine never
+issues an AR or AW outside the windows it latched: every cocotb and Amaranth-sim run
+checks each burst against them (tb/axi_monitor.py).
 
 ## Delegated state written back
 

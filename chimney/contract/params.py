@@ -19,6 +19,7 @@ class EngineParams:
     dma_timeout: int = 1 << 16  # cycles without progress before a DMA transaction is abandoned
     scrub_interval: int = 1024  # reset value of SCRUB_INTERVAL (cycles between scrub steps)
     max_burst: int = 16         # beats per AXI burst (<= 256); bursts never cross 4 KiB
+    n_windows: int = 2          # DMA address windows (chimney.contract.windows), 1..8
     ram_latency: int = 4        # state-RAM read latency, 2..5 (4: every memory >= 180 MHz alone on ECP5-8,
                                 # rtl/eccmem.py and docs/performance.md "Component timing"; 3 before issue 12)
 
@@ -36,6 +37,8 @@ class EngineParams:
             raise ValueError("addr_width must be 32..64")
         if not 1 <= self.max_burst <= 256:
             raise ValueError("max_burst must be 1..256")
+        if not 1 <= self.n_windows <= 8:
+            raise ValueError("n_windows must be 1..8")
         if not 2 <= self.ram_latency <= 5:
             raise ValueError("ram_latency must be 2..5")
 

@@ -11,6 +11,9 @@ Each access class becomes the SystemRDL properties that say the same thing:
     RWSC  sw = rw, hw = r, hwclr (software sets, the engine clears)
     DB    sw = rw, hw = r, swmod (a doorbell keeps the value written and pulses the engine;
           not singlepulse, which would read back 0)
+
+A register with a `lock` (the DMA windows) gets `swwel = <lock field>` on its writable
+fields: software writes are ignored while that field reads 1.
 """
 
 from .params import EngineParams
@@ -51,6 +54,9 @@ def rdl(params: EngineParams = EngineParams()):
             if f.doc:
                 body += f' desc = "{_text(f.doc)}";'
             out.append(f"        field {{ {body} }} {f.name}[{f.lsb + f.width - 1}:{f.lsb}] = 0x{f.reset:X};")
-        out += [f"    }} {r.name} @ 0x{r.offset:03X};", ""]
+        out.append(f"    }} {r.name} @ 0x{r.offset:03X};")
+        # a locked register: software writes are ignored while the lock field reads 1
+        out += [f"    {r.name}.{f.name}->swwel = {r.lock};" for f in r.fields if r.lock and f.access != "RO"]
+        out.append("")
     out += ["};", ""]
     return "\n".join(out)

@@ -10,6 +10,9 @@ Access kinds (per field):
   RWSC  read/write; the engine clears it when the requested action is done
   RW1C  set by the engine, cleared by the host writing 1
   DB    doorbell: read/write storage plus a one-cycle write pulse to the engine
+
+A register with a `lock` ignores host writes (answered OKAY, nothing changes) while
+the named 1-bit field reads 1: the DMA windows while STATUS.ENABLED.
 """
 
 from dataclasses import dataclass, field as dc_field
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field as dc_field
 from .params import EngineParams, VERSION
 from .status import ErrorCode
 from .rows import MEMORIES
+from .windows import reset_windows
 
 ACCESS = ("RO", "RW", "RWSC", "RW1C", "DB")
 ID_VALUE = 0x43484D59        # "CHMY"
@@ -47,6 +51,7 @@ class Register:
     offset: int
     doc: str
     fields: tuple = dc_field(default_factory=tuple)
+    lock: str = ""            # "REG.FIELD" (a 1-bit RO field): host writes are ignored while it reads 1
 
     def __post_init__(self):
         assert self.offset % 4 == 0
@@ -109,6 +114,27 @@ def _ring(prefix, base, what, producer_is_host):
                  + (" (engine)" if producer_is_host else " (host doorbell)"),
                  (_f("INDEX", 0, 16, cons_access),)),
     ]
+
+
+WINDOW_BASE = 0x200         # WINn_* at WINDOW_BASE + 16*n
+
+
+def _windows(n):
+    """DMA address windows (chimney.contract.windows): inclusive byte addresses, locked
+    while the engine is enabled. After reset window 0 is all of memory, the others empty."""
+    regs = []
+    for i, (base, limit) in enumerate(reset_windows(n)):
+        off = WINDOW_BASE + 16 * i
+        for j, (what, value) in enumerate((("BASE", base), ("LIMIT", limit))):
+            lock = "locked while STATUS.ENABLED"
+            doc = f"DMA window {i}: {'first' if what == 'BASE' else 'last'} byte address"
+            regs.append(Register(f"WIN{i}_{what}_LO", off + 8 * j, f"{doc}, bits 31:0 ({lock})", (
+                # windows are whole 8-byte beats (AxSIZE): bits 2:0 of a base read 0, of a limit 1
+                *((_f("ONES", 0, 3, "RO", 7, "bits 2:0 of a limit are 1", const=True),) if what == "LIMIT" else ()),
+                _f("ADDR", 3, 29, "RW", value >> 3 & (1 << 29) - 1, "bits 31:3"),), lock="STATUS.ENABLED"))
+            regs.append(Register(f"WIN{i}_{what}_HI", off + 8 * j + 4, f"{doc}, bits 63:32 ({lock})",
+                                 (_f("ADDR", 0, 32, "RW", value >> 32),), lock="STATUS.ENABLED"))
+    return regs
 
 
 IRQ_BITS = (("CPL", "a completion entry was written"),
@@ -196,6 +222,7 @@ def register_map(params: EngineParams = EngineParams()) -> RegisterMap:
         Register("CMD_COUNT", 0x168, "Commands completed", (_f("COUNT", 0, 32, "RO"),)),
         Register("RECLAIMED", 0x16C, "Request-pool entries freed by SCRUB_CTRL.RECLAIM (saturating)",
                  (_f("COUNT", 0, 32, "RO"),)),
+        *_windows(params.n_windows),
     ]
     assert len(MEMORIES) <= 32
     return RegisterMap(regs)

@@ -153,6 +153,10 @@ class CsrPortHarness(Elaboratable):
             m.d.comb += hit.eq(wr & (w_addr[2:] == reg.offset // 4))
             mapped_w = mapped_w | hit
             word = Signal(32, name=f"spec_{reg.name}_word")
+            store = hit
+            if reg.lock:                    # ignored while the lock field reads 1 (DMA windows)
+                store = Signal(name=f"spec_{reg.name}_store")
+                m.d.comb += store.eq(hit & ~eng_in[tuple(reg.lock.split("."))])
             for f in reg.fields:
                 sl = slice(f.lsb, f.lsb + f.width)
                 if f.access == "RO":
@@ -167,7 +171,7 @@ class CsrPortHarness(Elaboratable):
                     cleared = Mux(hit, model & ~(fdata & fmask), model)
                     m.d.sync += model.eq(cleared | eng_in[reg.name, f.name + "_set"])
                 else:
-                    with m.If(hit):
+                    with m.If(store):
                         m.d.sync += model.eq(merged)
                 if f.access == "RWSC":
                     with m.If(eng_in[reg.name, f.name + "_clr"]):

@@ -22,7 +22,8 @@ from chimney.contract import (
     DATA, WRITE_BACK, register_map, make_handle, split_handle, data_words,
     cached_mask,
 )
-from chimney.contract.checks import Outcome, first_failing, record_disposition
+from chimney.contract.checks import Outcome, first_failing, record_disposition, status_writable
+from chimney.contract import windows as win
 from chimney.contract.ecc import row_crc
 from chimney.sw.bus import BusError, DeviceTimeout
 
@@ -82,6 +83,11 @@ class _EntryFacts:
             self.type = ObjType(t)
         for name in ("status_addr", "state_addr", "req_addr", "parent", "req_cap"):
             setattr(self, name, e[name])
+        # the DMA windows' verdicts (rtl/windows.py EntryWindows: computed for every entry)
+        ws = engine._windows
+        self.status_win = int(win.in_any(e["status_addr"], win.STATUS_SPAN, ws))
+        self.state_win = int(win.in_any(e["state_addr"], win.state_span(t if t == ObjType.TCP else ObjType.NEIGHBOR), ws))
+        self.req_win = int(win.in_any(e["req_addr"], win.req_span(e["req_cap"]), ws))
         self.cmd_tag = engine.cmd_count
 
     def read_row(self, m, ident, words):
@@ -145,6 +151,7 @@ class RefEngine:
         self.enabled = False
         self.halted = False
         self._rings = None                  # latched {"CMDQ": (base, log2), ...}
+        self._windows = win.reset_windows(self.params.n_windows)   # latched with the rings
         self.cmd_prod = self.cmd_cons = 0   # effective producer (accepted doorbells), consumer
         self.cpl_prod = self.evt_prod = 0
         self.cpl_cons = self.evt_cons = 0   # the engine's copies of the host's consumer doorbells
@@ -206,6 +213,9 @@ class RefEngine:
     def write_reg(self, offset, value):
         reg = self._reg(offset)
         value &= M32
+        if reg.lock and self.read_reg(self.regmap[reg.lock.split(".")[0]].offset) >> \
+                self.regmap.field(reg.lock).lsb & 1:
+            return                                   # locked (the DMA windows while enabled)
         old = self._stored[reg.name]
         new = old
         for f in reg.fields:
@@ -324,6 +334,17 @@ class RefEngine:
                 self.enabled = False
                 return
             rings[q] = (base, log2)
+        # the windows are latched with the rings, and the rings must lie inside them
+        ws = [(self.reg(f"WIN{i}_BASE_LO") | self.reg(f"WIN{i}_BASE_HI") << 32,
+               self.reg(f"WIN{i}_LIMIT_LO") | self.reg(f"WIN{i}_LIMIT_HI") << 32)
+              for i in range(self.params.n_windows)]
+        self._windows = ws
+        if not all(win.in_any(base, win.ring_span(log2, win.RING_ENTRY_BYTES[q]), ws)
+                   for q, (base, log2) in rings.items()):
+            self._set_err(ErrorCode.RING_CONFIG)
+            self._set_err(ErrorCode.BAD_ADDRESS)
+            self.enabled = False
+            return
         self._rings = rings
         self.enabled = True
 
@@ -655,7 +676,7 @@ class RefEngine:
         if cmd["obj_type"] not in (1, 2, 3):
             return self._refuse(ErrorCode.BAD_HANDLE)
         t = ObjType(cmd["obj_type"])
-        if not _aligned(cmd["addr"], ALIGN["load_addr"]):
+        if not self._load_ok(cmd["addr"], t):
             return self._refuse(ErrorCode.BAD_ADDRESS)
         parent = pm = None
         if t == ObjType.NEIGHBOR:
@@ -755,7 +776,7 @@ class RefEngine:
         if h is None:
             return self._refuse(ErrorCode.BAD_HANDLE)
         _, idx, gen = h
-        if not _aligned(cmd["addr"], ALIGN["load_addr"]):
+        if not self._load_ok(cmd["addr"], t):
             return self._refuse(ErrorCode.BAD_ADDRESS)
         m, ident, refused = self._row_checks(t, idx, gen, cmd["handle"])
         if refused:
@@ -790,7 +811,8 @@ class RefEngine:
         count = cmd["count"]
         if count == 0 or count > MAX_LIST_ENTRIES:
             return self._refuse(ErrorCode.BAD_LENGTH)
-        if not _aligned(cmd["addr"], ALIGN["list_addr"]):
+        if not (_aligned(cmd["addr"], ALIGN["list_addr"])
+                and win.in_any(cmd["addr"], win.list_span(count), self._windows)):
             return self._refuse(ErrorCode.BAD_ADDRESS)
         first = None                                    # (index, ErrorCode)
         not_success = 0
@@ -822,12 +844,16 @@ class RefEngine:
     def _write_status(self, e, status):
         self._dma_write(e["status_addr"], int(status).to_bytes(4, "little"))
 
-    def _refuse_entry(self, e, code):
+    def _load_ok(self, addr, t):
+        """A load block's address: aligned, and the block inside a DMA window."""
+        return _aligned(addr, ALIGN["load_addr"]) and win.in_any(addr, win.load_span(t), self._windows)
+
+    def _refuse_entry(self, e, f, code):
         """A refused entry changes no row; its Status word is written with the refusal's
         NDIS status when status_addr is usable."""
         self._set_err(code)
         status = ERROR_STATUS[code]
-        if _aligned(e["status_addr"], ALIGN["status_addr"]):
+        if status_writable(f):
             self._write_status(e, status)
         return status, code
 
@@ -838,7 +864,7 @@ class RefEngine:
         f = _EntryFacts(self, e, terminate)
         check = first_failing(f, "entry")
         if check is not None:
-            return self._refuse_entry(e, check.code)
+            return self._refuse_entry(e, f, check.code)
         t, idx, gen = f.type, f.index, f.gen
         entry_parent = 0 if t == ObjType.NEIGHBOR else e["parent"]
         # the row's meta word (read with the ident word); the RTL reads the data words in
@@ -856,7 +882,7 @@ class RefEngine:
                 return self._healthy_entry(e, t, idx, m, gen, terminate, entry_parent, f.data, walked)
             return self._found_failure(e, t, idx, m, terminate, ident), None
         if check.outcome is Outcome.REFUSE:
-            return self._refuse_entry(e, check.code)
+            return self._refuse_entry(e, f, check.code)
         if check.outcome is Outcome.META_LOST:
             return self._lost_meta(e, t, idx, gen, terminate, entry_parent, ident), None
         if check.outcome is Outcome.FAILED_ROW:

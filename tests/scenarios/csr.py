@@ -92,7 +92,44 @@ async def error_raises_interrupt_rw1c_clears(regs):
     assert not dev.irq_level()
 
 
+async def windows_lock_while_enabled(regs, params):
+    """The DMA window registers: whole 8-byte beats (a base's bits 2:0 read 0, a limit's
+    1), writable while the engine is disabled, ignored (answered OKAY) while enabled."""
+    last = params.n_windows - 1
+    base, limit = f"WIN{last}_BASE_LO", f"WIN{last}_LIMIT_LO"
+    await regs.write(base, 0x12345677)
+    await regs.write(limit, 0x12345670)
+    assert (await regs.read(base), await regs.read(limit)) == (0x12345670, 0x12345677)
+    for q in ("CMDQ", "CPLQ", "EVTQ"):                  # rings that are never used (no doorbell)
+        await regs.write64(f"{q}_BASE_LO", f"{q}_BASE_HI", 0x10000 * (1 + "CMDQ CPLQ EVTQ".split().index(q)))
+        await regs.write_fields(f"{q}_SIZE", LOG2=2)
+    for _ in range(20000):                              # the reset's table walk first
+        if await regs.read_field("STATUS.READY"):
+            break
+    else:
+        raise AssertionError("STATUS.READY never set")
+    await regs.write_fields("CTRL", ENABLE=1)
+    for _ in range(100):
+        if await regs.read_field("STATUS.ENABLED"):
+            break
+    else:
+        raise AssertionError("the engine did not enable")
+    for reg in (base, limit, f"WIN{last}_BASE_HI", "WIN0_LIMIT_HI"):
+        before = await regs.read(reg)
+        await regs.write(reg, ~before & 0xFFFFFFFF)
+        assert await regs.read(reg) == before, f"{reg} written while enabled"
+    await regs.write_fields("CTRL", ENABLE=0)
+    for _ in range(100):
+        if not await regs.read_field("STATUS.ENABLED"):
+            break
+    else:
+        raise AssertionError("the engine did not stop")
+    await regs.write(base, 0x8)
+    assert await regs.read(base) == 0x8
+
+
 ALL = {
+    "windows_lock_while_enabled": lambda regs, params: windows_lock_while_enabled(regs, params),
     "identity_and_capabilities": lambda regs, params: identity_and_capabilities(regs, params),
     "reset_values_and_scratch": lambda regs, params: reset_values_and_scratch(regs, params),
     "unmapped_offsets_answer_slverr": lambda regs, params: unmapped_offsets_answer_slverr(regs),

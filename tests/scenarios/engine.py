@@ -348,7 +348,82 @@ async def reclaim_frees_a_lost_list(rings, regs, mem, params):
     assert [r["cookie"] for r in recs] == [0xA0, 0xA1] + [0xC00 + i for i in range(4)], hdr
 
 
+async def windows_confine_dma(rings, regs, mem, params):
+    """DMA windows (issue 17): window 0 ends inside a scratch block allocated after the
+    rings; addresses past it, or running past it, are refused with BAD_ADDRESS before a
+    beat is issued (the AXI monitor checks every AR and AW of the run against the
+    engine's latched windows); the reset windows are programmed again at the end."""
+    from chimney.contract import LIST_ENTRY, DATA, DELEGATED
+    from chimney.contract.windows import reset_windows
+    rng = random.Random(21)
+    nh, ph, [(th, fields)] = await offload_tree(rings, rng)
+    R = mem.alloc(0x2000, 0x1000).addr
+    for ring in (rings.cmdq, rings.cplq, rings.evtq):
+        assert ring.addr + ring.size <= R                   # the rings lie in window 0
+    limit = R + 0xFFF
+
+    async def program(windows):
+        await regs.write_fields("CTRL", ENABLE=0)
+        for _ in range(100):
+            if not await regs.read_field("STATUS.ENABLED"):
+                break
+        for i, (b, l) in enumerate(windows):
+            await regs.write64(f"WIN{i}_BASE_LO", f"WIN{i}_BASE_HI", b)
+            await regs.write64(f"WIN{i}_LIMIT_LO", f"WIN{i}_LIMIT_HI", l)
+        await regs.write_fields("CTRL", ENABLE=1)
+        for _ in range(100):
+            if await regs.read_field("STATUS.ENABLED"):
+                return
+        raise AssertionError("engine did not enable")
+
+    await program([(0, limit)] + reset_windows(params.n_windows)[1:])
+    nxt = [R]
+
+    def take(n):
+        addr = nxt[0]
+        nxt[0] += (n + 63) & ~63
+        return addr
+
+    def listed(objects):
+        """[(handle, parent index, type, {address overrides})] -> list address, Status addresses."""
+        raw, status = [], []
+        for handle, parent, t, at in objects:
+            a = dict(state_addr=take(DELEGATED[t].size), status_addr=take(4), req_addr=take(16))
+            a.update(at)
+            mem.write(a["status_addr"], b"\xEE" * 4) if a["status_addr"] <= limit else None
+            raw.append(LIST_ENTRY.to_bytes(handle=handle, parent=parent, req_cap=0, **a))
+            status.append(a["status_addr"])
+        lst = take(32 * len(raw))
+        mem.write(lst, b"".join(raw))
+        return lst, status
+
+    lst, st = listed([(th, idx(ph), ObjType.TCP, {"status_addr": limit + 1}),           # past the limit
+                      (th, idx(ph), ObjType.TCP, {"state_addr": limit + 1 - 0x78}),    # its last 4 bytes past
+                      (ph, idx(nh), ObjType.PATH, {})])
+    mem.write(limit + 1, bytes(4))
+    cpl = await rings.run(Opcode.QUERY, addr=lst, count=3)
+    assert (cpl["status"], cpl["detail"], cpl["err_index"], cpl["result"]) == \
+        (NdisStatus.INVALID_ADDRESS, ErrorCode.BAD_ADDRESS, 0, 2), cpl
+    assert mem.read(limit + 1, 4) == bytes(4)                                           # not written
+    assert int.from_bytes(mem.read(st[1], 4), "little") == NdisStatus.INVALID_ADDRESS
+    assert int.from_bytes(mem.read(st[2], 4), "little") == NdisStatus.SUCCESS
+    block = R + 0x1000                                                                  # a load block outside
+    mem.write(block, DATA[ObjType.TCP].to_bytes(tcp_fields(rng)))
+    cpl = await rings.run(Opcode.OFFLOAD, obj_type=int(ObjType.TCP), handle=ph, addr=block)
+    assert cpl["detail"] == ErrorCode.BAD_ADDRESS, cpl
+    lst, _ = listed([(th, idx(ph), ObjType.TCP, {})])
+    mem.write(limit + 1 - 16, mem.read(lst, 32))                                        # a list running past
+    cpl = await rings.run(Opcode.TERMINATE, addr=limit + 1 - 16, count=1)
+    assert cpl["detail"] == ErrorCode.BAD_ADDRESS, cpl
+    lst, st = listed([(th, idx(ph), ObjType.TCP, {}), (ph, idx(nh), ObjType.PATH, {}),
+                      (nh, 0, ObjType.NEIGHBOR, {})])
+    cpl = await rings.run(Opcode.TERMINATE, addr=lst, count=3)
+    assert (cpl["status"], cpl["result"]) == (NdisStatus.SUCCESS, 0), cpl
+    assert nxt[0] <= limit + 1
+    await program(reset_windows(params.n_windows))
+
+
 ALL = {f.__name__: f for f in (nop_and_unknown_opcode, offload_query_terminate, requests_handed_back_in_order,
                                 bad_inputs_refused, hardware_failure_sequence, corrected_error_is_transparent,
                                 stale_handle_not_duplicate_256_later, scrub_skips_freed_rows,
-                                reclaim_frees_a_lost_list)}
+                                reclaim_frees_a_lost_list, windows_confine_dma)}
