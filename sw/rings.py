@@ -100,7 +100,7 @@ class EngineRings:
         windows = list(self.windows or [])
         if len(windows) > self.params.n_windows:
             raise ValueError(f"{len(windows)} DMA windows, the engine has {self.params.n_windows}")
-        defaults = reset_windows(self.params.n_windows)
+        defaults = reset_windows(self.params)
         windows = windows + [EMPTY] * (self.params.n_windows - len(windows)) if windows else defaults
         for i, (base, limit) in enumerate(windows):
             if base & 7 or ~limit & 7:

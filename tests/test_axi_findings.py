@@ -1,15 +1,12 @@
-"""AXI violations the protocol monitors found in the existing design, kept as strict
-xfail tests: each fails today with the monitor's report and turns into an XPASS (a test
-failure) once rtl/ is fixed, so the fix is noticed and this marker removed.
-(The CTRL.RESET findings once here are fixed: tests/test_reset_amaranth.py.)
+"""AXI findings in the existing design, each kept as a test once fixed (while open
+they were strict xfails). The CTRL.RESET findings once here: tests/test_reset_amaranth.py.
 
-1. A build with addr_width < 64 (integration.md allows 32..64) checks a list entry's
-   addresses only for "non-zero and aligned" on the 64-bit field and drives their low
-   addr_width bits: a status_addr at or above 2^addr_width writes the Status word at the
+1. A build with addr_width < 64 (integration.md allows 32..64) checked a list entry's
+   addresses only for "non-zero and aligned" on the 64-bit field and drove their low
+   addr_width bits: a status_addr at or above 2^addr_width wrote the Status word at the
    truncated address, which the command never named (found by the engine-level proof,
-   chimney/formal/engine.py, in its first 32-bit build)."""
-
-import pytest
+   chimney/formal/engine.py, in its first 32-bit build). Fixed by the DMA windows: after
+   reset window 0 ends at 2^addr_width - 1, so such an address is outside every window."""
 
 from chimney.contract import EngineParams, Opcode
 from chimney.sw.regs import Registers
@@ -19,10 +16,6 @@ from scenarios.raw import RawRings
 SMALL = EngineParams(n_neighbor=4, n_path=8, n_tcp=16, n_req=32, dma_timeout=2000)
 
 
-@pytest.mark.xfail(raises=AssertionError, strict=True,
-                   reason="rtl: a 32-bit-address build takes a status_addr at or above 2^32 as valid and "
-                          "writes its Status word at the address truncated to 32 bits (found by the engine-level "
-                          "proof, chimney/formal/engine.py, in its first 32-bit build)")
 def test_addr_width_32_ignores_address_bits_above_the_bus():
     """Found by the engine-level bounded proof (chimney/formal/engine.py) when it was first
     built with addr_width=32: its counterexample at cycle 35 is a TERMINATE of one entry
@@ -30,7 +23,7 @@ def test_addr_width_32_ignores_address_bits_above_the_bus():
     checks only 'non-zero and 4-byte aligned' on the 64-bit field, the DMA master drives
     its low 32 bits, and the Status word lands at address 0. Here: status_addr =
     (1 << 32) | X for a real word X, which must stay as it was (or the entry be refused
-    with BAD_ADDRESS); today X is overwritten with INVALID_PARAMETER."""
+    with BAD_ADDRESS); before the windows X was overwritten with INVALID_PARAMETER."""
     params = SMALL.replace(addr_width=32)
     seen = {}
 
@@ -48,3 +41,26 @@ def test_addr_width_32_ignores_address_bits_above_the_bus():
     run_engine(params, body)
     assert seen["word"] == b"\xEE\xEE\xEE\xEE", \
         f"status word at the truncated address written: {seen['word'].hex()} (completion {seen['cpl']})"
+
+
+def test_addr_width_32_refuses_addresses_above_the_bus():
+    """The same build: an entry whose only fault is a status_addr above 2^32 is refused
+    with BAD_ADDRESS (the reset window 0 ends at 2^32 - 1), and a load block above it too."""
+    from chimney.contract import ErrorCode, NdisStatus, ObjType, LIST_ENTRY, make_handle
+    params = SMALL.replace(addr_width=32)
+    seen = {}
+
+    async def body(ctx, dut, device, memory, axi):
+        regs = Registers(device, params)
+        rings = RawRings(regs, memory)
+        await rings.start()
+        assert await regs.read("WIN0_LIMIT_HI") == 0 and await regs.read("WIN0_LIMIT_LO") == 0xFFFFFFFF
+        word = memory.alloc(4, 4)
+        lst = memory.alloc(32, 64)
+        memory.write(lst.addr, LIST_ENTRY.to_bytes(handle=make_handle(ObjType.NEIGHBOR, 0, 0),
+                                                   status_addr=(1 << 32) | word.addr, state_addr=word.addr))
+        seen["list"] = await rings.run(Opcode.QUERY, addr=lst.addr, count=1)
+        seen["load"] = await rings.run(Opcode.OFFLOAD, obj_type=int(ObjType.NEIGHBOR), addr=(1 << 32) | lst.addr)
+    run_engine(params, body)
+    assert (seen["list"]["status"], seen["list"]["detail"]) == (NdisStatus.INVALID_ADDRESS, ErrorCode.BAD_ADDRESS)
+    assert seen["load"]["detail"] == ErrorCode.BAD_ADDRESS, seen

@@ -701,7 +701,7 @@ async def dma_windows(h):
     # the reset windows again (the next scenario allocates past R)
     await h.regs.write_fields("CTRL", ENABLE=0)
     await h.quiesce()
-    for i, (base, limit) in enumerate(reset_windows(h.params.n_windows)):
+    for i, (base, limit) in enumerate(reset_windows(h.params)):
         await h.regs.write64(f"WIN{i}_BASE_LO", f"WIN{i}_BASE_HI", base)
         await h.regs.write64(f"WIN{i}_LIMIT_LO", f"WIN{i}_LIMIT_HI", limit)
     await h.regs.write_fields("CTRL", ENABLE=1)

@@ -130,7 +130,7 @@ def test_list_flow_against_model():
     top.submodules.ewin = ewin = EntryWindows(P)          # the reset windows: all of memory
     wiring.connect(top, col.entry, ewin.i)
     wiring.connect(top, ewin.o, admit.entry_in)
-    for i, (b, l) in enumerate(reset_windows(P.n_windows)):
+    for i, (b, l) in enumerate(reset_windows(P)):
         top.d.comb += [ewin.windows[i].base.eq(b), ewin.windows[i].limit.eq(l)]
     wiring.connect(top, admit.row_req, rr.req)
     wiring.connect(top, rr.resp, lst.row_resp)

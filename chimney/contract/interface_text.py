@@ -173,15 +173,17 @@ runs every block once more at time 1. The statement is simulation-only: it sits 
    `dma_timeout` cycles without progress the bus is declared dead as for any timeout),
    and `STATUS.READY` reads 0 from the write until the table walk after it is done
    (integration.md, "Reset and bring-up").
-2. The driver programs the three rings (`*_BASE_LO/HI`, `*_SIZE`), clears the
-   completion and event rings to zero, sets `IRQ_MASK`, then writes `CTRL.ENABLE=1`.
-   The engine latches the ring configuration on that write (`STATUS.ENABLED`). A base
-   that is zero or not 64-byte aligned, or a size outside 1..15, sets `ERR_STATUS.RING_CONFIG`
-   and the engine stays disabled. Writing `ENABLE=0` stops it after the current command.
+2. The driver programs the three rings (`*_BASE_LO/HI`, `*_SIZE`) and, if it confines
+   the engine, the DMA windows (*DMA windows*), clears the completion and event rings
+   to zero, sets `IRQ_MASK`, then writes `CTRL.ENABLE=1`. The engine latches the ring
+   configuration and the windows on that write (`STATUS.ENABLED`). A base that is zero
+   or not 64-byte aligned, or a size outside 1..15, sets `ERR_STATUS.RING_CONFIG`, and a
+   ring not inside one window sets `RING_CONFIG` and `BAD_ADDRESS`; the engine stays
+   disabled. Writing `ENABLE=0` stops it after the current command.
    `ENABLE=1` latches only a disabled engine that is not halted; written while enabled
    or halted it changes nothing. Disabling and enabling again keeps the ring indices
    (`CMDQ_CONS`, `CPLQ_PROD`, `EVTQ_PROD` and the doorbell copies), `seq`, `CMD_COUNT`
-   and the tables: only the ring bases and sizes are latched anew, and the engine goes
+   and the tables: only the ring bases and sizes and the windows are latched anew, and the engine goes
    on from the indices it had (only `CTRL.RESET` rewinds them).
 3. Commands are submitted by writing descriptors into the command ring and the new
    producer index into `CMDQ_PROD`.
@@ -484,8 +486,10 @@ Non-zero and aligned to: ring bases 64 bytes; list, load block, `state_addr`,
 An engine on a host bus without an IOMMU must not DMA wherever a buggy or hostile driver
 points it. `WINn_BASE` / `WINn_LIMIT` (n = 0 .. `n_windows` - 1, a build parameter,
 default 2) name inclusive byte ranges of whole 8-byte beats (a base's bits 2:0 read 0, a
-limit's read 1); a window with base > limit is empty. After reset window 0 is all of
-memory and the others are empty, which is the behaviour of an engine without windows.
+limit's read 1); a window with base > limit is empty. After reset window 0 is every
+address the DMA bus can name (all of memory when `addr_width` is 64, else
+[0, 2^`addr_width` - 1], so a narrower build refuses an address with bits above its bus
+instead of truncating it) and the others are empty.
 The driver programs them before `CTRL.ENABLE`; the engine latches them with the ring
 configuration, and host writes to them are ignored (answered OKAY) while
 `STATUS.ENABLED` reads 1. Every access the engine is given must lie in one window, its

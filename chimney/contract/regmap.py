@@ -119,11 +119,11 @@ def _ring(prefix, base, what, producer_is_host):
 WINDOW_BASE = 0x200         # WINn_* at WINDOW_BASE + 16*n
 
 
-def _windows(n):
+def _windows(params):
     """DMA address windows (chimney.contract.windows): inclusive byte addresses, locked
     while the engine is enabled. After reset window 0 is all of memory, the others empty."""
     regs = []
-    for i, (base, limit) in enumerate(reset_windows(n)):
+    for i, (base, limit) in enumerate(reset_windows(params)):
         off = WINDOW_BASE + 16 * i
         for j, (what, value) in enumerate((("BASE", base), ("LIMIT", limit))):
             lock = "locked while STATUS.ENABLED"
@@ -222,7 +222,7 @@ def register_map(params: EngineParams = EngineParams()) -> RegisterMap:
         Register("CMD_COUNT", 0x168, "Commands completed", (_f("COUNT", 0, 32, "RO"),)),
         Register("RECLAIMED", 0x16C, "Request-pool entries freed by SCRUB_CTRL.RECLAIM (saturating)",
                  (_f("COUNT", 0, 32, "RO"),)),
-        *_windows(params.n_windows),
+        *_windows(params),
     ]
     assert len(MEMORIES) <= 32
     return RegisterMap(regs)

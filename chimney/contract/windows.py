@@ -5,9 +5,9 @@ programs up to `EngineParams.n_windows` windows (`WINn_BASE`, `WINn_LIMIT`, both
 inclusive byte addresses, whole 8-byte beats: a base's low three bits read 0, a limit's 1) before `CTRL.ENABLE`; while the engine is enabled they are
 locked. Every access the engine is told to make must lie inside one window, first
 byte and last: an address outside is refused with `BAD_ADDRESS` before a beat is issued
-(docs/interface.md, *Addresses*). After reset window 0 covers all of memory and the
-others are empty (base > limit), so a driver that never programs them sees today's
-behaviour.
+(docs/interface.md, *Addresses*). After reset window 0 covers every address the bus can name
+(all of memory in a 64-bit build) and the others are empty (base > limit), so a
+driver that never programs them sees an engine without windows.
 
 `inside` is written with operators that mean the same on Python ints and on Amaranth
 values (the sum widens to 65 bits in both), so the reference model and the RTL share it;
@@ -36,8 +36,14 @@ STATUS_SPAN = 4
 RING_ENTRY_BYTES = {"CMDQ": COMMAND_BYTES, "CPLQ": COMPLETION_BYTES, "EVTQ": EVENT_BYTES}
 
 
-def reset_windows(n):
-    return [ALL_MEMORY] + [EMPTY] * (n - 1)
+def reset_windows(params_or_n, addr_width=64):
+    """The windows after reset: window 0 is every address the DMA bus can name (all of
+    memory at 64 bits; below 2^addr_width otherwise, so a narrower build refuses an address
+    with bits above its bus instead of truncating it), the others empty. Takes an
+    EngineParams or a window count."""
+    n = getattr(params_or_n, "n_windows", params_or_n)
+    addr_width = getattr(params_or_n, "addr_width", addr_width)
+    return [(0, (1 << addr_width) - 1)] + [EMPTY] * (n - 1)
 
 
 def inside(addr, nbytes, base, limit):

@@ -151,7 +151,7 @@ class RefEngine:
         self.enabled = False
         self.halted = False
         self._rings = None                  # latched {"CMDQ": (base, log2), ...}
-        self._windows = win.reset_windows(self.params.n_windows)   # latched with the rings
+        self._windows = win.reset_windows(self.params)   # latched with the rings
         self.cmd_prod = self.cmd_cons = 0   # effective producer (accepted doorbells), consumer
         self.cpl_prod = self.evt_prod = 0
         self.cpl_cons = self.evt_cons = 0   # the engine's copies of the host's consumer doorbells

@@ -376,7 +376,7 @@ async def windows_confine_dma(rings, regs, mem, params):
                 return
         raise AssertionError("engine did not enable")
 
-    await program([(0, limit)] + reset_windows(params.n_windows)[1:])
+    await program([(0, limit)] + reset_windows(params)[1:])
     nxt = [R]
 
     def take(n):
@@ -420,7 +420,7 @@ async def windows_confine_dma(rings, regs, mem, params):
     cpl = await rings.run(Opcode.TERMINATE, addr=lst, count=3)
     assert (cpl["status"], cpl["result"]) == (NdisStatus.SUCCESS, 0), cpl
     assert nxt[0] <= limit + 1
-    await program(reset_windows(params.n_windows))
+    await program(reset_windows(params))
 
 
 ALL = {f.__name__: f for f in (nop_and_unknown_opcode, offload_query_terminate, requests_handed_back_in_order,
