@@ -11,6 +11,10 @@ from .flow import MAX_WORDS
 __all__ = ["ReadCollector"]
 
 
+#: one list entry as the collector hands it on: its 256 bits and whether its read failed
+LIST_ITEM = data.StructLayout({"raw": 256, "err": 1})
+
+
 class ReadCollector(wiring.Component):
     """Consumes DMA read beats: into a word buffer (descriptors, load blocks) or as
     32-byte list entries into a small FIFO (QUERY/TERMINATE lists). `drain` discards
@@ -34,7 +38,7 @@ class ReadCollector(wiring.Component):
             "words": Out(64 * MAX_WORDS),
             "buf_count": Out(8), "buf_err": Out(1),
             "done": Out(1),                          # last beat arrived, no entry left
-            "entry": Out(stream.Signature(data.StructLayout({"raw": 256, "err": 1}))),
+            "entry": Out(stream.Signature(LIST_ITEM)),
         })
 
     def word(self, i):

@@ -423,12 +423,10 @@ def _control_states(m, d):
             # (a count of 0 or past MAX_LIST_ENTRIES is refused first; 16 bits name the rest)
             list_in = any_inside(m, wins, fetched.addr, list_span(fetched.count[:16]),
                                  "list_win")
-            load_bytes = Signal(8)
+            load_bytes = Signal(8, init=8)          # (another obj_type is refused as BAD_HANDLE first)
             for t in ObjType:
                 with m.If(fetched.obj_type == t):
                     m.d.comb += load_bytes.eq(load_span(t))
-            with m.If((fetched.obj_type == 0) | (fetched.obj_type > 3)):
-                m.d.comb += load_bytes.eq(8)       # (refused as BAD_HANDLE first)
             load_in = any_inside(m, wins, fetched.addr, load_bytes, "load_win")
             m.d.sync += [d.list_len_bad.eq((fetched.count == 0) | (fetched.count > MAX_LIST_ENTRIES)),
                          d.list_addr_bad.eq((fetched.addr == 0) | (fetched.addr[:3] != 0) | ~list_in),

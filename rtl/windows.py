@@ -22,13 +22,13 @@ from amaranth.lib.wiring import In, Out
 from chimney.contract import EngineParams, ObjType, HANDLE, LIST_ENTRY
 from chimney.contract.windows import inside, STATUS_SPAN, state_span, req_span
 
+from .collector import LIST_ITEM
 from .pack import or_all
 from .skid import SkidBuffer
 
-__all__ = ["WINDOW", "windows_layout", "any_inside", "LIST_ITEM", "WINDOWED", "EntryWindows"]
+__all__ = ["WINDOW", "windows_layout", "any_inside", "WINDOWED", "EntryWindows"]
 
 WINDOW = data.StructLayout({"base": 64, "limit": 64})
-LIST_ITEM = data.StructLayout({"raw": 256, "err": 1})
 WINDOWED = data.StructLayout({"raw": 256, "err": 1, "status_win": 1, "state_win": 1, "req_win": 1})
 
 

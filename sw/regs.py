@@ -44,3 +44,10 @@ class Registers:
     async def write64(self, lo, hi, value):
         await self.write(lo, value & 0xFFFFFFFF)
         await self.write(hi, value >> 32)
+
+    async def write_windows(self, windows):
+        """WINn_BASE / WINn_LIMIT from [(base, limit), ...], window 0 first (only while
+        the engine is disabled: they are locked while enabled)."""
+        for i, (base, limit) in enumerate(windows):
+            await self.write64(f"WIN{i}_BASE_LO", f"WIN{i}_BASE_HI", base)
+            await self.write64(f"WIN{i}_LIMIT_LO", f"WIN{i}_LIMIT_HI", limit)

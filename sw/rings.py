@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from chimney.contract import (COMMAND, COMPLETION, EVENT, COMMAND_BYTES, COMPLETION_BYTES, EVENT_BYTES,
                               ID_VALUE, EngineParams)
-from chimney.contract.windows import EMPTY, reset_windows
+from chimney.contract.windows import EMPTY, GRAIN, reset_windows
 
 from .bus import DeviceTimeout, wait_irq_within
 from .regs import Registers
@@ -103,10 +103,9 @@ class EngineRings:
         defaults = reset_windows(self.params)
         windows = windows + [EMPTY] * (self.params.n_windows - len(windows)) if windows else defaults
         for i, (base, limit) in enumerate(windows):
-            if base & 7 or ~limit & 7:
+            if base % GRAIN or (limit + 1) % GRAIN:
                 raise ValueError(f"window {i} [{base:#x}, {limit:#x}]: whole 8-byte beats only")
-            await regs.write64(f"WIN{i}_BASE_LO", f"WIN{i}_BASE_HI", base)
-            await regs.write64(f"WIN{i}_LIMIT_LO", f"WIN{i}_LIMIT_HI", limit)
+        await regs.write_windows(windows)
         await regs.write("IRQ_MASK", irq_mask)
         await regs.write_fields("CTRL", ENABLE=1)
         for _ in range(8):                        # the engine checks the rings, then enables

@@ -613,9 +613,7 @@ async def dma_windows(h):
     W0, W1 = (0, R - 1), (R + 0x1000, R + 0x1FF7)                     # [R, R+0xFFF]: the hole
     await h.regs.write_fields("CTRL", ENABLE=0)
     await h.quiesce()
-    for i, (base, limit) in enumerate((W0, W1)):
-        await h.regs.write64(f"WIN{i}_BASE_LO", f"WIN{i}_BASE_HI", base)
-        await h.regs.write64(f"WIN{i}_LIMIT_LO", f"WIN{i}_LIMIT_HI", limit)
+    await h.regs.write_windows((W0, W1))
     # a ring outside (in the hole) or running past window 0's end: refused at enable
     for reg, value in (("EVTQ_BASE_LO", R + 0x40), ("CMDQ_BASE_LO", R - 0x40)):
         old = await h.regs.read(reg)
@@ -701,9 +699,7 @@ async def dma_windows(h):
     # the reset windows again (the next scenario allocates past R)
     await h.regs.write_fields("CTRL", ENABLE=0)
     await h.quiesce()
-    for i, (base, limit) in enumerate(reset_windows(h.params)):
-        await h.regs.write64(f"WIN{i}_BASE_LO", f"WIN{i}_BASE_HI", base)
-        await h.regs.write64(f"WIN{i}_LIMIT_LO", f"WIN{i}_LIMIT_HI", limit)
+    await h.regs.write_windows(reset_windows(h.params))
     await h.regs.write_fields("CTRL", ENABLE=1)
     await h.side.tick(8)
     nb, pa, (t0,) = await tree(h, rng, 1)

@@ -20,11 +20,10 @@ from .ndis import WRITE_BACK
 from .rows import data_words
 from .status import ObjType
 
-__all__ = ["ALL_MEMORY", "EMPTY", "reset_windows", "inside", "in_any", "STATUS_SPAN", "state_span",
+__all__ = ["EMPTY", "GRAIN", "reset_windows", "inside", "in_any", "STATUS_SPAN", "state_span",
            "req_span", "list_span", "load_span", "ring_span", "RING_ENTRY_BYTES"]
 
 ADDR_MAX = (1 << 64) - 1
-ALL_MEMORY = (0, ADDR_MAX)          # (base, limit): window 0 after reset
 EMPTY = (ADDR_MAX & ~7, 7)          # base > limit: no address is inside
 #: windows are whole bus beats (8 bytes, AxSIZE): a base's low 3 bits are 0, a limit's 1, so
 #: an access whose bytes are inside has every beat of its burst inside

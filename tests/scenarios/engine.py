@@ -367,9 +367,7 @@ async def windows_confine_dma(rings, regs, mem, params):
         for _ in range(100):
             if not await regs.read_field("STATUS.ENABLED"):
                 break
-        for i, (b, l) in enumerate(windows):
-            await regs.write64(f"WIN{i}_BASE_LO", f"WIN{i}_BASE_HI", b)
-            await regs.write64(f"WIN{i}_LIMIT_LO", f"WIN{i}_LIMIT_HI", l)
+        await regs.write_windows(windows)
         await regs.write_fields("CTRL", ENABLE=1)
         for _ in range(100):
             if await regs.read_field("STATUS.ENABLED"):
